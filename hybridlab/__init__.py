@@ -1,0 +1,43 @@
+"""hybridlab: design hybrid SSM/attention sequence models.
+
+    >>> import hybridlab
+    >>> spec = hybridlab.parse("[ssd(d_state=64), mlp]*3, attn(heads=4), mlp", d_model=128)
+    >>> model = hybridlab.build_model(spec)
+    >>> hybridlab.count_params(spec) == sum(p.numel() for p in model.parameters())
+    True
+
+The spec language and cost model import without torch; `build_model` imports it on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hybridlab.cost import count_params, flops_per_token, layer_costs, state_bytes
+from hybridlab.spec import ModelSpec, SpecError, format_spec, parse
+
+if TYPE_CHECKING:
+    from hybridlab.model import HybridLM
+
+__version__ = "0.1.0"
+
+
+def build_model(spec: ModelSpec | str, **parse_kwargs: Any) -> HybridLM:
+    """Build a `HybridLM` (an nn.Module) from a spec or anything `parse` accepts."""
+    from hybridlab.model import build_model as _build
+
+    return _build(spec, **parse_kwargs)
+
+
+__all__ = [
+    "ModelSpec",
+    "SpecError",
+    "__version__",
+    "build_model",
+    "count_params",
+    "flops_per_token",
+    "format_spec",
+    "layer_costs",
+    "parse",
+    "state_bytes",
+]

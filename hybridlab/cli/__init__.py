@@ -1,0 +1,33 @@
+"""The `hybridlab` command line: a thin Typer app; each command lives in its own module.
+
+User errors print one clear message on stderr and exit with code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from hybridlab.cli.spec_cmd import spec
+
+app = typer.Typer(
+    name="hybridlab",
+    help="Design hybrid SSM/attention models: specs, proxy training, studies.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Design hybrid SSM/attention models: specs, proxy training, studies."""
+
+
+app.command("spec")(spec)
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

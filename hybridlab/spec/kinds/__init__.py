@@ -1,0 +1,44 @@
+"""The registry of layer kinds' configs: one entry per kind, aliases resolved here.
+
+Adding a kind: a config file here (fields, `check`, costs) with its entry in `KINDS`, and a module
+in `hybridlab/layers` with its entry in `hybridlab.layers.LAYERS`. The contract tests then cover it.
+"""
+
+from __future__ import annotations
+
+from hybridlab.spec.kinds.attn import AttnConfig
+from hybridlab.spec.kinds.base import LayerConfig, coerce, format_value
+from hybridlab.spec.kinds.mlp import MLPConfig
+from hybridlab.spec.kinds.scan import ScanConfig
+from hybridlab.spec.kinds.ssd import SSDConfig
+
+KINDS: dict[str, type[LayerConfig]] = {
+    cls.kind: cls for cls in (SSDConfig, ScanConfig, AttnConfig, MLPConfig)
+}
+ALIASES: dict[str, str] = {alias: cls.kind for cls in KINDS.values() for alias in cls.aliases}
+LETTERS: dict[str, str] = {cls.letter: cls.kind for cls in KINDS.values()}
+
+
+def resolve_kind(name: str) -> type[LayerConfig] | None:
+    """The config class for a kind name or alias, or None."""
+    return KINDS.get(ALIASES.get(name, name))
+
+
+def kind_names() -> list[str]:
+    return list(KINDS)
+
+
+__all__ = [
+    "ALIASES",
+    "KINDS",
+    "LETTERS",
+    "AttnConfig",
+    "LayerConfig",
+    "MLPConfig",
+    "SSDConfig",
+    "ScanConfig",
+    "coerce",
+    "format_value",
+    "kind_names",
+    "resolve_kind",
+]
