@@ -27,6 +27,7 @@ def build_spec(
     **model_kwargs: Any,
 ) -> ModelSpec:
     """Parse stack `text` and build a `ModelSpec`; `defaults` maps kind -> {arg: value}."""
+    check_model_settings(d_model, vocab_size)
     defaults = check_defaults(defaults or {})
     nodes = parse_nodes(text)
     layers = [_make_layer(node, index, text, d_model, defaults) for index, node in enumerate(nodes)]
@@ -45,6 +46,7 @@ def build_from_pattern(
 
     Spaces and Megatron's pipeline separator `|` are ignored.
     """
+    check_model_settings(d_model, vocab_size)
     defaults = check_defaults(defaults or {})
     layers = []
     line, column = 1, 0
@@ -70,6 +72,13 @@ def build_from_pattern(
     if not layers:
         raise SpecError("the pattern is empty: give at least one letter, e.g. 'M-M*-'")
     return ModelSpec(layers=tuple(layers), d_model=d_model, vocab_size=vocab_size, **model_kwargs)
+
+
+def check_model_settings(d_model: Any, vocab_size: Any) -> None:
+    """Model-wide sizes are checked first: every layer's shape rules depend on them."""
+    for name, value, low in (("d_model", d_model, 1), ("vocab_size", vocab_size, 2)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise SpecError(f"{name} must be a positive integer >= {low}, got {value!r}")
 
 
 def check_defaults(defaults: Defaults) -> dict[str, dict[str, Any]]:

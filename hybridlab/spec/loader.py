@@ -56,7 +56,7 @@ def parse(
         'M-M-M-*-'
     """
     if isinstance(source, ModelSpec):
-        return _rebuild(source.to_dict(), None, d_model, vocab_size, defaults)
+        return _from_mapping(source.to_dict(), None, d_model, vocab_size, defaults)
     if isinstance(source, Path) or (
         isinstance(source, str)
         and source.strip().endswith((".yaml", ".yml"))
@@ -74,14 +74,14 @@ def parse(
         raise SpecError(f"a spec must be text, a path or a mapping, got {type(source).__name__}")
     if ":" in source:
         return _from_mapping(_load_yaml(source, None), None, d_model, vocab_size, defaults)
-    settings = {"d_model": d_model or 128, "vocab_size": vocab_size or 256, "defaults": defaults}
+    settings = {
+        "d_model": 128 if d_model is None else d_model,
+        "vocab_size": 256 if vocab_size is None else vocab_size,
+        "defaults": defaults,
+    }
     if _PATTERN_CHARS.fullmatch(source) and source.strip():
         return build_from_pattern(source, **settings)
     return build_spec(source, **settings)
-
-
-def _rebuild(mapping, where, d_model, vocab_size, defaults) -> ModelSpec:
-    return _from_mapping(mapping, where, d_model, vocab_size, defaults)
 
 
 def _load_yaml(text: str, where: str | None) -> dict[str, Any]:

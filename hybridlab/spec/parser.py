@@ -153,7 +153,9 @@ class _Parser:
             if count < 1:
                 raise self.error(f"repeat count must be >= 1, got {count}", tok, layer=start)
             if len(nodes) * count + start > MAX_LAYERS:
-                raise self.error(f"the stack would have more than {MAX_LAYERS} layers", tok)
+                raise self.error(
+                    f"the stack would have more than {MAX_LAYERS} layers", tok, layer=start
+                )
             self.i += 1
             nodes = nodes * count
             self.num_layers = start + len(nodes)
