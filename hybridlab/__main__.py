@@ -1,0 +1,3 @@
+from hybridlab.cli import main
+
+main()

@@ -1,0 +1,67 @@
+"""`hybridlab spec`: the table, --json, and exit code 2 with a positioned message."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+import hybridlab
+from hybridlab.cli import app
+
+runner = CliRunner()
+
+
+def test_table_shows_canonical_pattern_and_totals():
+    result = runner.invoke(
+        app, ["spec", "[ssd(d_state=64), mlp]*3, attn(heads=4), mlp", "--d-model", "128"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "[ssd(d_state=64), mlp]*3, attn, mlp" in result.output
+    assert "M-M-M-*-" in result.output
+    spec = hybridlab.parse("[ssd(d_state=64), mlp]*3, attn, mlp", d_model=128)
+    assert f"{hybridlab.count_params(spec):,}" in result.output
+
+
+def test_json_has_the_promised_keys_and_exact_numbers():
+    result = runner.invoke(
+        app,
+        ["spec", "M-M*-", "--d-model", "64", "--vocab-size", "100", "--context", "512", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert {"canonical", "pattern", "params", "state_bytes", "flops_per_token", "layers"} <= set(
+        data
+    )
+    spec = hybridlab.parse("M-M*-", d_model=64, vocab_size=100)
+    assert data["canonical"] == "ssd, mlp, ssd, attn, mlp" and data["pattern"] == "M-M*-"
+    assert data["params"] == hybridlab.count_params(spec)
+    assert data["state_bytes"] == hybridlab.state_bytes(spec, 512)
+    assert data["flops_per_token"] == hybridlab.flops_per_token(spec, 512)
+    assert [layer["kind"] for layer in data["layers"]] == ["ssd", "mlp", "ssd", "attn", "mlp"]
+
+
+def test_bad_spec_exits_2_with_caret_and_no_traceback():
+    result = runner.invoke(app, ["spec", "ssd, attn(heads=3)"])
+    assert result.exit_code == 2
+    assert "heads=3 must divide d_model=128" in result.stderr
+    assert "line 1, column 11, layer 1" in result.stderr
+    assert "Traceback" not in result.output + result.stderr
+
+
+def test_bad_context_and_dtype_exit_2():
+    assert runner.invoke(app, ["spec", "ssd", "--context", "0"]).exit_code == 2
+    result = runner.invoke(app, ["spec", "ssd", "--dtype", "int3"])
+    assert result.exit_code == 2 and "unknown dtype" in result.stderr
+
+
+def test_console_script_runs_as_a_process(tmp_path):
+    spec_file = tmp_path / "m.yaml"
+    spec_file.write_text("d_model: 64\nstack: 'ssd(d_state=16), mlp'\n")
+    exe = [sys.executable, "-m", "hybridlab", "spec", str(spec_file), "--json"]
+    done = subprocess.run(exe, capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout)["canonical"] == "ssd(d_state=16), mlp"
+    bad = subprocess.run([*exe[:-2], "ssd(", "--json"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
