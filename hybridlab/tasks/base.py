@@ -1,0 +1,183 @@
+"""The task contract: a deterministic source of (input ids, targets) batches.
+
+Legend: B batch, T sequence length (`Task.seq_len`), N examples in a split.
+
+Every task
+- declares `vocab_size` and `seq_len`;
+- yields training batches `(ids_BT, targets_BT)`, both int64, targets −100 where ignored;
+- holds a fixed held-out evaluation set `(ids_NT, targets_NT)`;
+- is a pure function of its config (which carries the data `seed`) and, for the order of training
+  batches, the trainer's seed.
+
+`Readout.NEXT_TOKEN` tasks are causal: target t is predicted from ids[:, :t+1]. The one exception
+is MAD's compression task (`Readout.LAST_STATE`): every target is predicted from the model's
+final hidden state alone, as MAD's encoder-decoder backbone does.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+IGNORE_INDEX = -100
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class Readout(enum.StrEnum):
+    """How a task's targets are read off the model."""
+
+    NEXT_TOKEN = "next_token"
+    LAST_STATE = "last_state"
+
+
+class Split(enum.IntEnum):
+    """Stream ids mixed into the data seed so that splits never share random numbers."""
+
+    TRAIN = 0
+    EVAL = 1
+    ORDER = 2
+    SHARED = 3
+
+
+@dataclass(kw_only=True)
+class TaskConfig:
+    """Settings every task has. `seed` fixes the data; the trainer's seed fixes batch order."""
+
+    seed: int = 0
+
+
+class Task(ABC):
+    """Base class of every task; see the module docstring for the contract."""
+
+    name: ClassVar[str]
+    config_class: ClassVar[type[TaskConfig]]
+    readout: ClassVar[Readout] = Readout.NEXT_TOKEN
+    # Only the byte-level language-modelling task reports bits per byte.
+    reports_bits_per_byte: ClassVar[bool] = False
+
+    def __init__(self, config: TaskConfig | None = None) -> None:
+        config = self.config_class() if config is None else config
+        if not isinstance(config, self.config_class):
+            raise ValueError(
+                f"task {self.name!r} takes a {self.config_class.__name__}, "
+                f"got {type(config).__name__}"
+            )
+        self.config = config
+        self.validate()
+
+    def validate(self) -> None:  # noqa: B027 (optional hook, most tasks override it)
+        """Raise ValueError with an actionable message if the config cannot work."""
+
+    @property
+    @abstractmethod
+    def vocab_size(self) -> int:
+        """Token ids lie in [0, vocab_size)."""
+
+    @property
+    @abstractmethod
+    def seq_len(self) -> int:
+        """T, the length of every example."""
+
+    @abstractmethod
+    def train_batches(self, batch_size: int, *, seed: int = 0) -> Iterator[Batch]:
+        """An endless iterator of training batches (ids_BT, targets_BT), fixed by `seed`."""
+
+    @abstractmethod
+    def eval_set(self) -> Batch:
+        """The fixed held-out set (ids_NT, targets_NT); the same tensors on every call."""
+
+    def eval_batches(self, batch_size: int, *, max_examples: int = 0) -> Iterator[Batch]:
+        """The evaluation set in order, in batches; `max_examples` > 0 keeps only the first ones."""
+        ids, targets = self.eval_set()
+        n = len(ids) if max_examples <= 0 else min(len(ids), max_examples)
+        for start in range(0, n, batch_size):
+            stop = min(n, start + batch_size)
+            yield ids[start:stop], targets[start:stop]
+
+    def describe(self) -> str:
+        return f"{self.name} (vocab {self.vocab_size}, length {self.seq_len})"
+
+    def rng(self, split: Split, *extra: int) -> np.random.Generator:
+        """The generator of one random stream of this task's data."""
+        return np.random.default_rng([self.config.seed, int(split), *extra])
+
+
+@dataclass(kw_only=True)
+class SyntheticConfig(TaskConfig):
+    """A synthetic task draws fixed train and eval sets of these sizes."""
+
+    num_train_examples: int = 12_800
+    num_eval_examples: int = 1_280
+
+
+class SyntheticTask(Task):
+    """A task whose train and eval sets are finite and drawn once, lazily, by `generate`."""
+
+    config: SyntheticConfig
+
+    def __init__(self, config: SyntheticConfig | None = None) -> None:
+        super().__init__(config)
+        if self.config.num_train_examples < 1 or self.config.num_eval_examples < 1:
+            raise ValueError(
+                f"{self.name}: num_train_examples and num_eval_examples must be ≥ 1, got "
+                f"{self.config.num_train_examples} and {self.config.num_eval_examples}"
+            )
+        self._train: Batch | None = None
+        self._eval: Batch | None = None
+
+    @abstractmethod
+    def generate(self, num_examples: int, rng: np.random.Generator, *, train: bool) -> Batch:
+        """Draw `num_examples` examples: (ids_NT, targets_NT), int64, targets −100 = ignore.
+
+        `train` selects the training form of the targets where a task distinguishes them (MAD
+        trains some tasks on every next token but scores only the probed positions).
+        """
+
+    def train_set(self) -> Batch:
+        if self._train is None:
+            n = self.config.num_train_examples
+            self._train = self._checked(self.generate(n, self.rng(Split.TRAIN), train=True))
+        return self._train
+
+    def eval_set(self) -> Batch:
+        if self._eval is None:
+            n = self.config.num_eval_examples
+            self._eval = self._checked(self.generate(n, self.rng(Split.EVAL), train=False))
+        return self._eval
+
+    def train_batches(self, batch_size: int, *, seed: int = 0) -> Iterator[Batch]:
+        """Shuffled passes over the fixed train set; the shuffles are fixed by `seed`."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+        ids, targets = self.train_set()
+        order_rng = self.rng(Split.ORDER, seed)
+        pending = np.empty(0, dtype=np.int64)
+        while True:
+            while len(pending) < batch_size:
+                pending = np.concatenate([pending, order_rng.permutation(len(ids))])
+            index = torch.from_numpy(pending[:batch_size])
+            pending = pending[batch_size:]
+            yield ids[index], targets[index]
+
+    def _checked(self, batch: Batch) -> Batch:
+        ids, targets = batch
+        assert ids.shape == targets.shape and ids.shape[1] == self.seq_len, (ids.shape, self.name)
+        assert ids.dtype == torch.int64 and targets.dtype == torch.int64
+        assert int(ids.min()) >= 0 and int(ids.max()) < self.vocab_size, self.name
+        labelled = targets[targets != IGNORE_INDEX]
+        assert labelled.numel() == 0 or int(labelled.max()) < self.vocab_size, self.name
+        return ids.contiguous(), targets.contiguous()
+
+
+def as_batch(ids: np.ndarray, targets: np.ndarray) -> Batch:
+    """Numpy (N, T) arrays → int64 tensors."""
+    return torch.from_numpy(np.ascontiguousarray(ids, dtype=np.int64)), torch.from_numpy(
+        np.ascontiguousarray(targets, dtype=np.int64)
+    )
