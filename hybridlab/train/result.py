@@ -1,0 +1,71 @@
+"""`TrainResult`: what one proxy training run produced, as plain data."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+OK = "ok"
+FAILED = "failed"
+
+
+@dataclass(kw_only=True)
+class TrainResult:
+    """The outcome of `train_proxy`.
+
+    Attributes:
+        status: "ok", or "failed" (non-finite loss, out of memory); never raised to the caller.
+        failure_reason: why a run failed, one line; None when ok.
+        stop_reason: why an ok run ended: "completed", "target_accuracy", "max_wall_time" or
+            "report" (the report callback raised `StopTraining`).
+        task, spec, pattern: the task name and the trained model's canonical stack and pattern.
+        accuracy: fraction of labelled held-out positions predicted right (argmax), at the last
+            evaluation; None if the run failed before one.
+        loss: mean cross-entropy (nats) over those positions.
+        bits_per_byte: loss / ln 2 for byte-level tasks; None otherwise.
+        tokens_per_s: training tokens (batch · length per step) per second of training, evaluation
+            time excluded.
+        wall_time_s: the whole call, model building and evaluations included.
+        peak_memory_bytes, peak_memory_kind: on CUDA "cuda_max_allocated" —
+            `torch.cuda.max_memory_allocated` over this run; on CPU "cpu_rss_high_water" — the
+            process's peak resident set size (`getrusage` ru_maxrss), which is a high-water mark
+            of the whole process so far, not of this run alone.
+        params: trainable parameters of the model (the cost model's count; for readout
+            `last_state` tasks the small decoder is not included).
+        state_bytes: decoding-state bytes per sequence at the task's length, fp32 (cost model).
+        steps_done: optimizer steps taken.
+        device: where it ran.
+        history: every reported metrics dict, each with its "step".
+    """
+
+    status: str = OK
+    failure_reason: str | None = None
+    stop_reason: str | None = None
+    task: str = ""
+    spec: str = ""
+    pattern: str = ""
+    accuracy: float | None = None
+    loss: float | None = None
+    bits_per_byte: float | None = None
+    tokens_per_s: float = 0.0
+    wall_time_s: float = 0.0
+    peak_memory_bytes: int = 0
+    peak_memory_kind: str = ""
+    params: int = 0
+    state_bytes: int = 0
+    steps_done: int = 0
+    device: str = ""
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field (history included)."""
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())

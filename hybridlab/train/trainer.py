@@ -1,0 +1,294 @@
+"""`train_proxy`: train one small model on one task and return a `TrainResult`.
+
+The trainer knows nothing of Optuna, Ray or MLflow: it reports through `report(step, metrics)`
+and returns plain data. A non-finite loss or an out-of-memory error ends the run with a failed
+result and its reason; it never raises to the caller. Other exceptions (bugs, bad arguments)
+propagate.
+
+Legend: B batch, T seq_len, V vocab_size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import math
+import resource
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import hybridlab
+from hybridlab.spec import ModelSpec
+from hybridlab.tasks import IGNORE_INDEX, Readout, Task, make_task
+from hybridlab.train.config import Device, Precision, TrainConfig
+from hybridlab.train.optim import make_optimizer, make_schedule
+from hybridlab.train.readout import LastStateReadout
+from hybridlab.train.result import FAILED, TrainResult
+from hybridlab.train.spec_fit import fit_spec
+
+Report = Callable[[int, dict[str, float]], Any]
+
+# torch < 2.5 only has the CUDA name; both are the same class where both exist.
+OutOfMemoryError: type[Exception] = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+
+class StopTraining(Exception):
+    """Raise from a `report` callback to end the run early, with an evaluation and status "ok"."""
+
+
+class _NonFiniteLoss(Exception):
+    pass
+
+
+def build_model(spec: ModelSpec) -> nn.Module:
+    """The model factory; a module-level name so that tests can swap it."""
+    return hybridlab.build_model(spec)
+
+
+def train_proxy(
+    spec: ModelSpec | str,
+    task: Task | str,
+    train_config: TrainConfig | None = None,
+    report: Report | None = None,
+) -> TrainResult:
+    """Train the model of `spec` on `task`; return its result, never raising for NaN or OOM.
+
+    Args:
+        spec: a `ModelSpec` or anything `hybridlab.parse` reads; its vocab_size is fitted to the
+            task's (see `fit_spec`).
+        task: a `Task`, or a registered task name (default settings).
+        train_config: optimisation, evaluation, device and stopping settings.
+        report: called as `report(step, metrics)` every `log_every` steps with "train/loss",
+            "train/lr" and "train/tokens_per_s", and after each evaluation with "eval/accuracy",
+            "eval/loss" (and "eval/bits_per_byte" for byte-level tasks). It may raise
+            `StopTraining` to end the run early.
+
+    Returns:
+        A `TrainResult`; `status` is "failed" with `failure_reason` on a non-finite loss or out
+        of memory.
+
+    Example:
+        >>> config = TrainConfig(steps=20, batch_size=8, eval_every=None)
+        >>> task = make_task("mqar", {"vocab_size": 128, "num_eval_examples": 16})
+        >>> train_proxy("attn, mlp", task, config).status
+        'ok'
+    """
+    config = train_config if train_config is not None else TrainConfig()
+    config.validate()
+    task = make_task(task) if isinstance(task, str) else task
+    spec = fit_spec(spec, task)
+    device = _resolve_device(Device(config.device))
+    if config.num_threads is not None:
+        torch.set_num_threads(config.num_threads)
+    result = TrainResult(
+        task=task.name,
+        spec=spec.format(),
+        pattern=spec.pattern(),
+        params=hybridlab.count_params(spec),
+        state_bytes=hybridlab.state_bytes(spec, task.seq_len),
+        device=str(device),
+    )
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    start = time.perf_counter()
+    run: _Run | None = None
+    try:
+        run = _Run(spec, task, config, device, report, result)
+        run.train()
+    except OutOfMemoryError as err:
+        _fail(result, f"out of memory at step {result.steps_done}: {_first_line(err)}")
+    except RuntimeError as err:
+        # CPU allocators raise a plain RuntimeError when memory runs out.
+        if "can't allocate memory" not in str(err) and "out of memory" not in str(err).lower():
+            raise
+        _fail(result, f"out of memory at step {result.steps_done}: {_first_line(err)}")
+    except _NonFiniteLoss as err:
+        _fail(result, str(err))
+    finally:
+        del run
+        gc.collect()
+        if device.type == "cuda":
+            result.peak_memory_bytes = int(torch.cuda.max_memory_allocated(device))
+            result.peak_memory_kind = "cuda_max_allocated"
+            torch.cuda.empty_cache()
+        else:
+            result.peak_memory_bytes = _rss_high_water_bytes()
+            result.peak_memory_kind = "cpu_rss_high_water"
+        result.wall_time_s = time.perf_counter() - start
+    return result
+
+
+class _Run:
+    """The state of one run: model, optimizer, data, clocks."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        task: Task,
+        config: TrainConfig,
+        device: torch.device,
+        report: Report | None,
+        result: TrainResult,
+    ) -> None:
+        self.task, self.config, self.device = task, config, device
+        self.report, self.result = report, result
+        torch.manual_seed(config.seed)
+        model = build_model(spec)
+        if task.readout is Readout.LAST_STATE:
+            model = LastStateReadout(model, task.seq_len, task.vocab_size)
+        self.model = model.to(device)
+        self.optimizer = make_optimizer(self.model, config)
+        self.schedule = make_schedule(self.optimizer, config)
+        precision = Precision(config.precision)
+        use_bf16 = precision is Precision.BF16 or (
+            precision is Precision.AUTO and device.type == "cuda"
+        )
+        self.autocast = (
+            (lambda: torch.autocast(device.type, dtype=torch.bfloat16))
+            if use_bf16
+            else contextlib.nullcontext
+        )
+        self.batches: Iterator = task.train_batches(config.batch_size, seed=config.seed)
+        self.train_time = 0.0
+        self.tokens = 0
+
+    def train(self) -> None:
+        config, result = self.config, self.result
+        result.stop_reason = "completed"
+        evaluated_at = -1
+        for step in range(1, config.steps + 1):
+            tick = time.perf_counter()
+            loss = self._step()
+            self.train_time += time.perf_counter() - tick
+            result.steps_done = step
+            if not math.isfinite(loss):
+                raise _NonFiniteLoss(f"non-finite loss at step {step}: {loss}")
+            try:
+                if step % config.log_every == 0 or step == config.steps:
+                    self._emit(
+                        step,
+                        {
+                            "train/loss": loss,
+                            "train/lr": self.schedule.get_last_lr()[0],
+                            "train/tokens_per_s": self.tokens_per_s(),
+                        },
+                    )
+                if config.eval_every and step % config.eval_every == 0 and step < config.steps:
+                    evaluated_at = step
+                    accuracy = self.evaluate(step)
+                    if config.target_accuracy is not None and accuracy >= config.target_accuracy:
+                        result.stop_reason = "target_accuracy"
+                        return
+                over = (
+                    config.max_wall_time_s is not None and self.train_time > config.max_wall_time_s
+                )
+                if over and step < config.steps:
+                    result.stop_reason = "max_wall_time"
+                    break
+            except StopTraining:
+                result.stop_reason = "report"
+                break
+        if evaluated_at != result.steps_done:
+            with contextlib.suppress(StopTraining):
+                self.evaluate(result.steps_done)
+
+    def _step(self) -> float:
+        self.model.train()
+        ids, targets = next(self.batches)
+        ids, targets = ids.to(self.device), targets.to(self.device)
+        with self.autocast():
+            logits_BTV = self.model(ids)
+        loss = _masked_cross_entropy(logits_BTV, targets)[0]
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
+        self.optimizer.step()
+        self.schedule.step()
+        self.tokens += ids.numel()
+        return loss.item()
+
+    @torch.no_grad()
+    def evaluate(self, step: int) -> float:
+        """Score the held-out set; record and report the metrics; return the accuracy."""
+        self.model.eval()
+        total_loss, correct, count = 0.0, 0, 0
+        for ids, targets in self.task.eval_batches(
+            self.config.eval_batch_size, max_examples=self.config.max_eval_examples or 0
+        ):
+            ids, targets = ids.to(self.device), targets.to(self.device)
+            with self.autocast():
+                logits_BTV = self.model(ids)
+            _, loss_sum, hits, n = _masked_cross_entropy(logits_BTV, targets)
+            total_loss += loss_sum
+            correct += hits
+            count += n
+        if count == 0:
+            raise ValueError(
+                f"task {self.task.name!r}: the evaluation set has no labelled position"
+            )
+        loss = total_loss / count
+        if not math.isfinite(loss):
+            raise _NonFiniteLoss(f"non-finite evaluation loss at step {step}: {loss}")
+        metrics = {"eval/accuracy": correct / count, "eval/loss": loss}
+        self.result.accuracy, self.result.loss = correct / count, loss
+        if self.task.reports_bits_per_byte:
+            metrics["eval/bits_per_byte"] = self.result.bits_per_byte = loss / math.log(2)
+        self._emit(step, metrics)
+        return correct / count
+
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.train_time if self.train_time > 0 else 0.0
+
+    def _emit(self, step: int, metrics: dict[str, float]) -> None:
+        self.result.tokens_per_s = self.tokens_per_s()
+        self.result.history.append({"step": step, **metrics})
+        if self.report is not None:
+            self.report(step, metrics)
+
+
+def _masked_cross_entropy(
+    logits_BTV: torch.Tensor, targets_BT: torch.Tensor
+) -> tuple[torch.Tensor, float, int, int]:
+    """(mean loss tensor, summed loss, correct predictions, labelled positions) over targets ≠ −100.
+
+    A batch without labelled positions gives a zero loss rather than NaN.
+    """
+    logits = logits_BTV.float().flatten(0, 1)
+    targets = targets_BT.flatten()
+    loss_sum = F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX, reduction="sum")
+    labelled = targets != IGNORE_INDEX
+    n = int(labelled.sum())
+    hits = int((logits.argmax(-1)[labelled] == targets[labelled]).sum())
+    return loss_sum / max(n, 1), float(loss_sum.detach()), hits, n
+
+
+def _resolve_device(device: Device) -> torch.device:
+    if device is Device.CUDA and not torch.cuda.is_available():
+        raise ValueError("train.device=cuda but CUDA is not available; use auto or cpu")
+    if device is Device.CPU or (device is Device.AUTO and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    return torch.device("cuda")
+
+
+def _rss_high_water_bytes() -> int:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return int(peak) if sys.platform == "darwin" else int(peak) * 1024
+
+
+def _fail(result: TrainResult, reason: str) -> None:
+    result.status = FAILED
+    result.failure_reason = reason
+    result.stop_reason = None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
