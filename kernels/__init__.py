@@ -1,0 +1,27 @@
+"""hybridlab.kernels: pure functions on tensors for the SSM layers.
+
+Each op has a naive reference (a sequential recurrence, for tests), a fast PyTorch path (what
+CPUs run) and one public entry taking `backend="auto"|"torch"|"naive"` (see `_dispatch.py`).
+
+    ssd                      Mamba-2 SSD over a sequence          (b, l, h, p)
+    selective_scan           Mamba-1 selective scan over a sequence  (b, d, l)
+    selective_state_update   one decode step of either, state updated in place
+    causal_conv1d            causal depthwise conv1d over a sequence  (b, d, l)
+    causal_conv1d_update     one decode step of it, conv state rolled in place
+"""
+
+from hybridlab.kernels._dispatch import register_backend, valid_backends
+from hybridlab.kernels.conv1d import causal_conv1d, causal_conv1d_update
+from hybridlab.kernels.selective_scan import selective_scan
+from hybridlab.kernels.ssd import ssd
+from hybridlab.kernels.state_update import selective_state_update
+
+__all__ = [
+    "causal_conv1d",
+    "causal_conv1d_update",
+    "register_backend",
+    "selective_scan",
+    "selective_state_update",
+    "ssd",
+    "valid_backends",
+]

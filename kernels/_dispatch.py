@@ -1,0 +1,95 @@
+"""Backend resolution shared by every public kernel entry.
+
+Each op (``"ssd"``, ``"selective_scan"``, ...) has a table of backends, each named by a lazy
+``"module:function"`` path so that importing ``hybridlab.kernels`` never imports an optional
+dependency (Triton) before it is used. ``backend="auto"`` picks, by the device type of the first
+tensor argument, the first backend in ``AUTO_ORDER`` that the op has.
+
+Adding a backend (for example Triton) is two lines, no other code changes::
+
+    BACKENDS["ssd"]["triton"] = "hybridlab.kernels.ssd.triton:ssd_triton"
+    # AUTO_ORDER["cuda"] already tries "triton" before "torch".
+
+or, from outside this file, ``register_backend("ssd", "triton", ssd_triton)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+# op name -> backend name -> implementation, or "module:function" to import on first use.
+BACKENDS: dict[str, dict[str, str | Callable[..., Any]]] = {
+    "ssd": {
+        "torch": "hybridlab.kernels.ssd.chunk:ssd_chunk",
+        "naive": "hybridlab.kernels.ssd.naive:ssd_naive",
+    },
+    "selective_scan": {
+        "torch": "hybridlab.kernels.selective_scan.recurrent:selective_scan_recurrent",
+        "naive": "hybridlab.kernels.selective_scan.naive:selective_scan_naive",
+    },
+    # A single decode step has nothing to make fast in PyTorch: one implementation serves both.
+    "selective_state_update": {
+        "torch": "hybridlab.kernels.state_update:selective_state_update_torch",
+        "naive": "hybridlab.kernels.state_update:selective_state_update_torch",
+    },
+    "causal_conv1d": {
+        "torch": "hybridlab.kernels.conv1d:causal_conv1d_torch",
+        "naive": "hybridlab.kernels.conv1d:causal_conv1d_naive",
+    },
+    "causal_conv1d_update": {
+        "torch": "hybridlab.kernels.conv1d:causal_conv1d_update_torch",
+        "naive": "hybridlab.kernels.conv1d:causal_conv1d_update_torch",
+    },
+}
+
+# device type -> backends tried in order by backend="auto"; the first one the op has wins.
+AUTO_ORDER: dict[str, tuple[str, ...]] = {
+    "cuda": ("triton", "torch"),
+    "cpu": ("torch",),
+}
+_AUTO_FALLBACK: tuple[str, ...] = ("torch",)
+
+
+def valid_backends(op: str) -> list[str]:
+    """The names `backend=` accepts for `op`: "auto" and every registered backend."""
+    return ["auto", *sorted(BACKENDS[op])]
+
+
+def register_backend(op: str, name: str, fn: str | Callable[..., Any]) -> None:
+    """Register `fn` (a callable or a lazy "module:function" path) as backend `name` of `op`."""
+    if op not in BACKENDS:
+        raise ValueError(f"unknown kernel op {op!r}; valid ops: {sorted(BACKENDS)}")
+    BACKENDS[op][name] = fn
+
+
+def resolve(op: str, backend: str, device: torch.device) -> Callable[..., Any]:
+    """Return the implementation of `op` for `backend` ("auto" resolved by `device`).
+
+    Raises ValueError naming the valid backends when `backend` is unknown for `op`.
+    """
+    table = BACKENDS[op]
+    if backend == "auto":
+        order = AUTO_ORDER.get(device.type, _AUTO_FALLBACK)
+        backend = next((name for name in order if name in table), "torch")
+    if backend not in table:
+        raise ValueError(
+            f"unknown backend {backend!r} for {op}; valid backends: {valid_backends(op)}"
+        )
+    impl = table[backend]
+    if isinstance(impl, str):
+        module_name, _, attr = impl.partition(":")
+        impl = getattr(importlib.import_module(module_name), attr)
+        table[backend] = impl
+    return impl
+
+
+def resolved_name(op: str, backend: str, device: torch.device) -> str:
+    """The backend name that `resolve(op, backend, device)` would use (for tests and logs)."""
+    if backend != "auto":
+        return backend
+    order = AUTO_ORDER.get(device.type, _AUTO_FALLBACK)
+    return next((name for name in order if name in BACKENDS[op]), "torch")

@@ -1,0 +1,193 @@
+"""Causal depthwise conv1d (the short convolution before Mamba's SSM) and its decode step.
+
+Shape legend:
+    b  batch     d  channels     l  sequence length     w  kernel width (d_conv)
+
+    y[:, c, t] = bias[c] + Σ_{k<w} weight[c, k] · x̃[:, c, t + k],
+where x̃ is x preceded by w - 1 earlier inputs (zeros, or the last w - 1 columns of
+`initial_state`), then an optional SiLU. Layouts follow the causal-conv1d package.
+
+The conv state that decoding carries is the last w inputs, (b, d, w), oldest first.
+`causal_conv1d(..., return_final_state=True)` returns it after a prefill (zero-padded on the left
+when l < w and no initial state is given) and `causal_conv1d_update` rolls it one token on.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from hybridlab.kernels._dispatch import resolve
+
+_ACTIVATIONS = (None, "silu", "swish")
+
+
+def _pad_left(x: torch.Tensor, width: int, initial_state: torch.Tensor | None) -> torch.Tensor:
+    """x (b, d, l) preceded by w - 1 earlier inputs: (b, d, w - 1 + l), fp32."""
+    if initial_state is None:
+        return F.pad(x, (width - 1, 0))
+    return torch.cat([initial_state[..., initial_state.shape[-1] - (width - 1) :].float(), x], -1)
+
+
+def _finish(y, bias, activation, x_pad, width, dtype, return_final_state):
+    if bias is not None:
+        y = y + bias.float()[:, None]
+    if activation is not None:
+        y = F.silu(y)
+    y = y.to(dtype)
+    if return_final_state:
+        return y, x_pad[..., -width:].to(dtype)
+    return y
+
+
+def causal_conv1d_naive(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    initial_state: torch.Tensor | None = None,
+    activation: str | None = None,
+    return_final_state: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Reference: an explicit sum over the w taps."""
+    dtype, length, width = x.dtype, x.shape[-1], weight.shape[-1]
+    x_pad = _pad_left(x.float(), width, initial_state)  # (b, d, w - 1 + l)
+    weight = weight.float()
+    y = sum(weight[:, k, None] * x_pad[..., k : k + length] for k in range(width))
+    return _finish(y, bias, activation, x_pad, width, dtype, return_final_state)
+
+
+def causal_conv1d_torch(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    initial_state: torch.Tensor | None = None,
+    activation: str | None = None,
+    return_final_state: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """`F.conv1d` with groups = channels on the left-padded input."""
+    dtype, channels, width = x.dtype, x.shape[1], weight.shape[-1]
+    x_pad = _pad_left(x.float(), width, initial_state)  # (b, d, w - 1 + l)
+    y = F.conv1d(x_pad, weight.float()[:, None, :], groups=channels)  # (b, d, l)
+    return _finish(y, bias, activation, x_pad, width, dtype, return_final_state)
+
+
+def causal_conv1d_update_torch(
+    x: torch.Tensor,
+    conv_state: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    activation: str | None = None,
+) -> torch.Tensor:
+    """Roll the state one token on (in place) and return this token's output."""
+    width = weight.shape[-1]
+    conv_state.copy_(conv_state.roll(-1, dims=-1))
+    conv_state[..., -1] = x
+    y = (conv_state[..., -width:].float() * weight.float()).sum(-1)  # (b, d)
+    if bias is not None:
+        y = y + bias.float()
+    if activation is not None:
+        y = F.silu(y)
+    return y.to(x.dtype)
+
+
+def _check_common(name, channels, weight, bias, activation) -> None:
+    if weight.dim() != 2 or weight.shape[0] != channels:
+        raise ValueError(f"{name}: weight must be ({channels}, width), got {tuple(weight.shape)}")
+    if bias is not None and tuple(bias.shape) != (channels,):
+        raise ValueError(f"{name}: bias must be ({channels},), got {tuple(bias.shape)}")
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"{name}: activation must be one of {_ACTIVATIONS}, got {activation!r}")
+
+
+def causal_conv1d(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    initial_state: torch.Tensor | None = None,
+    activation: str | None = None,
+    return_final_state: bool = False,
+    backend: str = "auto",
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Causal depthwise 1-D convolution over a whole sequence. Computes in fp32; returns x's dtype.
+
+    Args:
+        x: inputs, (b, d, l).
+        weight: one filter per channel, (d, w).
+        bias: (d,); None for none.
+        initial_state: inputs before x, (b, d, s) with s ≥ w - 1; its last w - 1 columns are used,
+            so a conv state (b, d, w) from a prefill or from `causal_conv1d_update` fits. None
+            means zeros.
+        activation: None, or "silu" (alias "swish").
+        return_final_state: also return the conv state for decoding: the last w inputs,
+            (b, d, w), oldest first, zero-padded on the left when fewer than w were seen.
+        backend: "auto", "torch" (F.conv1d) or "naive" (a sum over taps).
+
+    Returns:
+        y of shape (b, d, l), or (y, final_state) when return_final_state.
+
+    Example:
+        >>> x, weight = torch.randn(2, 8, 10), torch.randn(8, 4)
+        >>> y, conv_state = causal_conv1d(x, weight, activation="silu", return_final_state=True)
+        >>> y.shape, conv_state.shape
+        (torch.Size([2, 8, 10]), torch.Size([2, 8, 4]))
+    """
+    if x.dim() != 3 or x.shape[-1] < 1:
+        raise ValueError(
+            f"causal_conv1d: x must be (batch, channels, length), got {tuple(x.shape)}"
+        )
+    _check_common("causal_conv1d", x.shape[1], weight, bias, activation)
+    width = weight.shape[1]
+    if initial_state is not None and (
+        initial_state.dim() != 3
+        or initial_state.shape[:2] != x.shape[:2]
+        or initial_state.shape[2] < width - 1
+    ):
+        raise ValueError(
+            f"causal_conv1d: initial_state must be ({x.shape[0]}, {x.shape[1]}, s) with "
+            f"s >= {width - 1}, got {tuple(initial_state.shape)}"
+        )
+    impl = resolve("causal_conv1d", backend, x.device)
+    return impl(x, weight, bias, initial_state, activation, return_final_state)
+
+
+def causal_conv1d_update(
+    x: torch.Tensor,
+    conv_state: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    activation: str | None = None,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """One decode step: shift `x` into `conv_state` (in place) and convolve.
+
+    Args:
+        x: this token's input, (b, d).
+        conv_state: the last inputs, (b, d, s) with s ≥ w, oldest first; rolled left by one and
+            x written at the end, in place.
+        weight: (d, w).
+        bias: (d,); None for none.
+        activation: None, or "silu" (alias "swish").
+        backend: "auto", "torch" or "naive" (the same code).
+
+    Returns:
+        y of shape (b, d), x's dtype.
+
+    Example:
+        >>> conv_state = torch.zeros(2, 8, 4)
+        >>> y = causal_conv1d_update(torch.randn(2, 8), conv_state, torch.randn(8, 4))
+        >>> y.shape
+        torch.Size([2, 8])
+    """
+    if x.dim() != 2:
+        raise ValueError(f"causal_conv1d_update: x must be (batch, channels), got {tuple(x.shape)}")
+    _check_common("causal_conv1d_update", x.shape[1], weight, bias, activation)
+    if (
+        conv_state.dim() != 3
+        or tuple(conv_state.shape[:2]) != tuple(x.shape)
+        or conv_state.shape[2] < weight.shape[1]
+    ):
+        raise ValueError(
+            f"causal_conv1d_update: conv_state must be ({x.shape[0]}, {x.shape[1]}, s) with "
+            f"s >= {weight.shape[1]}, got {tuple(conv_state.shape)}"
+        )
+    impl = resolve("causal_conv1d_update", backend, x.device)
+    return impl(x, conv_state, weight, bias, activation)

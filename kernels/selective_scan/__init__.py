@@ -1,0 +1,119 @@
+"""Mamba-1 selective scan: public entry, shape checks and backend dispatch.
+
+Shape legend:
+    b  batch     d  channels (d_inner)     l  sequence length     n  state size (d_state)
+    g  groups of channels sharing B and C
+
+Backends: "naive" (naive.py, the sequential recurrence, the ground truth) and "torch"
+(recurrent.py, a blocked recurrence with a hand-written backward; what CPUs run). "auto" resolves
+through hybridlab.kernels._dispatch.
+"""
+
+from __future__ import annotations
+
+import torch
+from hybridlab.kernels._dispatch import resolve
+
+
+def _check(u, delta, A, B, C, D, z, delta_bias, initial_state) -> None:
+    if u.dim() != 3:
+        raise ValueError(
+            f"selective_scan: u must be (batch, channels, length), got {tuple(u.shape)}"
+        )
+    b, d, l = u.shape
+    if l < 1:
+        raise ValueError("selective_scan: empty sequence (length 0)")
+    if A.dim() != 2 or A.shape[0] != d:
+        raise ValueError(f"selective_scan: A must be ({d}, d_state), got {tuple(A.shape)}")
+    n = A.shape[1]
+    for name, t in (("B", B), ("C", C)):
+        grouped = t.dim() == 4 and t.shape[0] == b and tuple(t.shape[2:]) == (n, l)
+        ok = (t.dim() == 3 and tuple(t.shape) == (b, n, l)) or (grouped and d % t.shape[1] == 0)
+        if not ok:
+            raise ValueError(
+                f"selective_scan: {name} must be ({b}, {n}, {l}) or ({b}, g, {n}, {l}) with g "
+                f"dividing {d} channels, got {tuple(t.shape)}"
+            )
+    if B.shape != C.shape:
+        raise ValueError(
+            f"selective_scan: B and C must have the same shape, got {tuple(B.shape)} and "
+            f"{tuple(C.shape)}"
+        )
+    expected = {
+        "delta": (delta, (b, d, l)),
+        "D": (D, (d,)),
+        "z": (z, (b, d, l)),
+        "delta_bias": (delta_bias, (d,)),
+        "initial_state": (initial_state, (b, d, n)),
+    }
+    for name, (t, shape) in expected.items():
+        if t is not None and tuple(t.shape) != shape:
+            raise ValueError(
+                f"selective_scan: {name} must have shape {shape}, got {tuple(t.shape)}"
+            )
+
+
+def selective_scan(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None = None,
+    z: torch.Tensor | None = None,
+    delta_bias: torch.Tensor | None = None,
+    delta_softplus: bool = False,
+    initial_state: torch.Tensor | None = None,
+    return_final_state: bool = False,
+    backend: str = "auto",
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Mamba-1's selective scan over a whole sequence (mamba_ssm's `selective_scan_fn` layout).
+
+    Per channel:  Δ_t = softplus(delta_t + delta_bias) if delta_softplus else delta_t
+    (+ delta_bias if given),  h_t = exp(Δ_t A) ∘ h_{t-1} + Δ_t u_t B_t,  y_t = h_t C_t + D u_t,
+    y_t *= silu(z_t) if z. Channel i uses group i // (d // g) of B and C. Computes in fp32;
+    returns u's dtype.
+
+    Args:
+        u: inputs, (b, d, l).
+        delta: time steps before bias/softplus, (b, d, l).
+        A: decay rates, (d, n), negative.
+        B: input projections, (b, n, l), or (b, g, n, l) shared by groups of d/g channels.
+        C: output projections, same layouts as B.
+        D: skip connection, (d,); None for none.
+        z: gate, (b, d, l): y *= silu(z). None for none.
+        delta_bias: added to delta, (d,).
+        delta_softplus: apply softplus to delta + delta_bias.
+        initial_state: state before the first token, (b, d, n); None means zeros.
+        return_final_state: also return the state after the last token, (b, d, n).
+        backend: "auto", "torch" or "naive" (see hybridlab.kernels._dispatch).
+
+    Returns:
+        y of shape (b, d, l), or (y, final_state) when return_final_state.
+
+    Example:
+        >>> b, d, l, n = 2, 64, 100, 16
+        >>> u, delta = torch.randn(b, d, l), torch.randn(b, d, l)
+        >>> A, B, C = -torch.rand(d, n), torch.randn(b, n, l), torch.randn(b, n, l)
+        >>> y = selective_scan(u, delta, A, B, C, delta_softplus=True)
+        >>> y.shape
+        torch.Size([2, 64, 100])
+    """
+    _check(u, delta, A, B, C, D, z, delta_bias, initial_state)
+    impl = resolve("selective_scan", backend, u.device)
+    return impl(
+        u,
+        delta,
+        A,
+        B,
+        C,
+        D=D,
+        z=z,
+        delta_bias=delta_bias,
+        delta_softplus=delta_softplus,
+        initial_state=initial_state,
+        return_final_state=return_final_state,
+    )
+
+
+__all__ = ["selective_scan"]

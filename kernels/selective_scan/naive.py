@@ -1,0 +1,67 @@
+"""Mamba-1 selective scan reference: the recurrence, one time step at a time.
+
+Shape legend:
+    b  batch      d  channels (d_inner)      l  sequence length      n  state size (d_state)
+    g  groups of channels sharing B and C (B, C given as (b, g, n, l); (b, n, l) means g = 1)
+
+Math (Gu & Dao 2023, "Mamba", Algorithm 2; zero-order hold for A, Euler for B):
+    Δ_t = softplus(delta_t + delta_bias) if delta_softplus else delta_t + delta_bias
+    h_t = exp(Δ_t A) ∘ h_{t-1} + Δ_t u_t B_t           h_t: (d, n), A: (d, n)
+    y_t = h_t C_t + D u_t,   then y_t *= silu(z_t) if z is given
+Channel `i` reads group `i // (d // g)` of B and C.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def selective_scan_naive(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None = None,
+    z: torch.Tensor | None = None,
+    delta_bias: torch.Tensor | None = None,
+    delta_softplus: bool = False,
+    initial_state: torch.Tensor | None = None,
+    return_final_state: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Sequential selective scan; same contract as `hybridlab.kernels.selective_scan`."""
+    dtype = u.dtype
+    batch, channels, length = u.shape
+    d_state = A.shape[1]
+    u, delta, A, B, C = (t.float() for t in (u, delta, A, B, C))
+    if delta_bias is not None:
+        delta = delta + delta_bias.float()[:, None]
+    if delta_softplus:
+        delta = F.softplus(delta)
+    if B.dim() == 3:
+        B = B[:, None]
+    if C.dim() == 3:
+        C = C[:, None]
+    B = B.repeat_interleave(channels // B.shape[1], dim=1)  # (b, d, n, l)
+    C = C.repeat_interleave(channels // C.shape[1], dim=1)  # (b, d, n, l)
+
+    if initial_state is None:
+        state = u.new_zeros(batch, channels, d_state)  # (b, d, n)
+    else:
+        state = initial_state.float()
+    ys = []
+    for t in range(length):
+        decay = torch.exp(delta[:, :, t, None] * A)  # (b, d, n)
+        state = decay * state + (delta[:, :, t] * u[:, :, t])[..., None] * B[..., t]
+        ys.append((state * C[..., t]).sum(-1))  # (b, d)
+    y = torch.stack(ys, dim=-1) if ys else u.new_zeros(u.shape)  # (b, d, l)
+
+    if D is not None:
+        y = y + D.float()[:, None] * u
+    if z is not None:
+        y = y * F.silu(z.float())
+    y = y.to(dtype)
+    if return_final_state:
+        return y, state.to(dtype)
+    return y
