@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from hybridlab.cli.spec_cmd import spec
+from hybridlab.cli.train_cmd import train
 
 app = typer.Typer(
     name="hybridlab",
@@ -24,6 +25,7 @@ def _root() -> None:
 
 
 app.command("spec")(spec)
+app.command("train")(train)
 
 
 def main() -> None:

@@ -1,0 +1,201 @@
+"""`hybridlab train --spec SPEC --task NAME [key=value ...] [--json]`: train one proxy model.
+
+Settings are dotted overrides, as in Hydra: `task.<field>` for the task's config,
+`train.<field>` for `TrainConfig`, `model.d_model` / `model.vocab_size` for the spec. They are
+merged into the typed configs through OmegaConf, so misspelt keys and wrong types are caught
+before training. Exit codes: 0 trained, 1 the run failed (non-finite loss, out of memory),
+2 a usage error (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sys
+import typing
+from dataclasses import fields
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hybridlab.cli.errors import fail
+from hybridlab.tasks import get_task_class
+from hybridlab.train import TrainConfig, TrainResult, fit_spec, train_proxy
+
+MODEL_KEYS = ("d_model", "vocab_size")
+SECTIONS = ("task", "train", "model")
+
+
+def train(
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Settings as key=value: task.<field>, train.<field>, model.d_model, "
+            "model.vocab_size (e.g. task.num_kv_pairs=4 train.steps=500 train.lr=1e-3).",
+            show_default=False,
+        ),
+    ] = None,
+    spec: Annotated[
+        str, typer.Option("--spec", help="Stack text, a pattern string, or a spec YAML file.")
+    ] = "",
+    task: Annotated[str, typer.Option("--task", help="Task name, e.g. mqar or bytes.")] = "",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result as one JSON object.")
+    ] = False,
+) -> None:
+    """Train one proxy model on one task and print its accuracy, loss and costs.
+
+    Example: hybridlab train --spec "attn*2" --task mqar task.num_kv_pairs=4 train.steps=500
+    """
+    if not spec:
+        fail("--spec is required (stack text, a pattern string or a spec YAML file)")
+    if not task:
+        fail("--task is required (e.g. mqar, bytes, in-context-recall)")
+    try:
+        task_cls = get_task_class(task)
+        sections = _split_overrides(overrides or [])
+        task_config = _merge(task_cls.config_class, sections["task"], "task")
+        train_config = _merge(TrainConfig, sections["train"], "train")
+        train_config.validate()
+        the_task = task_cls(task_config)
+        model = _model_settings(sections["model"])
+        model_spec = fit_spec(spec, the_task, **model)
+    except ValueError as err:  # SpecError is a ValueError; its text carries its own caret lines
+        fail(str(err))
+
+    if as_json:
+        result = train_proxy(model_spec, the_task, train_config)
+        typer.echo(json.dumps(result.to_dict()))
+    else:
+        console = Console(stderr=True)
+        console.print(
+            f"[bold]training[/] {escape(model_spec.format())} (d_model {model_spec.d_model}) "
+            f"on {escape(the_task.describe())} for {train_config.steps} steps",
+            highlight=False,
+        )
+        result = _train_with_progress(model_spec, the_task, train_config, console)
+        _print_summary(result, Console())
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+def _split_overrides(items: list[str]) -> dict[str, list[str]]:
+    sections: dict[str, list[str]] = {name: [] for name in SECTIONS}
+    for item in items:
+        key, sep, value = item.partition("=")
+        section, dot, field = key.strip().partition(".")
+        if not sep or not dot or not field:
+            raise ValueError(
+                f"expected a setting as section.key=value, got {item!r} "
+                f"(sections: {', '.join(SECTIONS)})"
+            )
+        if section not in sections:
+            raise ValueError(
+                f"unknown settings section {section!r} in {item!r}; valid: {', '.join(SECTIONS)}"
+            )
+        sections[section].append(f"{field}={value}")
+    return sections
+
+
+def _merge(cls: type, dotlist: list[str], section: str) -> Any:
+    """An instance of the dataclass `cls` with `dotlist` ("field=value") applied via OmegaConf."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    valid = [f.name for f in fields(cls)]
+    hints = typing.get_type_hints(cls)
+    for item in dotlist:
+        name, _, value = item.partition("=")
+        name = name.split(".")[0]
+        if name not in valid:
+            raise ValueError(
+                f"unknown setting {section}.{name}; valid {section} settings: {', '.join(valid)}"
+            )
+        kind = hints[name]
+        if isinstance(kind, type) and issubclass(kind, enum.Enum):
+            choices = [member.value for member in kind]
+            if value not in choices:
+                raise ValueError(
+                    f"{section}.{name}: invalid value {value!r}; valid: {', '.join(choices)}"
+                )
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(cls), OmegaConf.from_dotlist(dotlist))
+        return OmegaConf.to_object(merged)
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None) or "?"
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(f"{section}.{key}: {message}") from None
+
+
+def _model_settings(dotlist: list[str]) -> dict[str, int]:
+    out = {}
+    for item in dotlist:
+        key, _, value = item.partition("=")
+        if key not in MODEL_KEYS:
+            raise ValueError(f"unknown setting model.{key}; valid: {', '.join(MODEL_KEYS)}")
+        try:
+            out[key] = int(value)
+        except ValueError:
+            raise ValueError(f"model.{key} must be an integer, got {value!r}") from None
+    return out
+
+
+def _train_with_progress(spec, task, config: TrainConfig, console: Console) -> TrainResult:
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        TextColumn("acc {task.fields[acc]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+    with progress:
+        bar = progress.add_task("train", total=config.steps, loss="  -   ", acc="  -  ")
+
+        def report(step: int, metrics: dict[str, float]) -> None:
+            updates: dict[str, Any] = {"completed": step}
+            if "train/loss" in metrics:
+                updates["loss"] = f"{metrics['train/loss']:.4f}"
+            if "eval/accuracy" in metrics:
+                updates["acc"] = f"{metrics['eval/accuracy']:.3f}"
+            progress.update(bar, **updates)
+
+        return train_proxy(spec, task, config, report=report)
+
+
+def _print_summary(result: TrainResult, console: Console) -> None:
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    status = (
+        "[green]ok[/]" if result.ok else f"[red]failed[/]: {escape(result.failure_reason or '')}"
+    )
+    rows = [
+        ("status", status + (f" ({result.stop_reason})" if result.stop_reason else "")),
+        ("accuracy", _fmt(result.accuracy, "{:.4f}")),
+        ("loss", _fmt(result.loss, "{:.4f}")),
+    ]
+    if result.bits_per_byte is not None:
+        rows.append(("bits/byte", f"{result.bits_per_byte:.4f}"))
+    rows += [
+        ("steps", str(result.steps_done)),
+        ("tokens/s", f"{result.tokens_per_s:,.0f}"),
+        ("params", f"{result.params:,}"),
+        ("state bytes", f"{result.state_bytes:,}"),
+        ("peak memory", f"{result.peak_memory_bytes / 2**20:,.0f} MiB ({result.peak_memory_kind})"),
+        ("wall time", f"{result.wall_time_s:.1f} s on {result.device}"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table, highlight=False)
+    sys.stdout.flush()
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    return "-" if value is None else pattern.format(value)
