@@ -1,0 +1,35 @@
+"""Initialisation belongs to each layer kind (mad-lab's model-wide init overwrote Mamba's dt)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+import hybridlab
+from hybridlab.layers import Mamba1, Mamba2
+
+
+def test_mamba2_dt_A_D_follow_mamba_ssm():
+    model = hybridlab.build_model(
+        "ssd(d_state=16, headdim=8, dt_min=0.002, dt_max=0.05)*2", d_model=64
+    )
+    for layer in (b.layer for b in model.blocks):
+        assert isinstance(layer, Mamba2)
+        dt = F.softplus(layer.dt_bias)
+        assert dt.min() >= 0.002 * 0.999 and dt.max() <= 0.05 * 1.001
+        A = torch.exp(layer.A_log)
+        assert A.min() >= 1.0 and A.max() <= 16.0
+        assert torch.equal(layer.D, torch.ones_like(layer.D))
+        assert all(
+            getattr(p, "_no_weight_decay", False) for p in (layer.dt_bias, layer.A_log, layer.D)
+        )
+
+
+def test_mamba1_uses_s4d_real_A_and_dt_range():
+    model = hybridlab.build_model("scan(d_state=6)", d_model=32)
+    layer = model.blocks[0].layer
+    assert isinstance(layer, Mamba1)
+    expected = torch.arange(1, 7, dtype=torch.float32).expand(64, 6)
+    torch.testing.assert_close(torch.exp(layer.A_log), expected)
+    dt = F.softplus(layer.dt_proj.bias)
+    assert dt.min() >= 0.001 * 0.999 and dt.max() <= 0.1 * 1.001
