@@ -84,7 +84,7 @@ def _backward(dy_t, dh_final, u_t, dl_t, A, B_t, C_t, H, block):
     dB = torch.empty_like(B_t)  # (l, b, g, n)
     dC = torch.empty_like(C_t)  # (l, b, g, n)
     dA_param = torch.zeros_like(A)  # (d, n)
-    carry = dh_final if dh_final is not None else torch.zeros_like(H[0])  # ∂loss/∂h_{t1-1}
+    carry = dh_final  # ∂loss/∂h at the end of the block being processed
     for i in reversed(range(H.shape[0] - 1)):
         t0, t1 = i * block, min(l, (i + 1) * block)
         k = t1 - t0
@@ -132,8 +132,9 @@ class _RecurrentScan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy_t, dh_final):
         u_t, dl_t, A, B_t, C_t, H = ctx.saved_tensors
-        dy_t = dy_t.contiguous() if dy_t is not None else torch.zeros_like(u_t)
-        du, ddl, dA, dB, dC, dh0 = _backward(dy_t, dh_final, u_t, dl_t, A, B_t, C_t, H, ctx.block)
+        du, ddl, dA, dB, dC, dh0 = _backward(
+            dy_t.contiguous(), dh_final, u_t, dl_t, A, B_t, C_t, H, ctx.block
+        )
         return du, ddl, dA, dB, dC, (dh0 if ctx.has_h0 else None), None
 
 

@@ -102,7 +102,7 @@ def _chunk_backward(dy, dh_final, x, dt, A, B, C, y, H, cs, L, M, q):
     # 3. state passing, reversed: dH_end[:, i] is the gradient of the state leaving chunk i.
     decay = torch.exp(cs[:, :, -1])  # (b, c, h)
     dH_end = torch.empty_like(dH_off)
-    carry = dh_final if dh_final is not None else torch.zeros_like(dH_off[:, 0])
+    carry = dh_final
     for i in reversed(range(c)):
         dH_end[:, i] = carry
         carry = torch.addcmul(dH_off[:, i], carry, decay[:, i, :, None, None])
@@ -152,8 +152,7 @@ class _ChunkScan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy, dh_final):
         x, dt, A, B, C, y, H, cs, L, M = ctx.saved_tensors
-        dy = dy.contiguous() if dy is not None else torch.zeros_like(y)
-        grads = _chunk_backward(dy, dh_final, x, dt, A, B, C, y, H, cs, L, M, ctx.q)
+        grads = _chunk_backward(dy.contiguous(), dh_final, x, dt, A, B, C, y, H, cs, L, M, ctx.q)
         dx, ddt, dA, dB, dC, dh0 = grads
         return dx, ddt, dA, dB, dC, (dh0 if ctx.has_h0 else None), None
 
@@ -195,7 +194,7 @@ def ssd_chunk(
     xs, dts, Bs, Cs = (t.contiguous() for t in (xs, dts, Bs, Cs))
     y, final_state = _ChunkScan.apply(xs, dts, A, Bs, Cs, h0, q)
     if pad:
-        y = y[:, :length]
+        y = y[:, :length].contiguous()
 
     if D is not None:
         D = D.float()

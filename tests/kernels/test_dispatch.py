@@ -56,8 +56,9 @@ def test_unknown_backend_lists_the_valid_ones(op):
 
 def test_auto_prefers_triton_for_cuda_tensors_once_registered(monkeypatch):
     cuda = torch.device("cuda")
+    without_triton = {k: v for k, v in _dispatch.BACKENDS["ssd"].items() if k != "triton"}
+    monkeypatch.setitem(_dispatch.BACKENDS, "ssd", without_triton)
     assert _dispatch.resolved_name("ssd", "auto", cuda) == "torch"
-    monkeypatch.setitem(_dispatch.BACKENDS, "ssd", dict(_dispatch.BACKENDS["ssd"]))
     register_backend("ssd", "triton", lambda *a, **k: "triton ran")
     assert _dispatch.resolved_name("ssd", "auto", cuda) == "triton"
     assert _dispatch.resolved_name("ssd", "auto", torch.device("cpu")) == "torch"

@@ -125,21 +125,22 @@ def test_public_entry_uses_the_fast_path():
     assert_close(state, state_ref, name="final_state")
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
 @pytest.mark.parametrize("backend", ["torch", "naive"])
-def test_bf16_in_bf16_out(backend):
+def test_half_in_half_out(backend, dtype):
     kw = make_inputs(2, 8, 100, 8, 2, D=True, z=True, bias=True, h0=True)
     y_ref, state_ref = naive(**kw, return_final_state=True)
-    kw16 = {k: v.bfloat16() if isinstance(v, torch.Tensor) else v for k, v in kw.items()}
+    kw16 = {k: v.to(dtype) if isinstance(v, torch.Tensor) else v for k, v in kw.items()}
     for v in kw16.values():
         if isinstance(v, torch.Tensor):
             v.requires_grad_()
     y, state = selective_scan(**kw16, return_final_state=True, backend=backend)
-    assert y.dtype == state.dtype == torch.bfloat16
+    assert y.dtype == state.dtype == dtype
     # bf16 keeps 8 bits of mantissa: rounding the inputs alone costs about 4e-3.
     assert_close(y, y_ref, rel_rms=2e-2, name="y")
     assert_close(state, state_ref, rel_rms=2e-2, name="final_state")
     y.float().square().sum().backward()
-    assert kw16["u"].grad.dtype == torch.bfloat16
+    assert kw16["u"].grad.dtype == dtype
     assert torch.isfinite(kw16["delta"].grad).all()
 
 

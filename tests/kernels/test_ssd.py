@@ -124,21 +124,22 @@ def test_any_chunk_size(chunk_size):
     assert_close(ssd(**kw, chunk_size=chunk_size), ssd(**kw, backend="naive"))
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
 @pytest.mark.parametrize("backend", ["torch", "naive"])
-def test_bf16_in_bf16_out(backend):
+def test_half_in_half_out(backend, dtype):
     kw = make_inputs(2, 100, 4, 8, 16, 2, D="h", z=True, bias=True, h0=True)
     y_ref, state_ref = ssd(**kw, return_final_state=True, backend="naive")
-    kw16 = {k: v.bfloat16() if isinstance(v, torch.Tensor) else v for k, v in kw.items()}
+    kw16 = {k: v.to(dtype) if isinstance(v, torch.Tensor) else v for k, v in kw.items()}
     for v in kw16.values():
         if isinstance(v, torch.Tensor):
             v.requires_grad_()
     y, state = ssd(**kw16, return_final_state=True, backend=backend)
-    assert y.dtype == state.dtype == torch.bfloat16
+    assert y.dtype == state.dtype == dtype
     # bf16 keeps 8 bits of mantissa: rounding the inputs alone costs about 4e-3.
     assert_close(y, y_ref, rel_rms=2e-2, name="y")
     assert_close(state, state_ref, rel_rms=2e-2, name="final_state")
     y.float().square().sum().backward()
-    assert kw16["x"].grad.dtype == torch.bfloat16
+    assert kw16["x"].grad.dtype == dtype
     assert torch.isfinite(kw16["dt"].grad).all()
 
 
