@@ -9,11 +9,8 @@ before training. Exit codes: 0 trained, 1 the run failed (non-finite loss, out o
 
 from __future__ import annotations
 
-import enum
 import json
 import sys
-import typing
-from dataclasses import fields
 from typing import Annotated, Any
 
 import typer
@@ -23,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from hybridlab.cli.errors import fail
+from hybridlab.config_utils import merge_dataclass, split_overrides
 from hybridlab.tasks import get_task_class
 from hybridlab.train import TrainConfig, TrainResult, fit_spec, train_proxy
 
@@ -57,9 +55,9 @@ def train(
         fail("--task is required (e.g. mqar, bytes, in-context-recall)")
     try:
         task_cls = get_task_class(task)
-        sections = _split_overrides(overrides or [])
-        task_config = _merge(task_cls.config_class, sections["task"], "task")
-        train_config = _merge(TrainConfig, sections["train"], "train")
+        sections = split_overrides(overrides or [], SECTIONS)
+        task_config = merge_dataclass(task_cls.config_class, sections["task"], "task")
+        train_config = merge_dataclass(TrainConfig, sections["train"], "train")
         train_config.validate()
         the_task = task_cls(task_config)
         model = _model_settings(sections["model"])
@@ -81,54 +79,6 @@ def train(
         _print_summary(result, Console())
     if not result.ok:
         raise typer.Exit(1)
-
-
-def _split_overrides(items: list[str]) -> dict[str, list[str]]:
-    sections: dict[str, list[str]] = {name: [] for name in SECTIONS}
-    for item in items:
-        key, sep, value = item.partition("=")
-        section, dot, field = key.strip().partition(".")
-        if not sep or not dot or not field:
-            raise ValueError(
-                f"expected a setting as section.key=value, got {item!r} "
-                f"(sections: {', '.join(SECTIONS)})"
-            )
-        if section not in sections:
-            raise ValueError(
-                f"unknown settings section {section!r} in {item!r}; valid: {', '.join(SECTIONS)}"
-            )
-        sections[section].append(f"{field}={value}")
-    return sections
-
-
-def _merge(cls: type, dotlist: list[str], section: str) -> Any:
-    """An instance of the dataclass `cls` with `dotlist` ("field=value") applied via OmegaConf."""
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    valid = [f.name for f in fields(cls)]
-    hints = typing.get_type_hints(cls)
-    for item in dotlist:
-        name, _, value = item.partition("=")
-        name = name.split(".")[0]
-        if name not in valid:
-            raise ValueError(
-                f"unknown setting {section}.{name}; valid {section} settings: {', '.join(valid)}"
-            )
-        kind = hints[name]
-        if isinstance(kind, type) and issubclass(kind, enum.Enum):
-            choices = [member.value for member in kind]
-            if value not in choices:
-                raise ValueError(
-                    f"{section}.{name}: invalid value {value!r}; valid: {', '.join(choices)}"
-                )
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(cls), OmegaConf.from_dotlist(dotlist))
-        return OmegaConf.to_object(merged)
-    except OmegaConfBaseException as err:
-        key = getattr(err, "full_key", None) or "?"
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ValueError(f"{section}.{key}: {message}") from None
 
 
 def _model_settings(dotlist: list[str]) -> dict[str, int]:
