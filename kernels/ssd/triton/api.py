@@ -1,0 +1,162 @@
+"""Mamba-2 SSD in Triton: the GPU path of `hybridlab.kernels.ssd` (`backend="triton"`).
+
+Shape legend:
+    b  batch     l  sequence length     h  heads     p  head dim (headdim)
+    g  groups (ngroups)     n  state size (d_state)     c  chunks     q  chunk length
+
+The chunked algorithm of Dao & Gu 2024 ("Transformers are SSMs", §6–7), split into kernels the
+way mamba_ssm's Triton SSD is, each written here from the math:
+    forward   chunk_cumsum.py   Δ = softplus(dt + dt_bias), cs = within-chunk cumsum of Δ A
+              chunk_state.py    S_c = Σ_j exp(cs_last − cs_j) Δ_j x_j B_jᵀ
+              state_passing.py  H_c = exp(cs_last) H_{c−1} + S_c (sequential over chunks)
+              chunk_scan.py     CB = C Bᵀ per group; y = exp(cs) C H_{c−1} + masked (CB ∘ decay) Δx,
+                                then D skip and the silu(z) gate, fused
+    backward  backward_states.py  dH from the outputs, then reverse state passing
+              backward_dx.py      dx, dz, dD and the log-decay gradient (fused, recomputing y)
+              backward_dbc.py     dCB per group, then dB and dC together
+              backward_dt.py      reverse cumsum to dt, A, dt_bias
+Everything between kernels is fp32 (Δ, cs, CB, chunk states); products run on tensor cores in
+the inputs' dtype (bf16/fp16) or exactly in fp32. Sequences need not be a multiple of q: positions
+past the end get Δ = 0 and are masked. Kernels assume decaying states (A ≤ 0, Δ ≥ 0), as every
+Mamba-2 has: the within-chunk decay factors exp(cs_i − cs_j), i ≥ j, are then at most 1.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..._triton_utils import check_cuda_or_interpreter
+from .backward_dbc import chunk_scan_bwd_dcb, ssd_bwd_dbc
+from .backward_dt import chunk_cumsum_bwd
+from .backward_dx import chunk_scan_bwd_dx
+from .backward_states import chunk_scan_bwd_dstates, state_passing_bwd
+from .chunk_cumsum import chunk_cumsum_fwd
+from .chunk_scan import bmm_cb_fwd, chunk_scan_fwd
+from .chunk_state import chunk_state_fwd
+from .state_passing import state_passing_fwd
+
+_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+
+
+class _SSDTriton(torch.autograd.Function):
+    """(x, dt, A, B, C, D, z, dt_bias, h0) -> (y, final state); see `ssd_triton`."""
+
+    @staticmethod
+    def forward(ctx, x, dt, A, B, C, D, z, dt_bias, initial_state, dt_softplus, chunk_size):
+        delta, cs = chunk_cumsum_fwd(dt, A, dt_bias, dt_softplus, chunk_size)
+        states = chunk_state_fwd(x, B, delta, cs)
+        final = state_passing_fwd(states, cs, initial_state)  # states now enter each chunk
+        cb = bmm_cb_fwd(C, B, chunk_size)
+        y = chunk_scan_fwd(x, C, cb, delta, cs, states, D, z)
+        ctx.save_for_backward(x, dt, A, B, C, D, z, dt_bias, delta, cs, cb, states, final)
+        ctx.dt_softplus = dt_softplus
+        ctx.has_initial_state = initial_state is not None
+        ctx.initial_state_dtype = initial_state.dtype if initial_state is not None else None
+        return y, final.to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, dy, dfinal):
+        x, dt, A, B, C, D, z, dt_bias, delta, cs, cb, states, final = ctx.saved_tensors
+        num_groups = B.shape[2]
+        dy = torch.zeros_like(x) if dy is None else dy.contiguous()
+        dstates = chunk_scan_bwd_dstates(dy, z, C, cs, x.shape[3])
+        dinit, dcs_last = state_passing_bwd(dstates, states, final, dfinal, cs)  # dstates: dH_end
+        dx, dz, ddt_u, dcs, dD = chunk_scan_bwd_dx(
+            x, dy, z, D, B, C, cb, delta, cs, states, dstates
+        )
+        dcb = chunk_scan_bwd_dcb(x, dy, z, delta, cs, num_groups)
+        dB, dC = ssd_bwd_dbc(x, dy, z, B, C, dcb, delta, cs, states, dstates)
+        ddt, dA, ddt_bias = chunk_cumsum_bwd(
+            dt, dt_bias, ctx.dt_softplus, A, delta, ddt_u, dcs, dcs_last
+        )
+        return (
+            dx,
+            ddt.to(dt.dtype),
+            dA.to(A.dtype),
+            dB,
+            dC,
+            dD.to(D.dtype) if D is not None else None,
+            dz,
+            ddt_bias.to(dt_bias.dtype) if dt_bias is not None else None,
+            dinit.to(ctx.initial_state_dtype) if ctx.has_initial_state else None,
+            None,
+            None,
+        )
+
+
+def _check(x, dt, A, B, C, D, z, dt_bias, initial_state, chunk_size) -> None:
+    if x.dim() != 4:
+        raise ValueError(f"x must be (batch, length, heads, headdim), got shape {tuple(x.shape)}")
+    b, l, h, p = x.shape
+    if B.dim() != 4 or B.shape[:2] != (b, l) or C.shape != B.shape:
+        raise ValueError(
+            f"B and C must both be (batch, length, ngroups, d_state) = ({b}, {l}, g, n); "
+            f"got {tuple(B.shape)} and {tuple(C.shape)}"
+        )
+    g = B.shape[2]
+    if h % g:
+        raise ValueError(f"ngroups ({g}) must divide the number of heads ({h})")
+    expected = {
+        "dt": (dt, (b, l, h)),
+        "A": (A, (h,)),
+        "z": (z, (b, l, h, p)),
+        "dt_bias": (dt_bias, (h,)),
+        "initial_state": (initial_state, (b, h, p, B.shape[3])),
+    }
+    for name, (t, shape) in expected.items():
+        if t is not None and tuple(t.shape) != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {tuple(t.shape)}")
+    if D is not None and tuple(D.shape) not in ((h,), (h, p)):
+        raise ValueError(f"D must have shape ({h},) or ({h}, {p}), got {tuple(D.shape)}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    if x.dtype not in _DTYPES:
+        raise ValueError(f"x must be float32, bfloat16 or float16, got {x.dtype}")
+
+
+def ssd_triton(
+    x: torch.Tensor,
+    dt: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None = None,
+    z: torch.Tensor | None = None,
+    dt_bias: torch.Tensor | None = None,
+    dt_softplus: bool = False,
+    initial_state: torch.Tensor | None = None,
+    chunk_size: int = 64,
+    return_final_state: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Chunked SSD in Triton; same contract as `hybridlab.kernels.ssd`.
+
+    Args:
+        x: (b, l, h, p) inputs.
+        dt: (b, l, h) time steps (before dt_bias and softplus).
+        A: (h,) decay rates, ≤ 0.
+        B, C: (b, l, g, n) input and output projections; g divides h.
+        D: (h,) or (h, p) skip weights, or None.
+        z: (b, l, h, p) gate (y ∘ silu(z)), or None.
+        dt_bias: (h,) added to dt, or None.
+        dt_softplus: Δ = softplus(dt + dt_bias) if True, else dt + dt_bias.
+        initial_state: (b, h, p, n), or None for zeros.
+        chunk_size: q; 64 to 256 on GPUs (mamba_ssm uses 256).
+        return_final_state: also return the (b, h, p, n) final state.
+    Returns:
+        y (b, l, h, p) in x's dtype, and the final state in x's dtype if asked.
+
+    Example:
+        >>> y = ssd_triton(x, dt, A, B, C, D=D, dt_bias=dt_bias, dt_softplus=True)  # doctest: +SKIP
+    """
+    _check(x, dt, A, B, C, D, z, dt_bias, initial_state, chunk_size)
+    check_cuda_or_interpreter(x, "x")
+    # One dtype for every matmul operand: B and C follow x (autograd casts their gradients back).
+    B, C = B.to(x.dtype).contiguous(), C.to(x.dtype).contiguous()
+    x, dt = x.contiguous(), dt.contiguous()
+    z = z.contiguous() if z is not None else None
+    y, final = _SSDTriton.apply(
+        x, dt, A.contiguous(), B, C, D, z, dt_bias, initial_state, dt_softplus, chunk_size
+    )
+    if return_final_state:
+        return y, final
+    return y
