@@ -26,23 +26,28 @@ BACKENDS: dict[str, dict[str, str | Callable[..., Any]]] = {
     "ssd": {
         "torch": "hybridlab.kernels.ssd.chunk:ssd_chunk",
         "naive": "hybridlab.kernels.ssd.naive:ssd_naive",
+        "triton": "hybridlab.kernels.ssd.triton.api:ssd_triton",
     },
     "selective_scan": {
         "torch": "hybridlab.kernels.selective_scan.recurrent:selective_scan_recurrent",
         "naive": "hybridlab.kernels.selective_scan.naive:selective_scan_naive",
+        "triton": "hybridlab.kernels.selective_scan.triton.api:selective_scan_triton",
     },
     # A single decode step has nothing to make fast in PyTorch: one implementation serves both.
     "selective_state_update": {
         "torch": "hybridlab.kernels.state_update:selective_state_update_torch",
         "naive": "hybridlab.kernels.state_update:selective_state_update_torch",
+        "triton": "hybridlab.kernels.triton_state_update:selective_state_update_triton",
     },
     "causal_conv1d": {
         "torch": "hybridlab.kernels.conv1d:causal_conv1d_torch",
         "naive": "hybridlab.kernels.conv1d:causal_conv1d_naive",
+        "triton": "hybridlab.kernels.triton_conv1d:causal_conv1d_triton",
     },
     "causal_conv1d_update": {
         "torch": "hybridlab.kernels.conv1d:causal_conv1d_update_torch",
         "naive": "hybridlab.kernels.conv1d:causal_conv1d_update_torch",
+        "triton": "hybridlab.kernels.triton_conv1d:causal_conv1d_update_triton",
     },
 }
 
