@@ -37,105 +37,129 @@ def _tril(q: int, device: torch.device) -> torch.Tensor:
     return torch.ones(q, q, dtype=torch.bool, device=device).tril()
 
 
+# Layout helpers. Every matmul below is an explicit `bmm` on 3-D views: `torch.matmul` on 5-D
+# operands copies even a contiguous operand when the other one is strided (measured).
+
+
+def _group_major(t, b, c, q, g, n):
+    """(b, l, g, n) -> (b·c·g, q, n), contiguous; a view when g = 1."""
+    return t.view(b, c, q, g, n).transpose(2, 3).contiguous().view(b * c * g, q, n)
+
+
+def _stack_heads(t, b, c, q, g, r, p):
+    """(b, c, q, h, p) -> (b·c·g, q, r·p): a group's heads side by side; a view when g = 1."""
+    return t.view(b, c, q, g, r * p).transpose(2, 3).contiguous().view(b * c * g, q, r * p)
+
+
+def _unstack_heads(t, b, c, q, g, r, p):
+    """(b·c·g, q, r·p) -> (b, c, q, h, p), the inverse of _stack_heads; a view when g = 1."""
+    return t.view(b, c, g, q, r * p).transpose(2, 3).contiguous().view(b, c, q, g * r, p)
+
+
 def _chunk_forward(x, dt, A, B, C, h0, q):
-    """Steps 1-4 on fp32 tensors whose length is a multiple of q. Returns y, H and saved parts."""
+    """Steps 1-4 on fp32 tensors whose length is a multiple of q: y, final state, saved parts."""
     b, l, h, p = x.shape
     g, n = B.shape[2], B.shape[3]
     c, r = l // q, h // g
+    dims = (b, c, q, g, r, p)
     x_c = x.view(b, c, q, h, p)
     dt_c = dt.view(b, c, q, h)
     cs = (dt_c * A).cumsum(2)  # (b, c, q, h)
-    B_g = B.view(b, c, q, g, n).transpose(2, 3)  # (b, c, g, q, n)
-    C_g = C.view(b, c, q, g, n).transpose(2, 3)  # (b, c, g, q, n)
+    B_g = _group_major(B, b, c, q, g, n)  # (bcg, q, n)
+    C_g = _group_major(C, b, c, q, g, n)  # (bcg, q, n)
 
-    # 1. diagonal blocks: M = (C Bᵀ ∘ causal mask) ∘ L, with L_ij = exp(cs_i - cs_j).
-    CB = (C_g @ B_g.transpose(-1, -2)).masked_fill_(~_tril(q, x.device), 0.0)  # (b, c, g, q, q)
-    cs_T = cs.transpose(2, 3)  # (b, c, h, q)
+    # 1. diagonal blocks: M = (C Bᵀ ∘ causal mask) ∘ L with L_ij = exp(cs_i - cs_j), per head.
+    CB = torch.bmm(C_g, B_g.transpose(1, 2)).masked_fill_(~_tril(q, x.device), 0.0)
+    cs_T = cs.transpose(2, 3).contiguous()  # (b, c, h, q); contiguous so that L is too
     L = (cs_T[..., :, None] - cs_T[..., None, :]).clamp_(_MIN_LOG_DECAY, 0.0).exp_()
-    M = (L.view(b, c, g, r, q, q) * CB[:, :, :, None]).view(b, c, h, q, q)
-    xd = x_c * dt_c[..., None]  # (b, c, q, h, p)
-    y_diag = M @ xd.transpose(2, 3)  # (b, c, h, q, p)
+    M = x.new_empty(b, c, h, q, q)  # out=, so that M is contiguous whatever the broadcast
+    torch.mul(L.view(b, c, g, r, q, q), CB.view(b, c, g, 1, q, q), out=M.view(b, c, g, r, q, q))
+    M = M.view(b * c * h, q, q)
+    # Δx, written straight into the head-major layout the per-head products need.
+    xd_T = x.new_empty(b, c, h, q, p)
+    torch.mul(x_c.transpose(2, 3), dt_c.transpose(2, 3)[..., None], out=xd_T)
+    y_diag = torch.bmm(M, xd_T.view(b * c * h, q, p)).view(b, c, h, q, p)
 
-    # 2. chunk states, heads of a group stacked: (r p, q) @ (q, n).
+    # 2. chunk states S = (Δx ∘ decay to the chunk end)ᵀ B, heads of a group stacked.
     w = torch.exp(cs[:, :, -1:] - cs)  # (b, c, q, h)
-    xw = (xd * w[..., None]).view(b, c, q, g, r * p).permute(0, 1, 3, 4, 2)  # (b, c, g, rp, q)
-    H = x.new_empty(b, c + 1, h, p, n)  # H[:, i] = state entering chunk i; H[:, c] = final
-    H[:, 1:] = (xw @ B_g).view(b, c, h, p, n)
+    xw = _stack_heads(x_c * (dt_c * w)[..., None], *dims)  # (bcg, q, rp)
+    S = torch.bmm(xw.transpose(1, 2), B_g).view(b, c, h, p, n)
+
+    # 3. state passing, sequential over chunks; H[:, i] is the state entering chunk i.
+    decay = torch.exp(cs[:, :, -1])[..., None, None]  # (b, c, h, 1, 1)
+    H = x.new_empty(b, c, h, p, n)
     if h0 is None:
         H[:, 0] = 0.0
     else:
         H[:, 0] = h0
+    for i in range(c - 1):
+        torch.addcmul(S[:, i], H[:, i], decay[:, i], out=H[:, i + 1])
+    final = torch.addcmul(S[:, -1], H[:, -1], decay[:, -1])  # (b, h, p, n)
 
-    # 3. state passing: a short sequential recurrence over chunks.
-    decay = torch.exp(cs[:, :, -1])  # (b, c, h)
-    for i in range(c):
-        H[:, i + 1].addcmul_(H[:, i], decay[:, i, :, None, None])
-
-    # 4. off-diagonal blocks: exp(cs_i) · C_i H_{c-1}, heads of a group stacked.
-    H_prev = H[:, :c].reshape(b, c, g, r * p, n)
-    y = (C_g @ H_prev.transpose(-1, -2)).view(b, c, g, q, r, p)  # (b, c, g, q, r, p)
-    y = y.permute(0, 1, 3, 2, 4, 5).contiguous().view(b, c, q, h, p)
+    # 4. off-diagonal blocks: exp(cs_i) · H_{c-1} C_i, heads of a group stacked.
+    y = torch.bmm(C_g, H.view(b * c * g, r * p, n).transpose(1, 2))  # (bcg, q, rp)
+    y = _unstack_heads(y, *dims)  # (b, c, q, h, p)
     y.mul_(torch.exp(cs)[..., None]).add_(y_diag.transpose(2, 3))
-    return y.view(b, l, h, p), H, (cs, L, M)
+    return y.view(b, l, h, p), final, (cs, L, M, xd_T, H)
 
 
-def _chunk_backward(dy, dh_final, x, dt, A, B, C, y, H, cs, L, M, q):
+def _chunk_backward(dy, dfinal, x, dt, A, B, C, y, final, cs, L, M, xd_T, H, q):
     """Gradients of _chunk_forward for x, dt, A, B, C and h0 (see the module docstring)."""
     b, l, h, p = x.shape
     g, n = B.shape[2], B.shape[3]
     c, r = l // q, h // g
+    dims = (b, c, q, g, r, p)
     x_c = x.view(b, c, q, h, p)
     dt_c = dt.view(b, c, q, h)
     dy_c = dy.view(b, c, q, h, p)
-    B_g = B.view(b, c, q, g, n).transpose(2, 3)  # (b, c, g, q, n)
-    C_g = C.view(b, c, q, g, n).transpose(2, 3)  # (b, c, g, q, n)
+    B_g = _group_major(B, b, c, q, g, n)  # (bcg, q, n)
+    C_g = _group_major(C, b, c, q, g, n)  # (bcg, q, n)
 
     # ∂/∂cs_i through every term that reads cs_i on the output side: dY_i · Y_i.
     dcs = (dy_c * y.view(b, c, q, h, p)).sum(-1)  # (b, c, q, h)
 
     # 4. off-diagonal blocks.
-    dye = (dy_c * torch.exp(cs)[..., None]).view(b, c, q, g, r * p).transpose(2, 3)  # (b,c,g,q,rp)
-    H_prev = H[:, :c].reshape(b, c, g, r * p, n)
-    dC = dye @ H_prev  # (b, c, g, q, n)
-    dH_off = (dye.transpose(-1, -2) @ C_g).view(b, c, h, p, n)
+    dye = _stack_heads(dy_c * torch.exp(cs)[..., None], *dims)  # (bcg, q, rp)
+    dC = torch.bmm(dye, H.view(b * c * g, r * p, n))  # (bcg, q, n)
+    dH_off = torch.bmm(dye.transpose(1, 2), C_g).view(b, c, h, p, n)
 
-    # 3. state passing, reversed: dH_end[:, i] is the gradient of the state leaving chunk i.
-    decay = torch.exp(cs[:, :, -1])  # (b, c, h)
-    dH_end = torch.empty_like(dH_off)
-    carry = dh_final
-    for i in reversed(range(c)):
-        dH_end[:, i] = carry
-        carry = torch.addcmul(dH_off[:, i], carry, decay[:, i, :, None, None])
-    dh0 = carry
-    dcs[:, :, -1] += (dH_end * H[:, 1:]).sum((-1, -2))
+    # 3. state passing, reversed: dS[:, i] is the gradient of the state leaving chunk i.
+    decay = torch.exp(cs[:, :, -1])[..., None, None]  # (b, c, h, 1, 1)
+    dS = torch.empty_like(dH_off)
+    dS[:, -1] = dfinal
+    for i in range(c - 1, 0, -1):
+        torch.addcmul(dH_off[:, i], dS[:, i], decay[:, i], out=dS[:, i - 1])
+    dh0 = torch.addcmul(dH_off[:, 0], dS[:, 0], decay[:, 0])
+    # ⟨dH_c, H_c⟩ at each chunk's last position, with H_c the state leaving chunk c.
+    dcs[:, :-1, -1] += (dS[:, :-1] * H[:, 1:]).sum((-1, -2))
+    dcs[:, -1, -1] += (dS[:, -1] * final).sum((-1, -2))
 
     # 2. chunk states.
     w = torch.exp(cs[:, :, -1:] - cs)  # (b, c, q, h)
-    xd = x_c * dt_c[..., None]  # (b, c, q, h, p)
-    dH_g = dH_end.view(b, c, g, r * p, n)
-    xw = (xd * w[..., None]).view(b, c, q, g, r * p).transpose(2, 3)  # (b, c, g, q, rp)
-    dB = xw @ dH_g  # (b, c, g, q, n)
-    dxd = (B_g @ dH_g.transpose(-1, -2)).view(b, c, g, q, r, p)
-    dxd = dxd.permute(0, 1, 3, 2, 4, 5).contiguous().view(b, c, q, h, p) * w[..., None]
+    xw = _stack_heads(x_c * (dt_c * w)[..., None], *dims)  # (bcg, q, rp)
+    dS_g = dS.view(b * c * g, r * p, n)
+    dB = torch.bmm(xw, dS_g)  # (bcg, q, n)
+    dxd = _unstack_heads(torch.bmm(B_g, dS_g.transpose(1, 2)), *dims).mul_(w[..., None])
 
     # 1. diagonal blocks.
-    dy_T = dy_c.transpose(2, 3)  # (b, c, h, q, p)
-    dxd += (M.transpose(-1, -2) @ dy_T).transpose(2, 3)
-    dCB = (dy_T @ xd.permute(0, 1, 3, 4, 2)).mul_(L)  # (b, c, h, q, q)
-    dCB = dCB.view(b, c, g, r, q, q).sum(3).masked_fill_(~_tril(q, x.device), 0.0)
-    dC += dCB @ B_g
-    dB += dCB.transpose(-1, -2) @ C_g
+    dy_T = dy_c.transpose(2, 3).contiguous().view(b * c * h, q, p)
+    dxd += torch.bmm(M.transpose(1, 2), dy_T).view(b, c, h, q, p).transpose(2, 3)
+    dM = torch.bmm(dy_T, xd_T.view(b * c * h, q, p).transpose(1, 2)).mul_(L.view(-1, q, q))
+    dCB = dM.view(b, c, g, r, q, q).sum(3).masked_fill_(~_tril(q, x.device), 0.0)
+    dCB = dCB.view(b * c * g, q, q)
+    dC += torch.bmm(dCB, B_g)
+    dB += torch.bmm(dCB.transpose(1, 2), C_g)
 
     # Δx, then the log-decay cumsum: da_k = Σ_{i≥k} dcs_i within the chunk.
-    dx = dxd * dt_c[..., None]
     ddt = (dxd * x_c).sum(-1)  # (b, c, q, h)
+    dx = dxd.mul_(dt_c[..., None])
     dcs -= dt_c * ddt
     da = dcs.flip(2).cumsum(2).flip(2)
     ddt += da * A
     dA = (da * dt_c).sum((0, 1, 2))
-    dB = dB.transpose(2, 3).reshape(b, l, g, n)
-    dC = dC.transpose(2, 3).reshape(b, l, g, n)
-    return dx.view(b, l, h, p), ddt.view(b, l, h), dA, dB, dC, dh0
+    dB = dB.view(b, c, g, q, n).transpose(2, 3).reshape(b, l, g, n)
+    dC = dC.view(b, c, g, q, n).transpose(2, 3).reshape(b, l, g, n)
+    return dx.reshape(b, l, h, p), ddt.view(b, l, h), dA, dB, dC, dh0
 
 
 class _ChunkScan(torch.autograd.Function):
@@ -143,16 +167,15 @@ class _ChunkScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, dt, A, B, C, h0, q):
-        y, H, (cs, L, M) = _chunk_forward(x, dt, A, B, C, h0, q)
-        ctx.save_for_backward(x, dt, A, B, C, y, H, cs, L, M)
+        y, final, (cs, L, M, xd_T, H) = _chunk_forward(x, dt, A, B, C, h0, q)
+        ctx.save_for_backward(x, dt, A, B, C, y, final, cs, L, M, xd_T, H)
         ctx.q = q
         ctx.has_h0 = h0 is not None
-        return y, H[:, -1]
+        return y, final
 
     @staticmethod
-    def backward(ctx, dy, dh_final):
-        x, dt, A, B, C, y, H, cs, L, M = ctx.saved_tensors
-        grads = _chunk_backward(dy.contiguous(), dh_final, x, dt, A, B, C, y, H, cs, L, M, ctx.q)
+    def backward(ctx, dy, dfinal):
+        grads = _chunk_backward(dy.contiguous(), dfinal, *ctx.saved_tensors, ctx.q)
         dx, ddt, dA, dB, dC, dh0 = grads
         return dx, ddt, dA, dB, dC, (dh0 if ctx.has_h0 else None), None
 
