@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from hybridlab.cli.spec_cmd import spec
+from hybridlab.cli.study_cmd import study_app
 from hybridlab.cli.train_cmd import train
 
 app = typer.Typer(
@@ -26,6 +27,7 @@ def _root() -> None:
 
 app.command("spec")(spec)
 app.command("train")(train)
+app.add_typer(study_app, name="study")
 
 
 def main() -> None:

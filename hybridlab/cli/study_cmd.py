@@ -1,0 +1,221 @@
+"""`hybridlab study run|pareto STUDY.yaml [key=value ...]`: multi-objective studies.
+
+`run` validates the whole study (file, space, task, settings; nothing is written on an error,
+exit 2), then runs or resumes it in its study folder with a live view on stderr (trials done,
+running, failed, infeasible, the hypervolume, the current front) and prints the front as a table
+on stdout. `pareto` prints the front of a study that has run: a table, one JSON object
+(`--json`), and with `--export DIR` one spec YAML file per front trial, which
+`hybridlab train --spec FILE` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console, Group
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from hybridlab.cli.errors import fail
+from hybridlab.search.tracker import Tracker
+
+study_app = typer.Typer(
+    help="Multi-objective architecture studies: run (or resume) one, show its Pareto front.",
+    no_args_is_help=True,
+)
+
+Overrides = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Settings as key=value over the study file (e.g. train.steps=50 sampler.seed=3 "
+        "budget.trials=4 output=runs/x).",
+        show_default=False,
+    ),
+]
+
+
+@study_app.command("run")
+def run(study: Annotated[Path, typer.Argument(help="The study YAML file.")],
+        overrides: Overrides = None) -> None:  # fmt: skip
+    """Run a study, or resume it: finished trials are kept, interrupted ones rerun.
+
+    Example: hybridlab study run studies/quickstart.yaml budget.trials=6
+    """
+    from hybridlab.search.config import load_plan
+    from hybridlab.search.errors import StudyConfigError
+    from hybridlab.search.runner import StudyFailed, run_study
+
+    try:
+        plan = load_plan(study, overrides or [])
+    except StudyConfigError as err:
+        fail(str(err))
+    console = Console(stderr=True)
+    view = LiveView(console, plan.budget.trials, plan.train.steps)
+    try:
+        with Live(view, console=console, refresh_per_second=4, transient=True):
+            summary = run_study(plan, trackers=[view])
+    except StudyConfigError as err:
+        fail(str(err))
+    except StudyFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        raise typer.Exit(130) from None
+    console.print(
+        f"[bold]{escape(plan.name)}[/]: {summary.trained} trained ({summary.complete} complete, "
+        f"{summary.failed} failed), {summary.infeasible} infeasible this run, "
+        f"{len(summary.interrupted)} interrupted trial(s) re-enqueued, "
+        f"{summary.wall_time_s:.0f} s; study folder {escape(summary.folder)}",
+        highlight=False,
+    )
+    Console().print(front_table(view.front, plan.labels, view.hypervolume))
+
+
+@study_app.command("pareto")
+def pareto(
+    study: Annotated[Path, typer.Argument(help="The study YAML file.")],
+    overrides: Overrides = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    export: Annotated[
+        Path | None, typer.Option("--export", help="Write each front trial's spec YAML here.")
+    ] = None,
+) -> None:
+    """Show the Pareto front of a study that has run.
+
+    Example: hybridlab study pareto studies/quickstart.yaml --export runs/quickstart/front
+    """
+    import hybridlab
+    from hybridlab.search.config import load_plan
+    from hybridlab.search.errors import StudyConfigError
+    from hybridlab.search.pareto import study_front
+    from hybridlab.search.store import open_study, storage_label
+
+    try:
+        plan = load_plan(study, overrides or [])
+        optuna_study = open_study(plan, create=False)
+    except StudyConfigError as err:
+        fail(str(err))
+    front = study_front(optuna_study, plan.labels)
+    hv = optuna_study.user_attrs.get("hypervolume")
+    written = []
+    if export is not None:
+        export.mkdir(parents=True, exist_ok=True)
+        for point in front:
+            path = export / f"trial_{point.number:04d}.yaml"
+            path.write_text(hybridlab.parse(point.spec).to_yaml())
+            written.append(str(path))
+    if as_json:
+        objectives = [{"label": o.label, "name": o.name, "direction": o.direction}
+                      for o in plan.objectives]  # fmt: skip
+        data: dict[str, Any] = {
+            "study": plan.name,
+            "storage": storage_label(plan),
+            "objectives": objectives,
+            "hypervolume": hv,
+            "front": [p.to_dict() for p in front],
+        }
+        if export is not None:
+            data["exported"] = written
+        typer.echo(json.dumps(data))
+        return
+    Console().print(front_table(front, plan.labels, hv))
+    if written:
+        Console(stderr=True).print(f"wrote {len(written)} spec files to {escape(str(export))}")
+
+
+def front_table(front: list, labels: list[str], hypervolume: float | None) -> Table:
+    """The front as a rich table: trial, objective values, pattern, canonical stack."""
+    title = f"Pareto front: {len(front)} trial(s)"
+    if hypervolume is not None:
+        title += f", hypervolume {hypervolume:.4g}"
+    table = Table(title=title, title_justify="left")
+    table.add_column("trial", justify="right")
+    for label in labels:
+        table.add_column(label, justify="right")
+    table.add_column("pattern")
+    table.add_column("stack", overflow="fold")
+    for point in front:
+        cells = [_fmt(point.values[label]) for label in labels]
+        table.add_row(str(point.number), *cells, point.pattern, escape(point.stack))
+    return table
+
+
+def _fmt(value: float) -> str:
+    if float(value).is_integer() and abs(value) >= 1000:
+        return f"{int(value):,}"
+    return f"{value:.4g}"
+
+
+class LiveView(Tracker):
+    """The live progress view: a tracker (see `hybridlab.search.tracker`) that rich renders."""
+
+    def __init__(self, console: Console, budget: int | None, steps: int) -> None:
+        self.console, self.budget, self.steps = console, budget, steps
+        self.counts = {"complete": 0, "failed": 0, "infeasible": 0}
+        self.running: dict[int, dict[str, Any]] = {}
+        self.front: list = []
+        self.labels: list[str] = []
+        self.hypervolume: float | None = None
+        self.resumed = 0
+        self.last = ""
+
+    # Tracker methods
+    def start_study(self, info: dict[str, Any]) -> None:
+        self.labels = info["labels"]
+        self.resumed = info["resumed_trials"]
+        resumed = f", resuming {self.resumed} trial(s)" if self.resumed else ""
+        self.console.print(
+            f"study [bold]{escape(info['name'])}[/] in {escape(info['folder'])} (storage "
+            f"{escape(info['storage'])}){resumed}",
+            highlight=False,
+        )
+
+    def log_trial_started(self, trial: Any) -> None:
+        self.running[trial.number] = {"stack": trial.stack, "step": 0, "loss": None}
+
+    def log_metrics(self, number: int, step: int, metrics: dict[str, float]) -> None:
+        if number in self.running:
+            self.running[number]["step"] = step
+            if "train/loss" in metrics:
+                self.running[number]["loss"] = metrics["train/loss"]
+
+    def log_trial_finished(self, record: Any) -> None:
+        self.running.pop(record.number, None)
+        self.counts[record.outcome] = self.counts.get(record.outcome, 0) + 1
+        if record.outcome == "complete":
+            values = ", ".join(f"{k} {_fmt(v)}" for k, v in record.values.items())
+            self.last = f"trial {record.number}: {values}"
+        else:
+            self.last = f"trial {record.number} {record.outcome}: {record.reason}"
+
+    def update_front(self, front: Any, hypervolume: float | None) -> None:
+        self.front, self.hypervolume = list(front), hypervolume
+
+    def __rich__(self) -> Group:
+        c = self.counts
+        trained = c["complete"] + c["failed"]
+        budget = f"/{self.budget}" if self.budget else ""
+        head = Text.assemble(
+            ("trials ", "bold"),
+            f"{trained}{budget} trained this run · {len(self.running)} running · "
+            f"{c['complete']} complete · {c['failed']} failed · {c['infeasible']} infeasible",
+        )
+        if self.hypervolume is not None:
+            head.append(f" · hypervolume {self.hypervolume:.4g}")
+        parts: list[Any] = [head]
+        for number, info in self.running.items():
+            loss = "" if info["loss"] is None else f" loss {info['loss']:.3f}"
+            parts.append(Text(f"  trial {number}: step {info['step']}/{self.steps}{loss} "
+                              f"{info['stack']}", overflow="ellipsis", no_wrap=True))  # fmt: skip
+        if self.last:
+            parts.append(Text(f"  last: {self.last}", overflow="ellipsis", no_wrap=True))
+        if self.front:
+            parts.append(front_table(self.front, self.labels, self.hypervolume))
+        return Group(*parts)

@@ -1,0 +1,248 @@
+"""The study driver: ask Optuna, build and check the architecture, run it, tell Optuna.
+
+    plan = load_plan("studies/quickstart.yaml")
+    summary = run_study(plan)                      # resumes if the study folder has a study
+
+One loop, for any executor:
+1. recover trials a previous run left RUNNING (marked failed, params re-enqueued);
+2. while the budget allows and the executor has room: `study.ask()`, sample the space through
+   the trial (define-by-run), build the spec, check constraints. An infeasible sample is told
+   FAIL with user attrs `infeasible=True`, `outcome="infeasible"` and the reason; it is never
+   trained and does not count against `budget.trials`. More than
+   `budget.max_consecutive_infeasible` in a row ends the study with an error;
+3. submit the feasible trial, wait for outcomes, compute objective values (analytic ones from the
+   spec), store the hypervolume in the trial's and the study's user attrs, tell Optuna. A
+   failed training (non-finite loss, out of memory, an exception) is told FAIL with its reason;
+   the study goes on.
+
+The budget counts trained trials (complete + failed) in the whole study, so a resumed study
+runs only what is left. The sampler is seeded with `seed + len(study.trials)`: a sequential
+study with a seed is reproducible, and so is its resume.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from hybridlab.search.config import StudyPlan, plan_summary
+from hybridlab.search.errors import InfeasibleSample, StudyConfigError
+from hybridlab.search.executor import Executor, make_executor
+from hybridlab.search.hypervolume import study_hypervolume
+from hybridlab.search.pareto import study_front
+from hybridlab.search.samplers import make_sampler
+from hybridlab.search.store import (
+    OUTCOME,
+    REASON,
+    open_study,
+    recover_interrupted,
+    storage_label,
+    stored_refs,
+    study_lock,
+)
+from hybridlab.search.tracker import (
+    COMPLETE,
+    FAILED,
+    INFEASIBLE,
+    Tracker,
+    Trackers,
+    TrialRecord,
+    make_tracker,
+)
+from hybridlab.search.worker import TrialRequest
+
+# Result fields kept in a trial's user attrs (the rest stays in the tracker's records).
+KEPT = ("status", "stop_reason", "accuracy", "loss", "bits_per_byte", "tokens_per_s",
+        "wall_time_s", "steps_done", "peak_memory_bytes", "device")  # fmt: skip
+
+
+class StudyFailed(RuntimeError):
+    """The study could not go on (e.g. too many infeasible samples in a row)."""
+
+
+@dataclass
+class RunSummary:
+    name: str
+    folder: str
+    storage: str
+    trained: int = 0
+    complete: int = 0
+    failed: int = 0
+    infeasible: int = 0
+    interrupted: list[int] = field(default_factory=list)
+    hypervolume: float | None = None
+    front_size: int = 0
+    wall_time_s: float = 0.0
+    stopped_by: str = ""
+
+
+def run_study(
+    plan: StudyPlan, *, trackers: list[Tracker] | None = None, executor: Executor | None = None
+) -> RunSummary:
+    """Run (or resume) the study of `plan` until its budget is spent; see the module docstring."""
+    with study_lock(plan):
+        return _Driver(plan, trackers or [], executor).run()
+
+
+class _Driver:
+    def __init__(self, plan: StudyPlan, trackers: list[Tracker], executor: Executor | None):
+        self.plan = plan
+        self.tracker = Trackers([make_tracker(plan.tracking.backend, plan.tracking.options),
+                                 *trackers])  # fmt: skip
+        self.executor = executor or make_executor(
+            plan.executor.backend, self.tracker.log_metrics, plan.executor.options
+        )
+        self.pending: dict[int, tuple[Any, TrialRecord, Any]] = {}
+
+    def run(self) -> RunSummary:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        plan, start = self.plan, time.monotonic()
+        study = open_study(plan, create=True)
+        study.sampler = make_sampler(plan.sampler, plan.space, seed_offset=len(study.trials))
+        self.study, self.refs = study, stored_refs(study, plan)
+        summary = RunSummary(plan.name, str(plan.folder), storage_label(plan))
+        summary.interrupted = recover_interrupted(study)
+        self.tracker.start_study(
+            {"name": plan.name, "folder": str(plan.folder), "storage": summary.storage,
+             "labels": plan.labels, "directions": plan.directions, "budget_trials":
+             plan.budget.trials, "settings": plan_summary(plan), "resumed_trials":
+             len(study.trials), "interrupted": summary.interrupted}
+        )  # fmt: skip
+        consecutive_infeasible = 0
+        try:
+            while True:
+                trained = self._count_trained()
+                out_of_time = (
+                    plan.budget.wall_time_s is not None
+                    and time.monotonic() - start >= plan.budget.wall_time_s
+                )
+                room = (
+                    plan.budget.trials is None or trained + len(self.pending) < plan.budget.trials
+                )
+                if out_of_time or not room:
+                    if not self.pending:
+                        summary.stopped_by = "wall_time" if out_of_time else "trials"
+                        break
+                elif len(self.pending) < self.executor.max_concurrent:
+                    if self._ask_and_submit():
+                        consecutive_infeasible = 0
+                    else:
+                        summary.infeasible += 1
+                        consecutive_infeasible += 1
+                        if consecutive_infeasible >= plan.budget.max_consecutive_infeasible:
+                            raise StudyFailed(
+                                f"{consecutive_infeasible} infeasible samples in a row: the "
+                                f"space (with its constraints) is (nearly) all infeasible; see "
+                                f"the trials' failure_reason, relax a constraint or the ranges"
+                            )
+                    continue
+                for outcome in self.executor.wait():
+                    record = self._finish(outcome.number, outcome.result)
+                    summary.complete += record.outcome == COMPLETE
+                    summary.failed += record.outcome == FAILED
+        finally:
+            self._abandon_pending()
+            self.executor.shutdown()
+            summary.trained = self._count_trained()
+            summary.hypervolume = study.user_attrs.get("hypervolume")
+            summary.front_size = len(study.best_trials) if self._has_complete() else 0
+            summary.wall_time_s = time.monotonic() - start
+            self.tracker.end_study(summary.__dict__)
+        return summary
+
+    def _ask_and_submit(self) -> bool:
+        """Ask one trial; submit it if feasible (True), else record it infeasible (False)."""
+        from optuna.trial import TrialState
+
+        plan, study = self.plan, self.study
+        trial = study.ask()
+        try:
+            proposal = plan.space.propose(trial, plan.task.vocab_size)
+        except InfeasibleSample as err:
+            reason = str(err)
+            trial.set_user_attr("infeasible", True)
+            trial.set_user_attr(OUTCOME, INFEASIBLE)
+            trial.set_user_attr(REASON, reason)
+            study.tell(trial, state=TrialState.FAIL)
+            record = TrialRecord(trial.number, INFEASIBLE, params=dict(trial.params),
+                                 reason=reason)  # fmt: skip
+            self.tracker.log_trial_finished(record)
+            return False
+        except StudyConfigError:
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        spec = proposal.spec
+        for key, value in (("stack", spec.format()), ("pattern", spec.pattern()),
+                           ("spec", spec.to_dict())):  # fmt: skip
+            trial.set_user_attr(key, value)
+        record = TrialRecord(trial.number, "running", params=proposal.params,
+                             stack=spec.format(), pattern=spec.pattern())  # fmt: skip
+        request = TrialRequest(
+            number=trial.number,
+            spec=spec.to_dict(),
+            task={"name": plan.task_name, **plan.task_settings},
+            train={k: getattr(plan.train, k) for k in plan.train.__dataclass_fields__},
+        )
+        self.pending[trial.number] = (trial, record, spec)
+        self.tracker.log_trial_started(record)
+        self.executor.submit(request)
+        return True
+
+    def _finish(self, number: int, result: dict[str, Any]) -> TrialRecord:
+        from optuna.trial import TrialState
+
+        trial, record, spec = self.pending.pop(number)
+        record.result = result
+        for key in KEPT:
+            if result.get(key) is not None:
+                trial.set_user_attr(key, result[key])
+        values = None
+        if result.get("status") == "ok":
+            values = [o.value(result, spec) for o in self.plan.objectives]
+            if any(v is None for v in values):
+                missing = [o.label for o, v in zip(self.plan.objectives, values, strict=True)
+                           if v is None]  # fmt: skip
+                result = {**result, "failure_reason": f"no finite value for {missing}"}
+                values = None
+        if values is None:
+            record.outcome, record.reason = FAILED, result.get("failure_reason") or "failed"
+            trial.set_user_attr(OUTCOME, FAILED)
+            trial.set_user_attr(REASON, record.reason)
+            self.study.tell(trial, state=TrialState.FAIL)
+            record.hypervolume = self.study.user_attrs.get("hypervolume")
+            self.tracker.log_trial_finished(record)
+            return record
+        record.outcome = COMPLETE
+        record.values = dict(zip(self.plan.labels, values, strict=True))
+        previous = [
+            t.values for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        ]
+        hv = study_hypervolume([*previous, values], self.plan.directions, self.refs)
+        record.hypervolume = hv
+        trial.set_user_attr(OUTCOME, COMPLETE)
+        trial.set_user_attr("hypervolume", hv)
+        self.study.tell(trial, values)
+        self.study.set_user_attr("hypervolume", hv)
+        self.tracker.log_trial_finished(record)
+        self.tracker.update_front(study_front(self.study, self.plan.labels), hv)
+        return record
+
+    def _abandon_pending(self) -> None:
+        """Trials still in flight when the driver stops (Ctrl-C, an error): interrupted."""
+        if self.pending:
+            recover_interrupted(self.study)
+            self.pending.clear()
+
+    def _count_trained(self) -> int:
+        return sum(
+            t.user_attrs.get(OUTCOME) in (COMPLETE, FAILED)
+            for t in self.study.get_trials(deepcopy=False)
+        )
+
+    def _has_complete(self) -> bool:
+        from optuna.trial import TrialState
+
+        return bool(self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))

@@ -1,0 +1,86 @@
+"""Optuna samplers by name: tpe, nsga2, gp, random, grid; each seeded.
+
+`options` in the study file are passed to the sampler's constructor (e.g. `n_startup_trials` for
+tpe, `population_size` for nsga2). `gp` (Optuna's GPSampler, logEHVI for several objectives)
+needs scipy and torch: without scipy the study fails at validation with the install command.
+`grid` enumerates every combination of the space's finite leaves (choices, int ranges; a float
+leaf needs a `step`); conditional knobs are in the grid too, so some grid points repeat an
+architecture.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+from typing import Any
+
+from hybridlab.search.knobs import Choice, FloatRange, IntRange, leaves
+
+SAMPLERS = ("tpe", "nsga2", "gp", "random", "grid")
+_CLASS = {
+    "tpe": "TPESampler",
+    "nsga2": "NSGAIISampler",
+    "gp": "GPSampler",
+    "random": "RandomSampler",
+    "grid": "GridSampler",
+}
+
+
+def grid_space(space: Any) -> dict[str, list[Any]]:
+    """Every sampled knob's finite list of values; raise ValueError for a continuous leaf."""
+    grid: dict[str, list[Any]] = {}
+    for leaf in leaves(space.knobs):
+        if isinstance(leaf, Choice):
+            grid[leaf.name] = list(leaf.values)
+        elif isinstance(leaf, IntRange) and not leaf.log:
+            grid[leaf.name] = list(range(leaf.low, leaf.high + 1, leaf.step))
+        elif isinstance(leaf, FloatRange) and leaf.step is not None:
+            count = round((leaf.high - leaf.low) / leaf.step)
+            grid[leaf.name] = [leaf.low + i * leaf.step for i in range(count + 1)]
+        else:
+            raise ValueError(
+                f"sampler grid needs finite knobs; {leaf.name!r} is continuous (give it a step "
+                f"or make it a choice)"
+            )
+    return grid
+
+
+def check_sampler(config: Any, space: Any, num_objectives: int) -> None:
+    """Raise ValueError if `config` cannot build a sampler (missing dependency, bad options)."""
+    import optuna
+
+    if config.name == "gp" and importlib.util.find_spec("scipy") is None:
+        raise ValueError(
+            "sampler gp (Optuna's GPSampler) needs scipy: .venv/bin/pip install scipy "
+            "(or use tpe or nsga2)"
+        )
+    if config.name == "grid":
+        grid_space(space)
+    cls = getattr(optuna.samplers, _CLASS[config.name])
+    accepted = inspect.signature(cls).parameters
+    for option in config.options:
+        if option in ("seed", "search_space") or option not in accepted:
+            valid = [p for p in accepted if p not in ("seed", "search_space")]
+            raise ValueError(
+                f"sampler.options: {_CLASS[config.name]} takes no option {option!r}; valid: "
+                f"{', '.join(valid)}"
+            )
+
+
+def make_sampler(config: Any, space: Any, seed_offset: int = 0) -> Any:
+    """The Optuna sampler of `config`, seeded with `seed + seed_offset`.
+
+    The offset is the number of trials already in the study, so a resumed study does not replay
+    the random draws of its first run (and a resume is itself reproducible).
+    """
+    import optuna
+
+    cls = getattr(optuna.samplers, _CLASS[config.name])
+    kwargs = dict(config.options)
+    seed = None if config.seed is None else config.seed + seed_offset
+    if config.name == "grid":
+        return cls(grid_space(space), seed=seed, **kwargs)
+    try:
+        return cls(seed=seed, **kwargs)
+    except (ImportError, ModuleNotFoundError) as err:
+        raise ValueError(f"sampler {config.name} cannot be used here: {err}") from None

@@ -1,0 +1,121 @@
+"""The tracker interface the study runner reports to, and its no-op implementation.
+
+The runner calls, in the driver process only:
+
+    start_study(info)                      once per invocation (info: name, folder, objectives,
+                                           directions, storage, the resolved settings)
+    log_trial_started(trial)               a trial was submitted (number, params, stack, pattern)
+    log_metrics(number, step, metrics)     intermediate training metrics of a running trial
+    log_trial_finished(record)             complete, failed, infeasible or interrupted
+    update_front(front, hypervolume)       after every completed trial: the whole front
+                                           (`FrontPoint`s), so Pareto tags can be kept true
+    end_study(summary)                     once, also after an error or Ctrl-C
+
+`TrialRecord` and `FrontPoint` are plain data. The MLflow tracker (another issue) implements the
+same methods and registers itself in `TRACKERS`; the live progress view of `hybridlab study run`
+is a tracker too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hybridlab.search.pareto import FrontPoint
+
+COMPLETE, FAILED, INFEASIBLE, INTERRUPTED = "complete", "failed", "infeasible", "interrupted"
+
+
+@dataclass
+class TrialRecord:
+    """What became of one trial.
+
+    Attributes:
+        number: Optuna's trial number.
+        outcome: complete, failed (training failed or raised), infeasible (never trained) or
+            interrupted (the driver died or was stopped while it ran; it is re-enqueued).
+        values: objective label → value (complete trials only).
+        params: the sampled knobs (Optuna's params).
+        stack, pattern: the canonical spec ("" when the sample could not be built).
+        reason: why it failed or was infeasible.
+        result: the training result dict (`TrainResult.to_dict()` without history), if trained.
+        hypervolume: the study's hypervolume after this trial.
+    """
+
+    number: int
+    outcome: str
+    values: dict[str, float] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    stack: str = ""
+    pattern: str = ""
+    reason: str | None = None
+    result: dict[str, Any] | None = None
+    hypervolume: float | None = None
+
+
+class Tracker:
+    """The interface, and the no-op tracker (`tracking.backend: none`)."""
+
+    def start_study(self, info: dict[str, Any]) -> None:
+        pass
+
+    def log_trial_started(self, trial: TrialRecord) -> None:
+        pass
+
+    def log_metrics(self, number: int, step: int, metrics: dict[str, float]) -> None:
+        pass
+
+    def log_trial_finished(self, record: TrialRecord) -> None:
+        pass
+
+    def update_front(self, front: Sequence[FrontPoint], hypervolume: float | None) -> None:
+        pass
+
+    def end_study(self, summary: dict[str, Any]) -> None:
+        pass
+
+
+NullTracker = Tracker
+
+
+class Trackers(Tracker):
+    """Fans every call out to several trackers, in order."""
+
+    def __init__(self, trackers: Sequence[Tracker]) -> None:
+        self.trackers = list(trackers)
+
+    def start_study(self, info):
+        for t in self.trackers:
+            t.start_study(info)
+
+    def log_trial_started(self, trial):
+        for t in self.trackers:
+            t.log_trial_started(trial)
+
+    def log_metrics(self, number, step, metrics):
+        for t in self.trackers:
+            t.log_metrics(number, step, metrics)
+
+    def log_trial_finished(self, record):
+        for t in self.trackers:
+            t.log_trial_finished(record)
+
+    def update_front(self, front, hypervolume):
+        for t in self.trackers:
+            t.update_front(front, hypervolume)
+
+    def end_study(self, summary):
+        for t in self.trackers:
+            t.end_study(summary)
+
+
+TRACKERS: dict[str, type[Tracker]] = {"none": NullTracker}
+
+
+def make_tracker(backend: str, options: dict[str, Any]) -> Tracker:
+    if backend not in TRACKERS:
+        raise ValueError(f"unknown tracking backend {backend!r}; available: {', '.join(TRACKERS)}")
+    if options:
+        raise ValueError(f"tracking backend {backend!r} takes no options, got {sorted(options)}")
+    return TRACKERS[backend]()

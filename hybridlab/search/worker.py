@@ -1,0 +1,83 @@
+"""What runs a trial, wherever it runs: plain dict in, plain dict out.
+
+`run_trial(request, report)` rebuilds the task, the training config and the spec from a
+`TrialRequest.to_dict()` and calls `train_proxy`. It never raises: an exception inside training
+becomes a failed result whose `failure_reason` names the exception. This is the function a Ray
+executor ships to workers; results and metrics travel back to the driver as plain data.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import hybridlab
+from hybridlab.tasks import Task, make_task
+from hybridlab.train import TrainConfig, train_proxy
+
+Report = Callable[[int, dict[str, float]], Any]
+# One task per process is kept: consecutive trials of a study share it (its data is drawn once).
+_TASK_CACHE: dict[str, Task] = {}
+
+
+@dataclass
+class TrialRequest:
+    """Everything a worker needs, as plain data (picklable, JSON-able).
+
+    Attributes:
+        number: the Optuna trial number.
+        spec: `ModelSpec.to_dict()` (canonical stack, d_model, vocab_size).
+        task: {"name": ..., **task settings}.
+        train: `TrainConfig` fields.
+    """
+
+    number: int
+    spec: dict[str, Any]
+    task: dict[str, Any]
+    train: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_trial(request: dict[str, Any], report: Report | None = None) -> dict[str, Any]:
+    """Train the request's model; return `TrainResult.to_dict()` (history dropped) or a failure.
+
+    Example:
+        >>> req = TrialRequest(number=0, spec={"d_model": 16, "stack": "attn(heads=2)"},
+        ...     task={"name": "mqar", "vocab_size": 96, "num_kv_pairs": 2,
+        ...           "num_train_examples": 8, "num_eval_examples": 4},
+        ...     train={"steps": 2, "batch_size": 2, "device": "cpu"})
+        >>> run_trial(req.to_dict())["status"]
+        'ok'
+    """
+    start = time.perf_counter()
+    try:
+        task = _task(request["task"])
+        spec = hybridlab.parse(request["spec"])
+        config = TrainConfig(**request["train"])
+        result = train_proxy(spec, task, config, report=report).to_dict()
+    except Exception as err:  # any bug or bad input in one trial must not end the study
+        last = traceback.extract_tb(err.__traceback__)[-1:]
+        at = f" (at {last[0].filename.rsplit('/', 1)[-1]}:{last[0].lineno})" if last else ""
+        message = str(err).splitlines()[0] if str(err) else ""
+        result = {
+            "status": "failed",
+            "failure_reason": f"{type(err).__name__}: {message}{at}",
+            "wall_time_s": time.perf_counter() - start,
+        }
+    result.pop("history", None)
+    return result
+
+
+def _task(settings: dict[str, Any]) -> Task:
+    key = json.dumps(settings, sort_keys=True, default=str)
+    if key not in _TASK_CACHE:
+        _TASK_CACHE.clear()
+        config = {k: v for k, v in settings.items() if k != "name"}
+        _TASK_CACHE[key] = make_task(settings["name"], config)
+    return _TASK_CACHE[key]
