@@ -41,8 +41,9 @@ Overrides = Annotated[
 
 
 @study_app.command("run")
-def run(study: Annotated[Path, typer.Argument(help="The study YAML file.")],
-        overrides: Overrides = None) -> None:  # fmt: skip
+def run(
+    study: Annotated[Path, typer.Argument(help="The study YAML file.")], overrides: Overrides = None
+) -> None:
     """Run a study, or resume it: finished trials are kept, interrupted ones rerun.
 
     Example: hybridlab study run studies/quickstart.yaml budget.trials=6
@@ -112,8 +113,9 @@ def pareto(
             path.write_text(hybridlab.parse(point.spec).to_yaml())
             written.append(str(path))
     if as_json:
-        objectives = [{"label": o.label, "name": o.name, "direction": o.direction}
-                      for o in plan.objectives]  # fmt: skip
+        objectives = [
+            {"label": o.label, "name": o.name, "direction": o.direction} for o in plan.objectives
+        ]
         data: dict[str, Any] = {
             "study": plan.name,
             "storage": storage_label(plan),
@@ -212,8 +214,13 @@ class LiveView(Tracker):
         parts: list[Any] = [head]
         for number, info in self.running.items():
             loss = "" if info["loss"] is None else f" loss {info['loss']:.3f}"
-            parts.append(Text(f"  trial {number}: step {info['step']}/{self.steps}{loss} "
-                              f"{info['stack']}", overflow="ellipsis", no_wrap=True))  # fmt: skip
+            parts.append(
+                Text(
+                    f"  trial {number}: step {info['step']}/{self.steps}{loss} {info['stack']}",
+                    overflow="ellipsis",
+                    no_wrap=True,
+                )
+            )
         if self.last:
             parts.append(Text(f"  last: {self.last}", overflow="ellipsis", no_wrap=True))
         if self.front:

@@ -42,9 +42,19 @@ from hybridlab.tasks import Task, get_task_class
 from hybridlab.train import TrainConfig
 
 STUDY_KEYS = (
-    "name", "description", "space", "task", "train", "objectives", "sampler", "budget",
-    "executor", "storage", "tracking", "output",
-)  # fmt: skip
+    "name",
+    "description",
+    "space",
+    "task",
+    "train",
+    "objectives",
+    "sampler",
+    "budget",
+    "executor",
+    "storage",
+    "tracking",
+    "output",
+)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -177,8 +187,11 @@ def _validate(source: YamlSource) -> StudyPlan:
         task_cls = get_task_class(str(task_section["name"]))
     except ValueError as err:
         raise source.error(str(err), "task.name") from None
-    task = _typed(source, "task", lambda: task_cls(merge_dataclass(
-        task_cls.config_class, task_settings, "task")))  # fmt: skip
+    task = _typed(
+        source,
+        "task",
+        lambda: task_cls(merge_dataclass(task_cls.config_class, task_settings, "task")),
+    )
 
     train = _typed(
         source, "train", lambda: merge_dataclass(TrainConfig, section("train", {}), "train")
@@ -215,8 +228,11 @@ def _validate(source: YamlSource) -> StudyPlan:
             f"unknown executor backend {executor.backend!r}; available: {', '.join(EXECUTORS)}",
             "executor.backend",
         )
-    _typed(source, "executor.options", lambda: EXECUTORS[executor.backend].check_options(
-        executor.options))  # fmt: skip
+    _typed(
+        source,
+        "executor.options",
+        lambda: EXECUTORS[executor.backend].check_options(executor.options),
+    )
     if executor.max_concurrent < 1 or (
         executor.max_concurrent > 1 and EXECUTORS[executor.backend].max_concurrent == 1
     ):

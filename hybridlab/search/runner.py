@@ -53,8 +53,18 @@ from hybridlab.search.tracker import (
 from hybridlab.search.worker import TrialRequest
 
 # Result fields kept in a trial's user attrs (the rest stays in the tracker's records).
-KEPT = ("status", "stop_reason", "accuracy", "loss", "bits_per_byte", "tokens_per_s",
-        "wall_time_s", "steps_done", "peak_memory_bytes", "device")  # fmt: skip
+KEPT = (
+    "status",
+    "stop_reason",
+    "accuracy",
+    "loss",
+    "bits_per_byte",
+    "tokens_per_s",
+    "wall_time_s",
+    "steps_done",
+    "peak_memory_bytes",
+    "device",
+)
 
 
 class StudyFailed(RuntimeError):
@@ -88,8 +98,9 @@ def run_study(
 class _Driver:
     def __init__(self, plan: StudyPlan, trackers: list[Tracker], executor: Executor | None):
         self.plan = plan
-        self.tracker = Trackers([make_tracker(plan.tracking.backend, plan.tracking.options),
-                                 *trackers])  # fmt: skip
+        self.tracker = Trackers(
+            [make_tracker(plan.tracking.backend, plan.tracking.options), *trackers]
+        )
         self.executor = executor or make_executor(
             plan.executor.backend, self.tracker.log_metrics, plan.executor.options
         )
@@ -106,11 +117,18 @@ class _Driver:
         summary = RunSummary(plan.name, str(plan.folder), storage_label(plan))
         summary.interrupted = recover_interrupted(study)
         self.tracker.start_study(
-            {"name": plan.name, "folder": str(plan.folder), "storage": summary.storage,
-             "labels": plan.labels, "directions": plan.directions, "budget_trials":
-             plan.budget.trials, "settings": plan_summary(plan), "resumed_trials":
-             len(study.trials), "interrupted": summary.interrupted}
-        )  # fmt: skip
+            {
+                "name": plan.name,
+                "folder": str(plan.folder),
+                "storage": summary.storage,
+                "labels": plan.labels,
+                "directions": plan.directions,
+                "budget_trials": plan.budget.trials,
+                "settings": plan_summary(plan),
+                "resumed_trials": len(study.trials),
+                "interrupted": summary.interrupted,
+            }
+        )
         consecutive_infeasible = 0
         try:
             while True:
@@ -167,19 +185,26 @@ class _Driver:
             trial.set_user_attr(OUTCOME, INFEASIBLE)
             trial.set_user_attr(REASON, reason)
             study.tell(trial, state=TrialState.FAIL)
-            record = TrialRecord(trial.number, INFEASIBLE, params=dict(trial.params),
-                                 reason=reason)  # fmt: skip
+            record = TrialRecord(trial.number, INFEASIBLE, params=dict(trial.params), reason=reason)
             self.tracker.log_trial_finished(record)
             return False
         except StudyConfigError:
             study.tell(trial, state=TrialState.FAIL)
             raise
         spec = proposal.spec
-        for key, value in (("stack", spec.format()), ("pattern", spec.pattern()),
-                           ("spec", spec.to_dict())):  # fmt: skip
+        for key, value in (
+            ("stack", spec.format()),
+            ("pattern", spec.pattern()),
+            ("spec", spec.to_dict()),
+        ):
             trial.set_user_attr(key, value)
-        record = TrialRecord(trial.number, "running", params=proposal.params,
-                             stack=spec.format(), pattern=spec.pattern())  # fmt: skip
+        record = TrialRecord(
+            trial.number,
+            "running",
+            params=proposal.params,
+            stack=spec.format(),
+            pattern=spec.pattern(),
+        )
         request = TrialRequest(
             number=trial.number,
             spec=spec.to_dict(),
@@ -203,8 +228,9 @@ class _Driver:
         if result.get("status") == "ok":
             values = [o.value(result, spec) for o in self.plan.objectives]
             if any(v is None for v in values):
-                missing = [o.label for o, v in zip(self.plan.objectives, values, strict=True)
-                           if v is None]  # fmt: skip
+                missing = [
+                    o.label for o, v in zip(self.plan.objectives, values, strict=True) if v is None
+                ]
                 result = {**result, "failure_reason": f"no finite value for {missing}"}
                 values = None
         if values is None:

@@ -59,8 +59,9 @@ def open_study(plan: StudyPlan, sampler: Any = None, *, create: bool) -> Any:
     names = optuna.get_all_study_names(storage)
     if plan.name not in names:
         if not create:
-            raise StudyConfigError(f"no study named {plan.name!r} in the storage",
-                                   where=plan.source)  # fmt: skip
+            raise StudyConfigError(
+                f"no study named {plan.name!r} in the storage", where=plan.source
+            )
         study = optuna.create_study(
             study_name=plan.name, storage=storage, directions=plan.directions, sampler=sampler
         )

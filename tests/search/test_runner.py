@@ -1,0 +1,168 @@
+"""The study driver: failures, infeasibility, hypervolume, trackers, resume, reproducibility."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from study_helpers import KIND_SPACE, write_study
+
+from hybridlab.search import load_plan, run_study
+from hybridlab.search import worker as worker_module
+from hybridlab.search.hypervolume import study_hypervolume
+from hybridlab.search.runner import StudyFailed
+from hybridlab.search.store import open_study
+from hybridlab.search.tracker import Tracker
+from hybridlab.train import TrainResult
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def trials_of(plan):
+    return open_study(plan, create=False).get_trials(deepcopy=False)
+
+
+class Recorder(Tracker):
+    def __init__(self):
+        self.calls = []
+
+    def start_study(self, info):
+        self.calls.append(("start", info["name"]))
+
+    def log_trial_started(self, trial):
+        self.calls.append(("started", trial.number))
+
+    def log_metrics(self, number, step, metrics):
+        self.calls.append(("metrics", number))
+
+    def log_trial_finished(self, record):
+        self.calls.append((record.outcome, record.number))
+
+    def update_front(self, front, hypervolume):
+        self.calls.append(("front", len(front)))
+
+    def end_study(self, summary):
+        self.calls.append(("end", summary["trained"]))
+
+
+def test_a_study_runs_records_hypervolume_and_reports_to_trackers(tmp_path):
+    plan = load_plan(write_study(tmp_path, trials=3, steps=2))
+    recorder = Recorder()
+    summary = run_study(plan, trackers=[recorder])
+    assert (summary.trained, summary.complete, summary.failed) == (3, 3, 0)
+    trials = trials_of(plan)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 3
+    for t in complete:
+        assert t.user_attrs["outcome"] == "complete" and t.user_attrs["status"] == "ok"
+        assert t.user_attrs["stack"] and t.user_attrs["pattern"] and t.user_attrs["spec"]
+    # The hypervolume after each trial is that of the trials so far, and never decreases.
+    refs = open_study(plan, create=False).user_attrs["hv_reference"]
+    hvs = [t.user_attrs["hypervolume"] for t in complete]
+    for i, t in enumerate(complete):
+        expected = study_hypervolume([c.values for c in complete[: i + 1]], plan.directions, refs)
+        assert t.user_attrs["hypervolume"] == pytest.approx(expected)
+    assert hvs == sorted(hvs)
+    assert summary.hypervolume == pytest.approx(hvs[-1])
+    kinds = [c[0] for c in recorder.calls]
+    assert kinds[0] == "start" and kinds[-1] == "end"
+    assert kinds.count("started") == kinds.count("complete") == kinds.count("front") == 3
+    assert "metrics" in kinds
+
+
+def test_training_failures_are_recorded_and_the_study_goes_on(tmp_path, monkeypatch):
+    real = worker_module.train_proxy
+    calls = []
+
+    def flaky(spec, task, config, report=None):
+        calls.append(spec)
+        if len(calls) == 1:
+            raise RuntimeError("boom inside training")
+        if len(calls) == 2:
+            return TrainResult(status="failed", failure_reason="non-finite loss at step 1")
+        return real(spec, task, config, report)
+
+    monkeypatch.setattr(worker_module, "train_proxy", flaky)
+    plan = load_plan(write_study(tmp_path, trials=3, steps=2))
+    summary = run_study(plan)
+    assert (summary.trained, summary.complete, summary.failed) == (3, 1, 2)
+    trials = trials_of(plan)
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL, TrialState.COMPLETE]
+    assert trials[0].user_attrs["failure_reason"].startswith("RuntimeError: boom inside training")
+    assert trials[1].user_attrs["failure_reason"] == "non-finite loss at step 1"
+    assert all(t.user_attrs["outcome"] == "failed" for t in trials[:2])
+
+
+def test_infeasible_samples_are_recorded_never_trained_and_not_counted(tmp_path, monkeypatch):
+    trained = []
+    real = worker_module.train_proxy
+    monkeypatch.setattr(
+        worker_module, "train_proxy", lambda s, *a, **k: trained.append(s) or real(s, *a, **k)
+    )
+    space = KIND_SPACE + "constraints:\n  - \"kind != 'scan'\"\n  - 'd_model == 16'\n"
+    plan = load_plan(write_study(tmp_path, space=space, trials=3, steps=2))
+    summary = run_study(plan)
+    trials = trials_of(plan)
+    infeasible = [t for t in trials if t.user_attrs.get("infeasible")]
+    assert summary.trained == 3 and len(trained) == 3
+    assert len(infeasible) == summary.infeasible >= 1
+    for t in infeasible:
+        assert t.state == TrialState.FAIL and t.user_attrs["outcome"] == "infeasible"
+        assert "does not hold" in t.user_attrs["failure_reason"]
+        assert "stack" not in t.user_attrs
+    assert all(s.pattern() != "S" and s.d_model == 16 for s in trained)
+
+
+def test_too_many_infeasible_samples_in_a_row_end_the_study(tmp_path):
+    space = KIND_SPACE + "constraints:\n  - \"kind == 'attn' and d_model == 16 and d_state == 4\"\n"
+    extra = "  max_consecutive_infeasible: 2\n"
+    path = write_study(tmp_path, space=space, trials=5)
+    path.write_text(
+        path.read_text().replace("budget: {trials: 5}", "budget:\n  trials: 5\n" + extra)
+    )
+    with pytest.raises(StudyFailed, match="2 infeasible samples in a row"):
+        run_study(load_plan(path))
+
+
+def test_resume_marks_interrupted_trials_failed_and_reruns_their_params(tmp_path):
+    plan = load_plan(write_study(tmp_path, trials=2, steps=2))
+    run_study(plan)
+    before = {t.number: t.values for t in trials_of(plan) if t.state == TrialState.COMPLETE}
+    # A crash mid-trial: a trial asked, sampled and left RUNNING.
+    study = open_study(plan, create=False)
+    zombie = study.ask()
+    plan.space.propose(zombie, plan.task.vocab_size)
+    params = dict(zombie.params)
+    plan = load_plan(write_study(tmp_path, trials=4, steps=2))
+    summary = run_study(plan)
+    assert summary.interrupted == [zombie.number]
+    trials = trials_of(plan)
+    old = trials[zombie.number]
+    assert old.state == TrialState.FAIL and old.user_attrs["outcome"] == "interrupted"
+    rerun = [t for t in trials if t.user_attrs.get("retry_of") == zombie.number]
+    assert len(rerun) == 1 and rerun[0].params == params and rerun[0].state == TrialState.COMPLETE
+    after = {t.number: t.values for t in trials if t.state == TrialState.COMPLETE}
+    assert {n: after[n] for n in before} == before  # finished trials are kept as they were
+    assert summary.trained == 4 and len(after) == 4
+
+
+def test_a_seeded_sequential_study_is_reproducible(tmp_path):
+    runs = []
+    for name in ("a", "b"):
+        plan = load_plan(write_study(tmp_path / name, trials=4, steps=3, sampler="tpe"))
+        run_study(plan)
+        runs.append([(t.params, t.values, t.state) for t in trials_of(plan)])
+    assert runs[0] == runs[1]
+    assert len({str(p) for p, _, _ in runs[0]}) >= 2
+    assert all(v is None or all(math.isfinite(x) for x in v) for _, v, _ in runs[0])
+
+
+def test_a_second_driver_on_the_same_study_is_refused(tmp_path):
+    from hybridlab.search.errors import StudyConfigError
+    from hybridlab.search.store import study_lock
+
+    plan = load_plan(write_study(tmp_path, trials=1))
+    with study_lock(plan), pytest.raises(StudyConfigError, match="is running this study"):
+        run_study(plan)
