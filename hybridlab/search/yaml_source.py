@@ -79,6 +79,9 @@ def parse_yaml(text: str, *, where: str, what: str, path: Path | None = None) ->
         mark = err.problem_mark
         line = mark.line + 1 if mark is not None else None
         problem = err.problem or str(err)
+        context = err.context_mark
+        if err.context and context is not None and context.line + 1 != line:
+            problem += f" ({err.context} started at line {context.line + 1})"
         raise StudyConfigError(f"malformed YAML: {problem}", where=where, line=line) from None
     except Exception as err:  # OmegaConf rejects some valid YAML (e.g. non-string keys)
         message = " ".join(str(err).split())

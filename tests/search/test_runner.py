@@ -148,6 +148,7 @@ def test_resume_marks_interrupted_trials_failed_and_reruns_their_params(tmp_path
     assert summary.trained == 4 and len(after) == 4
 
 
+@pytest.mark.slow
 def test_a_seeded_sequential_study_is_reproducible(tmp_path):
     runs = []
     for name in ("a", "b"):

@@ -1,0 +1,345 @@
+"""A corpus of bad study and space files: one clear message each, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import pytest
+from study_helpers import KIND_SPACE
+from typer.testing import CliRunner
+
+from hybridlab.cli import app
+
+runner = CliRunner()
+
+BASE = """\
+name: bad
+space: space.yaml
+task: {name: mqar, vocab_size: 32, seq_len: 16, num_kv_pairs: 2, num_train_examples: 32}
+train: {steps: 2, batch_size: 4, device: cpu, num_threads: 1}
+objectives:
+  - {name: accuracy}
+  - {name: params}
+sampler: {name: random, seed: 0}
+budget: {trials: 2}
+"""
+
+
+def study(old: str, new: str) -> str:
+    assert old in BASE, old
+    return BASE.replace(old, new)
+
+
+def space(old: str, new: str) -> str:
+    assert old in KIND_SPACE, old
+    return KIND_SPACE.replace(old, new)
+
+
+# (study text, space text, overrides, the message stderr must contain)
+CASES = [
+    pytest.param(
+        BASE + "train: {steps: 3\n",
+        None,
+        [],
+        "study.yaml:11: malformed YAML: did not find expected ',' or '}' (while parsing a flow "
+        "mapping started at line 10)",
+        id="malformed-yaml",
+    ),
+    pytest.param(
+        BASE + "x: !!python/object/apply:os.system ['touch pwned']\n",
+        None,
+        [],
+        "study.yaml:10: malformed YAML",
+        id="yaml-python-tag",
+    ),
+    pytest.param("- a\n- b\n", None, [], "a study file must be a YAML mapping", id="not-a-mapping"),
+    pytest.param(
+        BASE + "trian: {steps: 3}\n",
+        None,
+        [],
+        "study.yaml:10: trian: unknown key 'trian'; valid: name,",
+        id="unknown-key",
+    ),
+    pytest.param(
+        study("steps: 2", "stepz: 2"),
+        None,
+        [],
+        "study.yaml:4: train.stepz: unknown setting train.stepz; valid train settings",
+        id="unknown-train-setting",
+    ),
+    pytest.param(
+        study("batch_size: 4", "batch_size: four"),
+        None,
+        [],
+        "study.yaml:4: train.batch_size:",
+        id="wrong-type",
+    ),
+    pytest.param(
+        study("steps: 2", "steps: 0"), None, [], "train.steps must be ≥ 1", id="train-invalid"
+    ),
+    pytest.param(
+        study("name: mqar", "name: mqa"),
+        None,
+        [],
+        "study.yaml:3: task.name: unknown task 'mqa'; valid tasks: mqar,",
+        id="unknown-task",
+    ),
+    pytest.param(
+        study("num_kv_pairs: 2", "num_kv_pair: 2"),
+        None,
+        [],
+        "task.num_kv_pair: unknown setting task.num_kv_pair",
+        id="unknown-task-setting",
+    ),
+    pytest.param(
+        study("vocab_size: 32", "vocab_size: 8"),
+        None,
+        [],
+        "mqar: vocab_size must exceed seq_len",
+        id="task-invalid",
+    ),
+    pytest.param(
+        study("{name: params}", "{name: acc}"),
+        None,
+        [],
+        "study.yaml:7: objectives.1.name: unknown objective 'acc'; valid: accuracy,",
+        id="unknown-objective",
+    ),
+    pytest.param(
+        study("{name: params}", "{name: params, direction: up}"),
+        None,
+        [],
+        "objectives.1.direction: direction must be minimize or maximize",
+        id="bad-direction",
+    ),
+    pytest.param(
+        study("{name: params}", "{name: bits_per_byte}"),
+        None,
+        [],
+        "task 'mqar' reports no bits per byte",
+        id="bits-per-byte-on-mqar",
+    ),
+    pytest.param(
+        study("{name: params}", "{name: accuracy}"),
+        None,
+        [],
+        "two objectives are labelled 'accuracy'",
+        id="duplicate-objective",
+    ),
+    pytest.param(
+        study("{name: params}", "{name: params, context: 64}"),
+        None,
+        [],
+        "objectives.1.context: params takes no context",
+        id="objective-option",
+    ),
+    pytest.param(
+        study("objectives:\n  - {name: accuracy}\n  - {name: params}\n", "objectives: []\n"),
+        None,
+        [],
+        "objectives must be a non-empty list",
+        id="no-objectives",
+    ),
+    pytest.param(
+        study("name: random", "name: tpx"),
+        None,
+        [],
+        "study.yaml:8: sampler.name: unknown sampler 'tpx'; valid: tpe, nsga2, gp,",
+        id="unknown-sampler",
+    ),
+    pytest.param(
+        study("seed: 0}", "seed: 0, options: {n_startup: 3}}"),
+        None,
+        [],
+        "RandomSampler takes no option 'n_startup'",
+        id="sampler-option",
+    ),
+    pytest.param(
+        study("name: random", "name: grid"),
+        space(
+            "  d_state: {choice: [4, 8]}\n",
+            "  d_state: {choice: [4, 8]}\n  lr: {float: [0.1, 0.2]}\n",
+        ),
+        [],
+        "sampler grid needs finite knobs; 'lr' is continuous",
+        id="grid-needs-finite-knobs",
+    ),
+    pytest.param(
+        study("name: random", "name: gp"),
+        None,
+        [],
+        "sampler gp (Optuna's GPSampler) needs",
+        id="gp-without-scipy",
+    ),
+    pytest.param(
+        study("budget: {trials: 2}", "budget: {}"),
+        None,
+        [],
+        "give budget.trials or budget.wall_time_s",
+        id="no-budget",
+    ),
+    pytest.param(
+        study("budget: {trials: 2}", "budget: {trials: 0}"),
+        None,
+        [],
+        "budget.trials: must be >= 1",
+        id="zero-trials",
+    ),
+    pytest.param(
+        BASE + "executor: {backend: ray}\n",
+        None,
+        [],
+        "executor.backend: unknown executor backend 'ray'; available: inline",
+        id="unknown-executor",
+    ),
+    pytest.param(
+        BASE + "tracking: {backend: mlflow}\n",
+        None,
+        [],
+        "unknown tracking backend 'mlflow'; available: none",
+        id="unknown-tracker",
+    ),
+    pytest.param(BASE + "storage: study.db\n", None, [], "or an Optuna RDB URL", id="storage-path"),
+    pytest.param(
+        study("name: bad", "name: ${nope}"),
+        None,
+        [],
+        "name: cannot resolve",
+        id="bad-interpolation",
+    ),
+    pytest.param(
+        study("space: space.yaml", "space: nowhere.yaml"),
+        None,
+        [],
+        "space file",
+        id="missing-space-file",
+    ),
+    # The space file.
+    pytest.param(
+        None,
+        "knbos: {}\n" + KIND_SPACE,
+        [],
+        "space.yaml:1: knbos: unknown key 'knbos'",
+        id="space-unknown-key",
+    ),
+    pytest.param(
+        None,
+        space("{choice: [4, 8]}", "{int: [5, 2]}"),
+        [],
+        "space.yaml:4: knobs.d_state.int: empty range [5, 2]",
+        id="int-range-reversed",
+    ),
+    pytest.param(
+        None,
+        space("{choice: [4, 8]}", "{int: [1, 4], stp: 2}"),
+        [],
+        "knobs.d_state: unknown option 'stp' of a int leaf; valid options: step, log",
+        id="leaf-unknown-option",
+    ),
+    pytest.param(
+        None,
+        space("{choice: [4, 8]}", "{float: [0.0, 1.0], log: true}"),
+        [],
+        "a log float range needs low > 0",
+        id="float-log-zero",
+    ),
+    pytest.param(
+        None,
+        space("{choice: [4, 8]}", "{int: [1, 9], step: 2, log: true}"),
+        [],
+        "a log int range needs low >= 1 and step 1",
+        id="int-log-step",
+    ),
+    pytest.param(
+        None,
+        space("{choice: [4, 8]}", "{choice: [4, 4]}"),
+        [],
+        "choice lists a value twice",
+        id="choice-duplicate",
+    ),
+    pytest.param(
+        None,
+        space("{choice: [4, 8]}", "[4, 8]"),
+        [],
+        "knobs.d_state: a list is not a knob; write {choice: [4, 8]}",
+        id="bare-list",
+    ),
+    pytest.param(
+        None,
+        KIND_SPACE + "constraints: [\"__import__('os').system('true')\"]\n",
+        [],
+        "constraints.0: only cost functions may be called",
+        id="constraint-call",
+    ),
+    pytest.param(
+        None,
+        KIND_SPACE + "constraints: ['depht > 2']\n",
+        [],
+        "unknown name 'depht'",
+        id="constraint-unknown-name",
+    ),
+    pytest.param(
+        None,
+        KIND_SPACE + "constraints: ['params < 0']\n",
+        [],
+        "no feasible architecture in 64 random samples",
+        id="nothing-feasible",
+    ),
+    pytest.param(
+        None,
+        space("  d_state: {choice: [4, 8]}\n", "  g: {when: 'later > 1', x: 1}\n  later: 2\n"),
+        [],
+        "knobs.g.when: `when` refers to 'later'",
+        id="when-forward-reference",
+    ),
+    pytest.param(
+        None,
+        space('stack: "${knobs.kind}"', 'stack: "${knobs.kind}"\n  pattern: M'),
+        [],
+        "model: give exactly one of layout, stack or pattern",
+        id="stack-and-pattern",
+    ),
+    pytest.param(
+        None,
+        space("d_model: ${knobs.d_model}", "d_model: ${knobs.width}"),
+        [],
+        "cannot resolve the model template",
+        id="template-missing-knob",
+    ),
+    # Overrides.
+    pytest.param(
+        None,
+        None,
+        ["budget.trailz=4"],
+        "override 'budget.trailz=4': budget.trailz: unknown setting",
+        id="override-unknown",
+    ),
+    pytest.param(
+        None, None, ["foo.bar=1"], "names no setting: unknown section 'foo'", id="override-section"
+    ),
+    pytest.param(None, None, ["train.steps"], "expected key=value", id="override-no-value"),
+    pytest.param(
+        None, None, ["sampler.name=cmaes"], "override 'sampler.name=cmaes'", id="override-bad-value"
+    ),
+]
+
+
+@pytest.mark.parametrize(("study_text", "space_text", "overrides", "message"), CASES)
+def test_bad_input_gives_one_clear_message_and_writes_nothing(
+    tmp_path, monkeypatch, study_text, space_text, overrides, message
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "study.yaml").write_text(study_text if study_text is not None else BASE)
+    (tmp_path / "space.yaml").write_text(space_text if space_text is not None else KIND_SPACE)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = runner.invoke(app, ["study", "run", "study.yaml", *overrides])
+    assert result.exit_code == 2, result.output
+    err = result.stderr
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert message in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no runs/, no journal
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_missing_study_file():
+    result = runner.invoke(app, ["study", "run", "/nonexistent/study.yaml"])
+    assert result.exit_code == 2
+    assert "error: /nonexistent/study.yaml: study file does not exist" in result.stderr

@@ -1,0 +1,139 @@
+"""`hybridlab study run|pareto`: a run, its front as JSON and spec files, resume after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from study_helpers import write_study
+from typer.testing import CliRunner
+
+from hybridlab.cli import app
+
+runner = CliRunner()
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def load(folder):
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(folder / "study.journal")))
+    return optuna.load_study(study_name="tiny", storage=storage)
+
+
+def test_run_then_pareto_json_export_and_train_the_exported_spec(tmp_path):
+    path = write_study(tmp_path, trials=3, steps=2)
+    result = runner.invoke(app, ["study", "run", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "Pareto front" in result.stdout and "accuracy" in result.stdout
+    assert f"in {tmp_path / 'out'}" in result.stderr and "3 trained" in result.stderr
+
+    result = runner.invoke(
+        app, ["study", "pareto", str(path), "--json", "--export", str(tmp_path / "front")]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["study"] == "tiny" and data["hypervolume"] > 0
+    assert [o["label"] for o in data["objectives"]] == ["accuracy", "params", "state_bytes"]
+    front = data["front"]
+    assert front and len(data["exported"]) == len(front)
+    study = load(tmp_path / "out")
+    assert sorted(p["number"] for p in front) == sorted(t.number for t in study.best_trials)
+    for point in front:
+        assert set(point) == {"number", "values", "params", "stack", "pattern"}
+        assert set(point["values"]) == {"accuracy", "params", "state_bytes"}
+    exported = sorted((tmp_path / "front").iterdir())
+    assert len(exported) == len(front)
+    train = [
+        "train",
+        "--spec",
+        str(exported[0]),
+        "--task",
+        "mqar",
+        "task.vocab_size=32",
+        "task.seq_len=16",
+        "task.num_kv_pairs=2",
+        "task.num_train_examples=8",
+        "task.num_eval_examples=4",
+        "train.steps=1",
+        "train.batch_size=2",
+        "train.device=cpu",
+        "--json",
+    ]
+    result = runner.invoke(app, train)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["spec"] == front[0]["stack"]
+
+    # The table form, and running again: the budget is spent, nothing is rerun.
+    result = runner.invoke(app, ["study", "pareto", str(path)])
+    assert result.exit_code == 0 and "Pareto front" in result.stdout
+    result = runner.invoke(app, ["study", "run", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "resuming 3 trial(s)" in result.stderr
+    assert len(load(tmp_path / "out").trials) == 3
+
+
+def test_pareto_of_a_study_that_never_ran(tmp_path):
+    path = write_study(tmp_path)
+    result = runner.invoke(app, ["study", "pareto", str(path)])
+    assert result.exit_code == 2
+    assert "no study at" in result.stderr and "run `hybridlab study run" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_resume_after_sigkill_mid_trial(tmp_path):
+    # Slow-enough trials (a second or more) so that the kill lands inside one.
+    path = write_study(tmp_path, trials=3, steps=150)
+    folder = tmp_path / "out"
+    command = [sys.executable, "-m", "hybridlab", "study", "run", str(path)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 240
+    try:
+        while True:
+            assert time.monotonic() < deadline, "no trial reached RUNNING after a COMPLETE one"
+            assert process.poll() is None, "the study finished before it could be killed"
+            if (folder / "study.journal").exists():
+                trials = load(folder).get_trials(deepcopy=False)
+                states = [t.state for t in trials]
+                if TrialState.COMPLETE in states and states[-1] == TrialState.RUNNING:
+                    break
+            time.sleep(0.2)
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait()
+    before = load(folder).get_trials(deepcopy=False)
+    finished = {t.number: t.values for t in before if t.state == TrialState.COMPLETE}
+    killed = [t for t in before if t.state == TrialState.RUNNING]
+    assert len(killed) == 1 and finished
+
+    # Again, with shorter trials to keep the test quick: resume, finish the budget.
+    result = runner.invoke(app, ["study", "run", str(path), "train.steps=3"])
+    assert result.exit_code == 0, result.output
+    after = load(folder).get_trials(deepcopy=False)
+    old = after[killed[0].number]
+    assert old.state == TrialState.FAIL
+    assert old.user_attrs["outcome"] == "interrupted"
+    assert old.user_attrs["failure_reason"] == "interrupted"
+    retry = [t for t in after if t.user_attrs.get("retry_of") == killed[0].number]
+    assert len(retry) == 1 and retry[0].params == killed[0].params
+    assert retry[0].state == TrialState.COMPLETE
+    complete = [t for t in after if t.state == TrialState.COMPLETE]
+    assert len(complete) == 3  # the budget: trained trials, the interrupted one not counted
+    assert len({t.number for t in complete}) == len(complete)  # no trial finished twice
+    assert {t.number: t.values for t in complete if t.number in finished} == finished
