@@ -2,6 +2,7 @@
 
     python benchmarks/cpu_scans.py              # the table recorded in benchmarks/README.md
     python benchmarks/cpu_scans.py --quick      # small shapes, a smoke test of this script
+    python benchmarks/cpu_scans.py --threads 1  # one thread: steadier on a shared, loaded machine
 
 Both ops are timed at the shapes of the project's targets (ANCHORS.md), fp32, with every float
 input requiring grad:
@@ -301,7 +302,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per cell (best kept)")
     parser.add_argument("--quick", action="store_true", help="small shapes: a smoke test")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
     args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     repeats = 1 if args.quick else args.repeats
 
     ssd_shape = {"b": 8, "l": 1024, "h": 8, "p": 32, "n": 64, "g": 1}
