@@ -166,12 +166,14 @@ class LiveView(Tracker):
         self.labels: list[str] = []
         self.hypervolume: float | None = None
         self.resumed = 0
+        self.trained_before = 0
         self.last = ""
 
     # Tracker methods
     def start_study(self, info: dict[str, Any]) -> None:
         self.labels = info["labels"]
         self.resumed = info["resumed_trials"]
+        self.trained_before = info["trained_before"]
         resumed = f", resuming {self.resumed} trial(s)" if self.resumed else ""
         self.console.print(
             f"study [bold]{escape(info['name'])}[/] in {escape(info['folder'])} (storage "
@@ -202,12 +204,13 @@ class LiveView(Tracker):
 
     def __rich__(self) -> Group:
         c = self.counts
-        trained = c["complete"] + c["failed"]
+        trained = self.trained_before + c["complete"] + c["failed"]
         budget = f"/{self.budget}" if self.budget else ""
         head = Text.assemble(
             ("trials ", "bold"),
-            f"{trained}{budget} trained this run · {len(self.running)} running · "
-            f"{c['complete']} complete · {c['failed']} failed · {c['infeasible']} infeasible",
+            f"{trained}{budget} trained · {len(self.running)} running · "
+            f"this run: {c['complete']} complete · {c['failed']} failed · {c['infeasible']} "
+            "infeasible",
         )
         if self.hypervolume is not None:
             head.append(f" · hypervolume {self.hypervolume:.4g}")

@@ -24,7 +24,6 @@ tracking — and creates nothing; errors are `StudyConfigError`s with the file, 
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Any
 from hybridlab.config_utils import merge_dataclass
 from hybridlab.search.errors import StudyConfigError
 from hybridlab.search.executor import EXECUTORS
-from hybridlab.search.objectives import KINDS, MAXIMIZE, MINIMIZE, Objective, ObjectiveConfig
+from hybridlab.search.objectives import Objective, parse_objectives
 from hybridlab.search.samplers import SAMPLERS, check_sampler
 from hybridlab.search.space import SearchSpace, load_space
 from hybridlab.search.tracker import TRACKERS
@@ -198,7 +197,7 @@ def _validate(source: YamlSource) -> StudyPlan:
     )
     _typed(source, "train", train.validate)
 
-    objectives = _objectives(source, section("objectives"), task)
+    objectives = parse_objectives(section("objectives"), task, source.error)
     sampler = _typed(
         source, "sampler", lambda: merge_dataclass(SamplerConfig, section("sampler", {}), "sampler")
     )
@@ -327,67 +326,6 @@ def _typed(source: YamlSource, key: str, build: Any) -> Any:
         match = re.match(r"(?:unknown setting )?([\w.]+)[:;]", message)
         at = match.group(1) if match and match.group(1).startswith(key) else key
         raise source.error(message, at) from None
-
-
-def _objectives(source: YamlSource, items: Any, task: Task) -> list[Objective]:
-    if not isinstance(items, list) or not items:
-        raise source.error(
-            "objectives must be a non-empty list, e.g. [{name: accuracy}]", "objectives"
-        )
-    out: list[Objective] = []
-    for index, item in enumerate(items):
-        key = f"objectives.{index}"
-        if isinstance(item, str):
-            item = {"name": item}
-        if not isinstance(item, dict):
-            raise source.error(f"an objective is a name or a mapping, got {item!r}", key)
-        config = _typed(
-            source, key, lambda item=item, key=key: merge_dataclass(ObjectiveConfig, item, key)
-        )
-        kind = KINDS.get(config.name)
-        if kind is None:
-            raise source.error(
-                f"unknown objective {config.name!r}; valid: {', '.join(KINDS)}", f"{key}.name"
-            )
-        if config.direction not in (None, MINIMIZE, MAXIMIZE):
-            raise source.error(
-                f"direction must be minimize or maximize, got {config.direction!r}",
-                f"{key}.direction",
-            )
-        for option in ("context", "dtype"):
-            if option not in kind.options and option in item:
-                raise source.error(f"{config.name} takes no {option}", f"{key}.{option}")
-        if config.name == "bits_per_byte" and not task.reports_bits_per_byte:
-            raise source.error(
-                f"task {task.name!r} reports no bits per byte; use loss", f"{key}.name"
-            )
-        context = config.context if config.context is not None else task.seq_len
-        if context < 1:
-            raise source.error(f"context must be >= 1, got {context}", f"{key}.context")
-        try:
-            from hybridlab.cost import itemsize
-
-            itemsize(config.dtype)
-        except ValueError as err:
-            raise source.error(str(err), f"{key}.dtype") from None
-        if config.ref is not None and not math.isfinite(config.ref):
-            raise source.error("ref must be a finite number", f"{key}.ref")
-        label = config.label or config.name
-        if label in [o.label for o in out]:
-            raise source.error(
-                f"two objectives are labelled {label!r}; give each a label", f"{key}.label"
-            )
-        out.append(
-            Objective(
-                name=config.name,
-                label=label,
-                direction=config.direction or kind.direction,
-                context=context,
-                dtype=config.dtype,
-                ref=config.ref,
-            )
-        )
-    return out
 
 
 def plan_summary(plan: StudyPlan) -> dict[str, Any]:

@@ -23,12 +23,15 @@ the architectures those draws missed).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import hybridlab
+from hybridlab.config_utils import merge_dataclass
+from hybridlab.cost import itemsize
 from hybridlab.spec import ModelSpec
+from hybridlab.tasks import Task
 
 MINIMIZE, MAXIMIZE = "minimize", "maximize"
 
@@ -112,3 +115,60 @@ class Objective:
             "loss": math.log(vocab_size),
             "bits_per_byte": 8.0,
         }.get(self.name)
+
+
+def parse_objectives(
+    items: Any, task: Task, error: Callable[[str, str], Exception]
+) -> list[Objective]:
+    """Validate a study's `objectives:` list; `error(message, key)` builds located errors."""
+    if not isinstance(items, list) or not items:
+        raise error("objectives must be a non-empty list, e.g. [{name: accuracy}]", "objectives")
+    out: list[Objective] = []
+    for index, item in enumerate(items):
+        key = f"objectives.{index}"
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, dict):
+            raise error(f"an objective is a name or a mapping, got {item!r}", key)
+        try:
+            config = merge_dataclass(ObjectiveConfig, item, key)
+        except ValueError as err:
+            raise error(str(err).splitlines()[0], key) from None
+        kind = KINDS.get(config.name)
+        if kind is None:
+            raise error(
+                f"unknown objective {config.name!r}; valid: {', '.join(KINDS)}", f"{key}.name"
+            )
+        if config.direction not in (None, MINIMIZE, MAXIMIZE):
+            raise error(
+                f"direction must be minimize or maximize, got {config.direction!r}",
+                f"{key}.direction",
+            )
+        for option in ("context", "dtype"):
+            if option not in kind.options and option in item:
+                raise error(f"{config.name} takes no {option}", f"{key}.{option}")
+        if config.name == "bits_per_byte" and not task.reports_bits_per_byte:
+            raise error(f"task {task.name!r} reports no bits per byte; use loss", f"{key}.name")
+        context = config.context if config.context is not None else task.seq_len
+        if context < 1:
+            raise error(f"context must be >= 1, got {context}", f"{key}.context")
+        try:
+            itemsize(config.dtype)
+        except ValueError as err:
+            raise error(str(err), f"{key}.dtype") from None
+        if config.ref is not None and not math.isfinite(config.ref):
+            raise error("ref must be a finite number", f"{key}.ref")
+        label = config.label or config.name
+        if label in [o.label for o in out]:
+            raise error(f"two objectives are labelled {label!r}; give each a label", f"{key}.label")
+        out.append(
+            Objective(
+                name=config.name,
+                label=label,
+                direction=config.direction or kind.direction,
+                context=context,
+                dtype=config.dtype,
+                ref=config.ref,
+            )
+        )
+    return out

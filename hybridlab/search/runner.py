@@ -9,7 +9,11 @@ One loop, for any executor:
    the trial (define-by-run), build the spec, check constraints. An infeasible sample is told
    FAIL with user attrs `infeasible=True`, `outcome="infeasible"` and the reason; it is never
    trained and does not count against `budget.trials`. More than
-   `budget.max_consecutive_infeasible` in a row ends the study with an error;
+   `budget.max_consecutive_infeasible` in a row ends the study with an error. Samplers learn
+   only from completed trials, so a model-based sampler (TPE) can keep proposing the same
+   infeasible region; after `FALLBACK_AFTER` infeasible samples in a row the next trials are
+   drawn by a seeded random sampler (user attr `sampled_by="random-fallback"`) until one is
+   feasible;
 3. submit the feasible trial, wait for outcomes, compute objective values (analytic ones from the
    spec), store the hypervolume in the trial's and the study's user attrs, tell Optuna. A
    failed training (non-finite loss, out of memory, an exception) is told FAIL with its reason;
@@ -67,6 +71,9 @@ KEPT = (
 )
 
 
+FALLBACK_AFTER = 3
+
+
 class StudyFailed(RuntimeError):
     """The study could not go on (e.g. too many infeasible samples in a row)."""
 
@@ -113,6 +120,8 @@ class _Driver:
         plan, start = self.plan, time.monotonic()
         study = open_study(plan, create=True)
         study.sampler = make_sampler(plan.sampler, plan.space, seed_offset=len(study.trials))
+        seed = (plan.sampler.seed or 0) + len(study.trials) + 1
+        self.fallback = optuna.samplers.RandomSampler(seed=seed)
         self.study, self.refs = study, stored_refs(study, plan)
         summary = RunSummary(plan.name, str(plan.folder), storage_label(plan))
         summary.interrupted = recover_interrupted(study)
@@ -126,6 +135,7 @@ class _Driver:
                 "budget_trials": plan.budget.trials,
                 "settings": plan_summary(plan),
                 "resumed_trials": len(study.trials),
+                "trained_before": self._count_trained(),
                 "interrupted": summary.interrupted,
             }
         )
@@ -145,7 +155,7 @@ class _Driver:
                         summary.stopped_by = "wall_time" if out_of_time else "trials"
                         break
                 elif len(self.pending) < self.executor.max_concurrent:
-                    if self._ask_and_submit():
+                    if self._ask_and_submit(consecutive_infeasible >= FALLBACK_AFTER):
                         consecutive_infeasible = 0
                     else:
                         summary.infeasible += 1
@@ -171,12 +181,19 @@ class _Driver:
             self.tracker.end_study(summary.__dict__)
         return summary
 
-    def _ask_and_submit(self) -> bool:
+    def _ask_and_submit(self, fallback: bool) -> bool:
         """Ask one trial; submit it if feasible (True), else record it infeasible (False)."""
         from optuna.trial import TrialState
 
         plan, study = self.plan, self.study
+        # A trial suggests through `study.sampler` when its knobs are sampled, so the fallback
+        # sampler stays in place until the proposal is built.
+        sampler = study.sampler
+        if fallback:
+            study.sampler = self.fallback
         trial = study.ask()
+        if fallback:
+            trial.set_user_attr("sampled_by", "random-fallback")
         try:
             proposal = plan.space.propose(trial, plan.task.vocab_size)
         except InfeasibleSample as err:
@@ -191,6 +208,8 @@ class _Driver:
         except StudyConfigError:
             study.tell(trial, state=TrialState.FAIL)
             raise
+        finally:
+            study.sampler = sampler
         spec = proposal.spec
         for key, value in (
             ("stack", spec.format()),

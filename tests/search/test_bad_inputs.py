@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 from study_helpers import KIND_SPACE
 from typer.testing import CliRunner
@@ -9,6 +11,7 @@ from typer.testing import CliRunner
 from hybridlab.cli import app
 
 runner = CliRunner()
+HAS_SCIPY = importlib.util.find_spec("scipy") is not None
 
 BASE = """\
 name: bad
@@ -168,6 +171,7 @@ CASES = [
         [],
         "sampler gp (Optuna's GPSampler) needs",
         id="gp-without-scipy",
+        marks=pytest.mark.skipif(HAS_SCIPY, reason="scipy is installed: gp works"),
     ),
     pytest.param(
         study("budget: {trials: 2}", "budget: {}"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import optuna
 import pytest
@@ -167,3 +168,55 @@ def test_a_second_driver_on_the_same_study_is_refused(tmp_path):
     plan = load_plan(write_study(tmp_path, trials=1))
     with study_lock(plan), pytest.raises(StudyConfigError, match="is running this study"):
         run_study(plan)
+
+
+def fake_training(spec, task, config, report=None):
+    """A stand-in for train_proxy: instant, deterministic in the spec."""
+    if report is not None:
+        report(1, {"train/loss": 1.0})
+    return TrainResult(status="ok", accuracy=(len(spec.format()) % 7) / 7, loss=1.0)
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "nsga2", "random", "grid"])
+def test_every_sampler_drives_a_study(tmp_path, monkeypatch, sampler):
+    monkeypatch.setattr(worker_module, "train_proxy", fake_training)
+    plan = load_plan(write_study(tmp_path, trials=4, sampler=sampler))
+    summary = run_study(plan)
+    assert summary.trained == summary.complete == 4 and summary.front_size >= 1
+    params = [t.params for t in trials_of(plan) if t.state == TrialState.COMPLETE]
+    assert all(set(p) == {"d_model", "kind", "d_state"} for p in params)
+
+
+def test_gp_sampler_fails_clearly_without_scipy_or_runs_with_it(tmp_path, monkeypatch):
+    import importlib.util
+
+    from hybridlab.search.errors import StudyConfigError
+
+    monkeypatch.setattr(worker_module, "train_proxy", fake_training)
+    path = write_study(tmp_path, trials=2, sampler="gp")
+    if importlib.util.find_spec("scipy") is None:
+        with pytest.raises(StudyConfigError, match=r"needs scipy: .venv/bin/pip install scipy"):
+            load_plan(path)
+    else:
+        assert run_study(load_plan(path)).complete == 2
+
+
+def test_a_sampler_stuck_on_infeasible_samples_falls_back_to_random(tmp_path, monkeypatch):
+    from hybridlab.search import runner as runner_module
+
+    # A sampler that only ever proposes an infeasible knob value (TPE can do this: it learns
+    # from completed trials only).
+    def stuck(config, space, seed_offset=0):
+        base = optuna.samplers.RandomSampler(seed=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.PartialFixedSampler({"kind": "scan"}, base)
+
+    monkeypatch.setattr(runner_module, "make_sampler", stuck)
+    monkeypatch.setattr(worker_module, "train_proxy", fake_training)
+    space = KIND_SPACE + "constraints:\n  - \"kind != 'scan'\"\n"
+    summary = run_study(load_plan(write_study(tmp_path, space=space, trials=3)))
+    assert summary.complete == 3 and summary.infeasible >= 3 * runner_module.FALLBACK_AFTER
+    plan = load_plan(write_study(tmp_path, space=space, trials=3))
+    complete = [t for t in trials_of(plan) if t.state == TrialState.COMPLETE]
+    assert all(t.user_attrs.get("sampled_by") == "random-fallback" for t in complete)
