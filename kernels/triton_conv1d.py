@@ -26,8 +26,8 @@ from ._triton_utils import autotune, check_cuda_or_interpreter, device_guard, ne
 # The last config is the one the interpreter runs (see _triton_utils.autotune).
 _CONFIGS = [
     triton.Config({"BLOCK_D": 16, "BLOCK_L": 64}, num_warps=4),
-    triton.Config({"BLOCK_D": 16, "BLOCK_L": 256}, num_warps=4),
-    triton.Config({"BLOCK_D": 32, "BLOCK_L": 128}, num_warps=4),
+    triton.Config({"BLOCK_D": 16, "BLOCK_L": 256}, num_warps=8),
+    triton.Config({"BLOCK_D": 32, "BLOCK_L": 128}, num_warps=8),
 ]
 
 

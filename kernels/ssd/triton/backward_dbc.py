@@ -24,8 +24,8 @@ from ..._triton_utils import autotune, device_guard, dot_precision, new_empty
 
 @autotune(
     configs=[
-        triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_P": 32}, num_warps=4, num_stages=3),
-        triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_P": 64}, num_warps=4, num_stages=1),
+        triton.Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_P": 32}, num_warps=8, num_stages=2),
+        triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_P": 64}, num_warps=8, num_stages=2),
     ],
     key=["headdim", "chunk_size", "heads_per_group"],
 )
@@ -108,12 +108,11 @@ def _chunk_scan_bwd_dcb_kernel(
 
 @autotune(
     configs=[
-        triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64, "BLOCK_P": 32}, num_warps=4),
-        triton.Config({"BLOCK_M": 64, "BLOCK_N": 128, "BLOCK_K": 32, "BLOCK_P": 32}, num_warps=8),
         triton.Config(
-            {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64, "BLOCK_P": 64},
-            num_warps=4,
-            num_stages=1,
+            {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "BLOCK_P": 32}, num_warps=8, num_stages=2
+        ),
+        triton.Config(
+            {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64, "BLOCK_P": 32}, num_warps=8, num_stages=2
         ),
     ],
     key=["headdim", "d_state", "chunk_size", "heads_per_group"],

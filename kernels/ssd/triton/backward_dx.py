@@ -29,9 +29,8 @@ from ..._triton_utils import autotune, device_guard, dot_precision, new_empty, n
 
 @autotune(
     configs=[
-        triton.Config({"BLOCK_M": 64, "BLOCK_K": 32, "BLOCK_N": 64}, num_warps=4, num_stages=2),
-        triton.Config({"BLOCK_M": 128, "BLOCK_K": 32, "BLOCK_N": 32}, num_warps=8, num_stages=2),
-        triton.Config({"BLOCK_M": 64, "BLOCK_K": 64, "BLOCK_N": 64}, num_warps=4, num_stages=1),
+        triton.Config({"BLOCK_M": 64, "BLOCK_K": 32, "BLOCK_N": 32}, num_warps=8, num_stages=2),
+        triton.Config({"BLOCK_M": 64, "BLOCK_K": 64, "BLOCK_N": 32}, num_warps=8, num_stages=2),
     ],
     key=["headdim", "d_state", "chunk_size"],
     # dD's partial sums are laid out by BLOCK_M: clear what a trial config left behind.

@@ -27,7 +27,8 @@ from ..._triton_utils import autotune, device_guard, dot_precision, new_empty
 @autotune(
     configs=[
         triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32}, num_warps=4, num_stages=3),
-        triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64}, num_warps=4, num_stages=1),
+        triton.Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 32}, num_warps=8, num_stages=3),
+        triton.Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64}, num_warps=8, num_stages=2),
     ],
     key=["chunk_size", "d_state"],
 )
@@ -86,12 +87,14 @@ def _bmm_cb_kernel(
 
 @autotune(
     configs=[
-        triton.Config({"BLOCK_M": 64, "BLOCK_P": 64, "BLOCK_K": 32, "BLOCK_N": 64}, num_warps=4),
-        triton.Config({"BLOCK_M": 128, "BLOCK_P": 64, "BLOCK_K": 32, "BLOCK_N": 64}, num_warps=8),
         triton.Config(
-            {"BLOCK_M": 64, "BLOCK_P": 64, "BLOCK_K": 64, "BLOCK_N": 64},
-            num_warps=4,
-            num_stages=1,
+            {"BLOCK_M": 64, "BLOCK_P": 64, "BLOCK_K": 32, "BLOCK_N": 64}, num_warps=8, num_stages=3
+        ),
+        triton.Config(
+            {"BLOCK_M": 64, "BLOCK_P": 32, "BLOCK_K": 64, "BLOCK_N": 64}, num_warps=4, num_stages=3
+        ),
+        triton.Config(
+            {"BLOCK_M": 64, "BLOCK_P": 64, "BLOCK_K": 64, "BLOCK_N": 64}, num_warps=8, num_stages=2
         ),
     ],
     key=["headdim", "d_state", "chunk_size"],
