@@ -2,16 +2,17 @@
 
 `TRITON_INTERPRET` must be set before `@triton.jit` runs, i.e. before any kernel module is
 imported; the kernel modules are imported lazily (inside the tests), and this file is imported
-at collection, so setting it here is early enough. With a CUDA device the same tests run the
-compiled kernels on CUDA tensors instead (see `device` below), so nothing is set then.
+at collection, so setting it here is early enough. With a CUDA device the interpreter stays off
+and the same tests run the compiled kernels on CUDA tensors (see `device` below).
 
-Two test aids, both for CPU runs only:
-    - HYBRIDLAB_TRITON_NAN_FILL=1 makes the kernels' output buffers start as NaN, so a kernel that
-      leaves memory unwritten fails (`hybridlab.kernels._triton_utils.new_empty`).
-    - The interpreter evaluates `tl.associative_scan` one element at a time in Python (~0.1 ms per
-      element), which made the selective-scan tests take minutes. `_fast_interpreter_scan` swaps in
-      an evaluation of the same combine function in the same order, one step along the scan axis
-      at a time over whole slices: identical results, about 100x faster.
+Two test aids:
+    - HYBRIDLAB_TRITON_NAN_FILL=1 makes the kernels' output buffers start as NaN, so a kernel
+      that leaves memory unwritten fails (`hybridlab.kernels._triton_utils.new_empty`).
+    - CPU only: the interpreter evaluates `tl.associative_scan` one element at a time in Python
+      (~0.1 ms per element), which made the selective-scan tests take minutes.
+      `_fast_interpreter_scan` swaps in an evaluation of the same combine function in the same
+      order, one step along the scan axis at a time over whole slices: identical results, about
+      100x faster.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ import pytest
 import torch
 
 HAS_CUDA = torch.cuda.is_available()
+os.environ.setdefault("HYBRIDLAB_TRITON_NAN_FILL", "1")
 if not HAS_CUDA:
     os.environ.setdefault("TRITON_INTERPRET", "1")
-    os.environ.setdefault("HYBRIDLAB_TRITON_NAN_FILL", "1")
 
 
 def _fast_generic_scan(self, input):

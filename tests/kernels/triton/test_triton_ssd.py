@@ -18,7 +18,7 @@ CASES = [
     pytest.param((2, 1, 4, 16, 2, 16, 64), "D z bias softplus h0", id="b2-l1-h4-g2-all"),
     pytest.param((1, 63, 2, 24, 1, 20, 32), "Dhp", id="b1-l63-h2-p24-n20-g1-q32"),
     pytest.param((2, 200, 4, 16, 2, 16, 64), "D z bias softplus h0", id="b2-l200-h4-g2-q64-all"),
-    pytest.param((1, 200, 2, 32, 1, 32, 128), "z h0", id="b1-l200-h2-g1-q128"),
+    pytest.param((1, 200, 2, 32, 1, 80, 128), "z h0", id="b1-l200-h2-n80-g1-q128"),
     pytest.param((1, 100, 4, 16, 4, 16, 48), "bias softplus", id="b1-l100-h4-g4-q48"),
 ]
 
