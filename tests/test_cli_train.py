@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from hybridlab.cli import app
@@ -19,8 +20,17 @@ SMALL = [
     "train.steps=3",
     "train.batch_size=4",
     "train.device=cpu",
+    "train.num_threads=1",
     "model.d_model=32",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    """train.num_threads sets torch's threads process-wide; put them back after a test."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 def _train(*args):
@@ -48,7 +58,8 @@ def test_spec_file_and_bytes_task(tmp_path):
     path = tmp_path / "spec.yaml"
     path.write_text("d_model: 32\nstack: attn(heads=2), mlp\n")
     args = ["train", "--spec", str(path), "--task", "bytes", "task.max_bytes=20000"]
-    args += ["task.seq_len=32", "task.num_eval_examples=2", "train.steps=2", "--json"]
+    args += ["task.seq_len=32", "task.num_eval_examples=2", "train.steps=2", "train.num_threads=1"]
+    args += ["--json"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
