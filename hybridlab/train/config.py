@@ -45,7 +45,8 @@ class TrainConfig:
         device, precision: see `Device` and `Precision`.
         num_threads: torch CPU threads (process-wide, `torch.set_num_threads`); None = leave.
         target_accuracy: stop once an evaluation reaches this accuracy; None = never.
-        max_wall_time_s: stop (with an evaluation) once training has run this long; None = never.
+        max_wall_time_s: stop once the run has taken this long (wall clock from the model's
+            creation, evaluations included), then evaluate a last time; None = never.
 
     Example:
         >>> TrainConfig(steps=200, lr=3e-3, target_accuracy=0.99).warmup_steps

@@ -138,6 +138,7 @@ class _Run:
     ) -> None:
         self.task, self.config, self.device = task, config, device
         self.report, self.result = report, result
+        self.started = time.perf_counter()
         torch.manual_seed(config.seed)
         model = build_model(spec)
         if task.readout is Readout.LAST_STATE:
@@ -185,9 +186,8 @@ class _Run:
                     if config.target_accuracy is not None and accuracy >= config.target_accuracy:
                         result.stop_reason = "target_accuracy"
                         return
-                over = (
-                    config.max_wall_time_s is not None and self.train_time > config.max_wall_time_s
-                )
+                elapsed = time.perf_counter() - self.started
+                over = config.max_wall_time_s is not None and elapsed > config.max_wall_time_s
                 if over and step < config.steps:
                     result.stop_reason = "max_wall_time"
                     break
