@@ -30,7 +30,7 @@ from .forward import _affine_combine
 @autotune(
     configs=[
         triton.Config({"BLOCK_D": 4}, num_warps=4, num_stages=3),
-        triton.Config({"BLOCK_D": 16}, num_warps=8, num_stages=3),
+        triton.Config({"BLOCK_D": 8}, num_warps=8, num_stages=3),
         triton.Config({"BLOCK_D": 8}, num_warps=8, num_stages=1),
     ],
     key=["dim_per_group", "d_state", "BLOCK_T"],

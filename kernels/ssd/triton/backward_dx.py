@@ -29,6 +29,7 @@ from ..._triton_utils import autotune, device_guard, dot_precision, new_empty, n
 
 @autotune(
     configs=[
+        triton.Config({"BLOCK_M": 32, "BLOCK_K": 32, "BLOCK_N": 32}, num_warps=8, num_stages=2),
         triton.Config({"BLOCK_M": 64, "BLOCK_K": 32, "BLOCK_N": 32}, num_warps=8, num_stages=2),
         triton.Config({"BLOCK_M": 64, "BLOCK_K": 64, "BLOCK_N": 32}, num_warps=8, num_stages=2),
     ],

@@ -27,8 +27,7 @@ from ..._triton_utils import autotune, device_guard, dot_precision, new_empty
 
 @autotune(
     configs=[
-        triton.Config({"BLOCK_P": 64, "BLOCK_N": 64, "BLOCK_Q": 64}, num_warps=4, num_stages=3),
-        triton.Config({"BLOCK_P": 64, "BLOCK_N": 128, "BLOCK_Q": 32}, num_warps=4, num_stages=3),
+        triton.Config({"BLOCK_P": 64, "BLOCK_N": 64, "BLOCK_Q": 64}, num_warps=8, num_stages=3),
         triton.Config({"BLOCK_P": 64, "BLOCK_N": 64, "BLOCK_Q": 64}, num_warps=4, num_stages=1),
     ],
     key=["headdim", "d_state", "chunk_size"],
