@@ -68,7 +68,16 @@ def register_backend(op: str, name: str, fn: str | Callable[..., Any]) -> None:
     """Register `fn` (a callable or a lazy "module:function" path) as backend `name` of `op`."""
     if op not in BACKENDS:
         raise ValueError(f"unknown kernel op {op!r}; valid ops: {sorted(BACKENDS)}")
-    BACKENDS[op][name] = fn
+    BACKENDS[op][name] = fn if isinstance(fn, str) else _opaque(fn)
+
+
+def _opaque(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Kernels are opaque to torch.compile, as compiled extensions are: dynamo calls them rather
+    than tracing their Python (chunk loops, autograd.Functions, Triton launches). Tracing them
+    took minutes of inductor codegen per kernel on CPU and gained nothing; the layers around
+    them still compile and fuse.
+    """
+    return torch.compiler.disable(fn)
 
 
 def resolve(op: str, backend: str, device: torch.device) -> Callable[..., Any]:
@@ -87,7 +96,7 @@ def resolve(op: str, backend: str, device: torch.device) -> Callable[..., Any]:
     impl = table[backend]
     if isinstance(impl, str):
         module_name, _, attr = impl.partition(":")
-        impl = getattr(importlib.import_module(module_name), attr)
+        impl = _opaque(getattr(importlib.import_module(module_name), attr))
         table[backend] = impl
     return impl
 
