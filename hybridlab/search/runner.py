@@ -14,10 +14,11 @@ One loop, for any executor:
    infeasible region; after `FALLBACK_AFTER` infeasible samples in a row the next trials are
    drawn by a seeded random sampler (user attr `sampled_by="random-fallback"`) until one is
    feasible;
-3. submit the feasible trial, wait for outcomes, compute objective values (analytic ones from the
-   spec), store the hypervolume in the trial's and the study's user attrs, tell Optuna. A
-   failed training (non-finite loss, out of memory, an exception) is told FAIL with its reason;
-   the study goes on.
+3. submit the feasible trial (or, when the same spec, task and training settings completed
+   before, reuse that result: training is deterministic; user attr `duplicate_of`), wait for
+   outcomes, compute objective values (analytic ones from the spec), store the hypervolume in
+   the trial's and the study's user attrs, tell Optuna. A failed training (non-finite loss,
+   out of memory, an exception) is told FAIL with its reason; the study goes on.
 
 The budget counts trained trials (complete + failed) in the whole study, so a resumed study
 runs only what is left. The sampler is seeded with `seed + len(study.trials)`: a sequential
@@ -26,6 +27,8 @@ study with a seed is reproducible, and so is its resume.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,7 +126,7 @@ class _Driver:
         seed = (plan.sampler.seed or 0) + len(study.trials) + 1
         self.fallback = optuna.samplers.RandomSampler(seed=seed)
         self.study, self.refs = study, stored_refs(study, plan)
-        summary = RunSummary(plan.name, str(plan.folder), storage_label(plan))
+        summary = self.summary = RunSummary(plan.name, str(plan.folder), storage_label(plan))
         summary.interrupted = recover_interrupted(study)
         self.tracker.start_study(
             {
@@ -168,9 +171,7 @@ class _Driver:
                             )
                     continue
                 for outcome in self.executor.wait():
-                    record = self._finish(outcome.number, outcome.result)
-                    summary.complete += record.outcome == COMPLETE
-                    summary.failed += record.outcome == FAILED
+                    self._finish(outcome.number, outcome.result)
         finally:
             self._abandon_pending()
             self.executor.shutdown()
@@ -230,15 +231,40 @@ class _Driver:
             task={"name": plan.task_name, **plan.task_settings},
             train={k: getattr(plan.train, k) for k in plan.train.__dataclass_fields__},
         )
+        key = _request_key(request)
+        trial.set_user_attr("request_key", key)
         self.pending[trial.number] = (trial, record, spec)
         self.tracker.log_trial_started(record)
+        earlier = self._trained_before(key)
+        if earlier is not None:
+            # The same architecture, task and training settings were trained already, and
+            # training is deterministic: reuse that result rather than train it again.
+            trial.set_user_attr("duplicate_of", earlier.number)
+            result = {k: earlier.user_attrs[k] for k in KEPT if k in earlier.user_attrs}
+            self._finish(trial.number, result)
+            return True
         self.executor.submit(request)
         return True
 
-    def _finish(self, number: int, result: dict[str, Any]) -> TrialRecord:
+    def _trained_before(self, key: str) -> Any:
         from optuna.trial import TrialState
 
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if t.user_attrs.get("request_key") == key:
+                return t
+        return None
+
+    def _finish(self, number: int, result: dict[str, Any]) -> TrialRecord:
+
         trial, record, spec = self.pending.pop(number)
+        record = self._told(trial, record, spec, result)
+        self.summary.complete += record.outcome == COMPLETE
+        self.summary.failed += record.outcome == FAILED
+        return record
+
+    def _told(self, trial: Any, record: TrialRecord, spec: Any, result: dict) -> TrialRecord:
+        from optuna.trial import TrialState
+
         record.result = result
         for key in KEPT:
             if result.get(key) is not None:
@@ -291,3 +317,10 @@ class _Driver:
         from optuna.trial import TrialState
 
         return bool(self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+
+
+def _request_key(request: TrialRequest) -> str:
+    """A digest of what determines a trial's result: spec, task and training settings."""
+    payload = {"spec": request.spec, "task": request.task, "train": request.train}
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha1(text.encode()).hexdigest()[:16]

@@ -220,3 +220,33 @@ def test_a_sampler_stuck_on_infeasible_samples_falls_back_to_random(tmp_path, mo
     plan = load_plan(write_study(tmp_path, space=space, trials=3))
     complete = [t for t in trials_of(plan) if t.state == TrialState.COMPLETE]
     assert all(t.user_attrs.get("sampled_by") == "random-fallback" for t in complete)
+
+
+def test_an_rdb_url_stores_the_study_instead_of_the_journal(tmp_path, monkeypatch):
+    monkeypatch.setattr(worker_module, "train_proxy", fake_training)
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    path = write_study(tmp_path, trials=2, extra=f"storage: {url}\n")
+    plan = load_plan(path)
+    assert run_study(plan).complete == 2
+    assert (tmp_path / "studies.db").exists() and not (tmp_path / "out" / "study.journal").exists()
+    study = optuna.load_study(study_name="tiny", storage=url)
+    assert len(study.best_trials) >= 1 and study.user_attrs["hypervolume"] > 0
+
+
+def test_a_repeated_architecture_reuses_the_earlier_result(tmp_path, monkeypatch):
+    calls = []
+
+    def counting(spec, task, config, report=None):
+        calls.append((spec.format(), spec.d_model))
+        return fake_training(spec, task, config, report)
+
+    monkeypatch.setattr(worker_module, "train_proxy", counting)
+    # 12 architectures in the space, 16 trials: some must repeat.
+    plan = load_plan(write_study(tmp_path, trials=16))
+    assert run_study(plan).complete == 16
+    trials = {t.number: t for t in trials_of(plan)}
+    duplicates = [t for t in trials.values() if "duplicate_of" in t.user_attrs]
+    assert duplicates and len(calls) == 16 - len(duplicates) == len(set(calls))
+    for t in duplicates:
+        earlier = trials[t.user_attrs["duplicate_of"]]
+        assert earlier.user_attrs["spec"] == t.user_attrs["spec"] and earlier.values == t.values
