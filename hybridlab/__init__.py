@@ -18,6 +18,7 @@ from hybridlab.spec import ModelSpec, SpecError, format_spec, parse
 
 if TYPE_CHECKING:
     from hybridlab.model import HybridLM
+    from hybridlab.train import TrainConfig, TrainResult
 
 __version__ = "0.1.0"
 
@@ -27,6 +28,15 @@ def build_model(spec: ModelSpec | str, **parse_kwargs: Any) -> HybridLM:
     from hybridlab.model import build_model as _build
 
     return _build(spec, **parse_kwargs)
+
+
+def train_proxy(
+    spec: ModelSpec | str, task: Any, train_config: TrainConfig | None = None, report: Any = None
+) -> TrainResult:
+    """Train a proxy of `spec` on `task`; see `hybridlab.train.train_proxy`."""
+    from hybridlab.train import train_proxy as _train
+
+    return _train(spec, task, train_config, report)
 
 
 __all__ = [
@@ -40,4 +50,5 @@ __all__ = [
     "layer_costs",
     "parse",
     "state_bytes",
+    "train_proxy",
 ]
