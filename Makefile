@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint format bench clean
+.PHONY: install demo test test-fast lint format bench clean gpu-check
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml setup.py
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/hybridlab spec "[ssd(d_state=64), mlp]*3, attn(heads=4), mlp" --d-model 128 --vocab-size 256 --context 2048
+	$(VENV)/bin/hybridlab study run studies/quickstart.yaml
+	$(VENV)/bin/hybridlab study pareto studies/quickstart.yaml --export runs/quickstart/front
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -31,6 +32,13 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# On a CUDA machine (under 5 minutes): the GPU parity tests at real sizes, fp32 and bf16, with one
+# config per kernel to keep compiling short, then Triton vs PyTorch timings and rooflines
+# (benchmarks/gpu_kernels.py; it prints no speedup unless parity holds).
+gpu-check: $(STAMP)
+	HYBRIDLAB_TRITON_AUTOTUNE=0 $(PY) -m pytest -m gpu -q
+	$(PY) benchmarks/gpu_kernels.py
 
 bench: $(STAMP)
 	$(PY) -m pip install -q -e ".[bench]"
