@@ -8,6 +8,10 @@ CPUs run) and one public entry taking `backend="auto"|"torch"|"naive"` (see `_di
     selective_state_update   one decode step of either, state updated in place
     causal_conv1d            causal depthwise conv1d over a sequence  (b, d, l)
     causal_conv1d_update     one decode step of it, conv state rolled in place
+
+The re-exported functions `ssd` and `selective_scan` shadow the subpackages of the same name as
+attributes of `hybridlab.kernels`: import implementation modules with `from ... import`, e.g.
+`from hybridlab.kernels.ssd.chunk import ssd_chunk` (not `import hybridlab.kernels.ssd.chunk`).
 """
 
 from hybridlab.kernels._dispatch import register_backend, valid_backends

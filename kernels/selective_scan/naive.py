@@ -4,7 +4,7 @@ Shape legend:
     b  batch      d  channels (d_inner)      l  sequence length      n  state size (d_state)
     g  groups of channels sharing B and C (B, C given as (b, g, n, l); (b, n, l) means g = 1)
 
-Math (Gu & Dao 2023, "Mamba", Algorithm 2; zero-order hold for A, Euler for B):
+Math (Gu & Dao 2023, "Mamba", §3; zero-order hold for A, Euler for B):
     Δ_t = softplus(delta_t + delta_bias) if delta_softplus else delta_t + delta_bias
     h_t = exp(Δ_t A) ∘ h_{t-1} + Δ_t u_t B_t           h_t: (d, n), A: (d, n)
     y_t = h_t C_t + D u_t,   then y_t *= silu(z_t) if z is given

@@ -4,7 +4,7 @@ Shape legend:
     b  batch            l  sequence length     h  heads        p  head dim (headdim)
     g  groups (ngroups; B and C are shared by the h/g heads of a group)   n  state size (d_state)
 
-Math (per head; Dao & Gu 2024, "Transformers are SSMs", §3 and eq. (2)):
+Math (per head; Dao & Gu 2024, "Transformers are SSMs", §3):
     Δ_t = softplus(dt_t + dt_bias) if dt_softplus else dt_t + dt_bias
     h_t = exp(Δ_t A) h_{t-1} + Δ_t x_t B_tᵀ          h_t: (p, n)
     y_t = h_t C_t + D x_t,   then y_t *= silu(z_t) if z is given
