@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 from study_helpers import KIND_SPACE
 from typer.testing import CliRunner
@@ -11,7 +9,6 @@ from typer.testing import CliRunner
 from hybridlab.cli import app
 
 runner = CliRunner()
-HAS_SCIPY = importlib.util.find_spec("scipy") is not None
 
 BASE = """\
 name: bad
@@ -164,14 +161,6 @@ CASES = [
         [],
         "sampler grid needs finite knobs; 'lr' is continuous",
         id="grid-needs-finite-knobs",
-    ),
-    pytest.param(
-        study("name: random", "name: gp"),
-        None,
-        [],
-        "sampler gp (Optuna's GPSampler) needs",
-        id="gp-without-scipy",
-        marks=pytest.mark.skipif(HAS_SCIPY, reason="scipy is installed: gp works"),
     ),
     pytest.param(
         study("budget: {trials: 2}", "budget: {}"),

@@ -187,18 +187,28 @@ def test_every_sampler_drives_a_study(tmp_path, monkeypatch, sampler):
     assert all(set(p) == {"d_model", "kind", "d_state"} for p in params)
 
 
-def test_gp_sampler_fails_clearly_without_scipy_or_runs_with_it(tmp_path, monkeypatch):
-    import importlib.util
-
-    from hybridlab.search.errors import StudyConfigError
-
+def test_gp_sampler_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(worker_module, "train_proxy", fake_training)
     path = write_study(tmp_path, trials=2, sampler="gp")
-    if importlib.util.find_spec("scipy") is None:
-        with pytest.raises(StudyConfigError, match=r"needs scipy: .venv/bin/pip install scipy"):
-            load_plan(path)
-    else:
-        assert run_study(load_plan(path)).complete == 2
+    assert run_study(load_plan(path)).complete == 2
+
+
+def test_gp_sampler_without_scipy_fails_clearly_before_writing(tmp_path, monkeypatch):
+    import importlib.util
+
+    from hybridlab.search import samplers
+    from hybridlab.search.errors import StudyConfigError
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        samplers.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "scipy" else real_find_spec(name, *a),
+    )
+    path = write_study(tmp_path, trials=2, sampler="gp")
+    with pytest.raises(StudyConfigError, match=r"needs scipy: .venv/bin/pip install scipy"):
+        load_plan(path)
+    assert not (tmp_path / "out").exists(), "a study folder was created for an invalid study"
 
 
 def test_a_sampler_stuck_on_infeasible_samples_falls_back_to_random(tmp_path, monkeypatch):
