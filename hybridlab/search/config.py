@@ -12,7 +12,8 @@
     executor: {backend: inline, max_concurrent: 1, options: {}}
     storage: null                        # null: a JournalFileBackend file in the study folder;
                                          # or an Optuna RDB URL (postgresql://..., sqlite:///...)
-    tracking: {backend: none, options: {}}
+    tracking: {backend: none, uri: null, options: {}}   # or `tracking: mlflow` (uri: null is
+                                         # sqlite:///<study folder>/mlflow.db)
     output: null                         # the study folder; null: runs/<name>
 
 Overrides are `key=value` as in Hydra (`train.steps=50 sampler.seed=3 budget.trials=4`); one
@@ -83,7 +84,11 @@ class ExecutorConfig:
 
 @dataclass(kw_only=True)
 class TrackingConfig:
+    """backend: a name in `TRACKERS`; uri: where it logs (mlflow: null is a sqlite file in the
+    study folder); `tracking: mlflow` is short for `tracking: {backend: mlflow}`."""
+
     backend: str = "none"
+    uri: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -133,6 +138,7 @@ def _apply_overrides(source: YamlSource, overrides: list[str]) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     for item in overrides:
+        _expand_tracking(source)
         key, sep, raw = item.partition("=")
         key = key.strip()
         where = f"override {item!r}"
@@ -153,10 +159,18 @@ def _apply_overrides(source: YamlSource, overrides: list[str]) -> None:
         source.overrides[key] = where
 
 
+def _expand_tracking(source: YamlSource) -> None:
+    """`tracking: mlflow` → `tracking: {backend: mlflow}`, so `tracking.uri=...` can follow."""
+    node = source.conf.get("tracking")
+    if isinstance(node, str):
+        source.conf.tracking = {"backend": node}
+
+
 def _validate(source: YamlSource) -> StudyPlan:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    _expand_tracking(source)
     conf = source.conf
     for key in conf:
         if key not in STUDY_KEYS:
@@ -252,6 +266,10 @@ def _validate(source: YamlSource) -> StudyPlan:
     if tracking.options:
         raise source.error(
             f"tracking backend {tracking.backend} takes no options", "tracking.options"
+        )
+    if tracking.uri is not None and tracking.backend == "none":
+        raise source.error(
+            "tracking.uri needs a tracking backend, e.g. tracking.backend=mlflow", "tracking.uri"
         )
     storage = section("storage")
     if storage is not None and (not isinstance(storage, str) or "://" not in storage):

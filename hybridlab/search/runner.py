@@ -109,7 +109,10 @@ class _Driver:
     def __init__(self, plan: StudyPlan, trackers: list[Tracker], executor: Executor | None):
         self.plan = plan
         self.tracker = Trackers(
-            [make_tracker(plan.tracking.backend, plan.tracking.options), *trackers]
+            [
+                make_tracker(plan.tracking.backend, plan.tracking.options, plan.tracking.uri),
+                *trackers,
+            ]
         )
         self.executor = executor or make_executor(
             plan.executor.backend, self.tracker.log_metrics, plan.executor.options

@@ -11,14 +11,15 @@ The runner calls, in the driver process only:
                                            (`FrontPoint`s), so Pareto tags can be kept true
     end_study(summary)                     once, also after an error or Ctrl-C
 
-`TrialRecord` and `FrontPoint` are plain data. The MLflow tracker (another issue) implements the
-same methods and registers itself in `TRACKERS`; the live progress view of `hybridlab study run`
+`TrialRecord` and `FrontPoint` are plain data. The MLflow tracker
+(`hybridlab.tracking.mlflow_tracker`, `tracking: mlflow`) implements the same methods and is
+registered in `TRACKERS`, imported only when used; the live progress view of `hybridlab study run`
 is a tracker too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,12 +111,27 @@ class Trackers(Tracker):
             t.end_study(summary)
 
 
-TRACKERS: dict[str, type[Tracker]] = {"none": NullTracker}
+def _mlflow_tracker(uri: str | None, options: dict[str, Any]) -> Tracker:
+    # Imported here: `import hybridlab.search` must not import MLflow (STYLE.md 9).
+    from hybridlab.tracking.mlflow_tracker import MLflowTracker
+
+    return MLflowTracker(uri=uri, **options)
 
 
-def make_tracker(backend: str, options: dict[str, Any]) -> Tracker:
+def _null_tracker(uri: str | None, options: dict[str, Any]) -> Tracker:
+    if options:
+        raise ValueError(f"tracking backend 'none' takes no options, got {sorted(options)}")
+    return NullTracker()
+
+
+# backend name → factory(uri, options); a factory imports its backend's library when called.
+TRACKERS: dict[str, Callable[[str | None, dict[str, Any]], Tracker]] = {
+    "none": _null_tracker,
+    "mlflow": _mlflow_tracker,
+}
+
+
+def make_tracker(backend: str, options: dict[str, Any], uri: str | None = None) -> Tracker:
     if backend not in TRACKERS:
         raise ValueError(f"unknown tracking backend {backend!r}; available: {', '.join(TRACKERS)}")
-    if options:
-        raise ValueError(f"tracking backend {backend!r} takes no options, got {sorted(options)}")
-    return TRACKERS[backend]()
+    return TRACKERS[backend](uri, options)

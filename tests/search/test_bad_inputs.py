@@ -184,10 +184,10 @@ CASES = [
         id="unknown-executor",
     ),
     pytest.param(
-        BASE + "tracking: {backend: mlflow}\n",
+        BASE + "tracking: {backend: wandb}\n",
         None,
         [],
-        "unknown tracking backend 'mlflow'; available: none",
+        "unknown tracking backend 'wandb'; available: none, mlflow",
         id="unknown-tracker",
     ),
     pytest.param(BASE + "storage: study.db\n", None, [], "or an Optuna RDB URL", id="storage-path"),

@@ -1,4 +1,5 @@
-"""Optuna is imported only when a study is opened: not by hybridlab, its search package or CLI."""
+"""Optuna is imported only when a study is opened, MLflow only when a study logs to it: not by
+hybridlab, its search package or CLI."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import subprocess
 import sys
 
 
-def test_search_and_cli_import_without_optuna():
+def test_search_and_cli_import_without_optuna_or_mlflow():
     code = (
         "import sys, hybridlab, hybridlab.search, hybridlab.cli; "
         "from hybridlab.search.space import load_space; "
-        "assert 'optuna' not in sys.modules"
+        "from hybridlab.search.tracker import make_tracker; make_tracker('none', {}); "
+        "assert 'optuna' not in sys.modules and 'mlflow' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd="/")
 

@@ -1,0 +1,205 @@
+"""`tracking: mlflow` against a real sqlite store: runs one-for-one with Optuna's trials, parent
+and child links, the front as tags, failures, resume after a crash, an unreachable server.
+
+One study (and one sqlite store: MLflow's first migration takes seconds) serves the module: a
+first run where training fails once and some samples are infeasible, a crash (an Optuna trial
+and its MLflow run left RUNNING), then a resume with a larger budget.
+"""
+
+from __future__ import annotations
+
+import optuna
+import pandas
+import pytest
+from optuna.trial import TrialState
+from study_helpers import KIND_SPACE, write_study
+from typer.testing import CliRunner
+
+from hybridlab.search import load_plan, run_study
+from hybridlab.search import worker as worker_module
+from hybridlab.search.config import plan_summary
+from hybridlab.search.store import open_study
+from hybridlab.search.tracker import TrialRecord
+from hybridlab.train import TrainResult
+
+mlflow = pytest.importorskip("mlflow")
+from hybridlab.tracking.mlflow_tracker import MLflowTracker  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+SPACE = KIND_SPACE + "constraints:\n  - \"kind != 'scan' or d_model == 16\"\n"
+
+
+def fake_training(spec, task, config, report=None):
+    """Instant and deterministic in the spec; the first call of a study raises."""
+    fake_training.calls += 1
+    if fake_training.calls == 1:
+        raise RuntimeError("boom inside training")
+    for step in (1, 2):
+        if report is not None:
+            report(step, {"train/loss": 2.0 / step})
+    accuracy = (len(spec.format()) * 7 % 11) / 11
+    return TrainResult(status="ok", accuracy=accuracy, loss=1.0)
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mlflow_study")
+    fake_training.calls = 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(worker_module, "train_proxy", fake_training)
+        path = write_study(folder, space=SPACE, trials=4, extra="tracking: mlflow\n")
+        plan = load_plan(path)
+        first = run_study(plan)
+        client = mlflow.tracking.MlflowClient(f"sqlite:///{plan.folder.resolve()}/mlflow.db")
+        experiment = client.get_experiment_by_name("tiny")
+        first_parent = _runs(client, experiment, "study")[0].info.run_id
+        # A crash mid-trial: Optuna's trial, its MLflow run and the parent run left RUNNING.
+        optuna_study = open_study(plan, create=False)
+        optuna_study.enqueue_trial({"d_model": 16, "kind": "ssd", "d_state": 4})
+        zombie = optuna_study.ask()
+        proposal = plan.space.propose(zombie, plan.task.vocab_size)
+        crashed = MLflowTracker()
+        info = {"name": "tiny", "folder": str(plan.folder), "settings": plan_summary(plan)}
+        crashed.start_study({**info, "labels": plan.labels, "directions": plan.directions})
+        crashed.log_trial_started(
+            TrialRecord(zombie.number, "running", params=proposal.params, stack="ssd")
+        )
+        crashed.log_metrics(zombie.number, 1, {"train/loss": 3.0})
+        resumed = run_study(load_plan(path, ["budget.trials=7"]))
+    return {
+        "plan": plan,
+        "client": client,
+        "experiment": experiment,
+        "first_parent": first_parent,
+        "zombie": zombie.number,
+        "summaries": (first, resumed),
+    }
+
+
+def _runs(client, experiment, role):
+    return client.search_runs(
+        [experiment.experiment_id], f"tags.`hybridlab.role` = '{role}'", max_results=1000
+    )
+
+
+def _trials(study):
+    return {t.number: t for t in open_study(study["plan"], create=False).get_trials()}
+
+
+def test_one_parent_run_reused_on_resume(study):
+    parents = _runs(study["client"], study["experiment"], "study")
+    assert [p.info.run_id for p in parents] == [study["first_parent"]]
+    parent = parents[0]
+    assert parent.info.status == "FINISHED" and parent.info.run_name == "tiny"
+    assert parent.data.params["train.steps"] == "3" and parent.data.params["task.name"] == "mqar"
+    assert parent.data.tags["summary.trained"] == "7"
+    # The hypervolume is logged against the number of complete trials, and never decreases.
+    history = study["client"].get_metric_history(parent.info.run_id, "hypervolume")
+    values = [m.value for m in sorted(history, key=lambda m: m.step)]
+    assert values == sorted(values) and history
+    # The front as MLflow's tables are stored (pandas' "split" layout), flagged as a table.
+    # (MlflowClient.load_table searches the fluent API's default store, not the client's.)
+    assert '"type": "table"' in parent.data.tags["mlflow.loggedArtifacts"]
+    front = pandas.read_json(
+        study["client"].download_artifacts(parent.info.run_id, "front.json"), orient="split"
+    )
+    best = open_study(study["plan"], create=False).best_trials
+    assert sorted(front["trial_number"]) == sorted(t.number for t in best)
+
+
+def test_runs_one_for_one_with_trials_and_no_duplicates_after_resume(study):
+    children = _runs(study["client"], study["experiment"], "trial")
+    numbers = [int(r.data.tags["trial_number"]) for r in children]
+    assert sorted(numbers) == sorted(_trials(study)) and len(set(numbers)) == len(numbers)
+    for run in children:
+        assert run.data.tags["mlflow.parentRunId"] == study["first_parent"]
+        assert run.data.tags["hybridlab.study"] == "tiny"
+
+
+def test_child_runs_carry_params_tags_metrics_and_status(study):
+    trials = _trials(study)
+    status = {"complete": "FINISHED", "failed": "FAILED", "infeasible": "FAILED"}
+    status["interrupted"] = "KILLED"
+    for run in _runs(study["client"], study["experiment"], "trial"):
+        trial = trials[int(run.data.tags["trial_number"])]
+        outcome = trial.user_attrs["outcome"]
+        assert run.info.status == status[outcome], (trial.number, outcome)
+        assert {f"knobs.{k}": str(v) for k, v in trial.params.items()}.items() <= {
+            k: v.strip('"') for k, v in run.data.params.items()
+        }.items()
+        if outcome == "complete":
+            assert run.data.tags["stack"] == trial.user_attrs["stack"]
+            assert run.data.tags["pattern"] == trial.user_attrs["pattern"]
+            assert run.data.params["train.batch_size"] == "4"
+            for label, value in zip(study["plan"].labels, trial.values, strict=True):
+                assert run.data.metrics[f"obj/{label}"] == pytest.approx(value)
+            if "duplicate_of" not in trial.user_attrs:
+                history = study["client"].get_metric_history(run.info.run_id, "train/loss")
+                assert [m.step for m in history] == [1, 2]
+        if outcome in ("failed", "infeasible"):
+            assert run.data.tags["failure_reason"] == trial.user_attrs["failure_reason"]
+        if outcome == "infeasible":
+            assert run.data.tags["infeasible"] == "true"
+            assert "does not hold" in run.data.tags["failure_reason"]
+    outcomes = {t.user_attrs["outcome"] for t in trials.values()}
+    assert {"complete", "failed", "infeasible", "interrupted"} <= outcomes
+
+
+def test_a_run_left_running_by_a_crash_is_killed_and_its_trial_rerun(study):
+    runs = {
+        int(r.data.tags["trial_number"]): r
+        for r in _runs(study["client"], study["experiment"], "trial")
+    }
+    assert runs[study["zombie"]].info.status == "KILLED"
+    rerun = [t for t in _trials(study).values() if t.user_attrs.get("retry_of") == study["zombie"]]
+    assert len(rerun) == 1 and runs[rerun[0].number].info.status == "FINISHED"
+    assert study["summaries"][1].interrupted == [study["zombie"]]
+
+
+def test_pareto_tags_match_optunas_best_trials(study):
+    best = {t.number for t in open_study(study["plan"], create=False).best_trials}
+    trials = _trials(study)
+    for run in _runs(study["client"], study["experiment"], "trial"):
+        number = int(run.data.tags["trial_number"])
+        on_front = number in best
+        assert run.data.tags["pareto"] == ("true" if on_front else "false"), number
+        if trials[number].state == TrialState.COMPLETE:
+            assert (run.data.tags["pareto_rank"] == "1") == on_front
+            assert int(run.data.tags["pareto_rank"]) >= 1
+        else:
+            assert "pareto_rank" not in run.data.tags
+
+
+def test_pareto_ranks_are_non_dominated_sorting_layers():
+    from hybridlab.tracking.mlflow_tracker import pareto_ranks
+
+    values = {0: [1.0, 1.0], 1: [2.0, 2.0], 2: [3.0, 3.0], 3: [1.0, 3.0], 4: [0.5, 0.5]}
+    ranks = pareto_ranks(values, ["minimize", "minimize"], front={4})
+    assert ranks == {4: 1, 0: 2, 1: 3, 3: 3, 2: 4}
+
+
+def test_an_unreachable_tracking_server_is_a_config_error_before_training(tmp_path, monkeypatch):
+    from hybridlab.cli import app
+
+    trained = []
+    monkeypatch.setattr(worker_module, "train_proxy", lambda *a, **k: trained.append(a))
+    path = write_study(tmp_path, trials=1)
+    overrides = ["tracking=mlflow", "tracking.uri=http://127.0.0.1:9"]
+    result = CliRunner().invoke(app, ["study", "run", str(path), *overrides])
+    assert result.exit_code == 2, result.output
+    assert "tracking.uri" in result.stderr and "cannot be reached" in result.stderr
+    assert trained == []
+
+
+def test_tracking_settings_are_checked_at_load(tmp_path):
+    from hybridlab.search.errors import StudyConfigError
+
+    path = write_study(tmp_path, trials=1)
+    assert load_plan(path, ["tracking=mlflow"]).tracking.backend == "mlflow"
+    plan = load_plan(path, ["tracking=mlflow", "tracking.uri=sqlite:///x.db"])
+    assert plan.tracking.uri == "sqlite:///x.db"
+    with pytest.raises(StudyConfigError, match=r"tracking\.uri needs a tracking backend"):
+        load_plan(path, ["tracking.uri=sqlite:///x.db"])
+    with pytest.raises(StudyConfigError, match="unknown tracking backend 'wandb'"):
+        load_plan(path, ["tracking=wandb"])
