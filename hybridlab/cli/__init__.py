@@ -10,6 +10,7 @@ import typer
 from hybridlab.cli.spec_cmd import spec
 from hybridlab.cli.study_cmd import study_app
 from hybridlab.cli.train_cmd import train
+from hybridlab.cli.ui_cmd import ui
 
 app = typer.Typer(
     name="hybridlab",
@@ -28,6 +29,7 @@ def _root() -> None:
 app.command("spec")(spec)
 app.command("train")(train)
 app.add_typer(study_app, name="study")
+app.command("ui")(ui)
 
 
 def main() -> None:

@@ -15,8 +15,9 @@ Layout in the store (one experiment per study, named after it):
 Only the driver logs (one writer per sqlite file). A resumed study finds its parent run by its
 tags, reuses it, never logs a finished trial twice (child runs are matched by `trial_number`),
 and closes runs a crash left RUNNING as KILLED. The default store is
-`sqlite:///<study folder>/mlflow.db` with artifacts in `<study folder>/mlartifacts`; an http(s)
-tracking URI that cannot be reached is a `StudyConfigError` before any trial trains.
+`sqlite:///<study folder>/mlflow.db`; artifacts go to `<study folder>/mlartifacts` unless the
+URI is a tracking server (http, https), which keeps its own. An http(s) tracking URI that
+cannot be reached is a `StudyConfigError` before any trial trains.
 """
 
 from __future__ import annotations
@@ -149,6 +150,7 @@ class MLflowTracker(Tracker):
                 self.finished.add(number)
         if self.front:
             self._log_front()
+            self._log_plot()
         tags = {f"summary.{k}": str(v) for k, v in summary.items() if k in SUMMARY_TAGS}
         self._log(self.parent_id, tags=tags)
         self.client.set_terminated(
@@ -160,8 +162,10 @@ class MLflowTracker(Tracker):
     def _experiment(self, folder: Path) -> str:
         experiment = self.client.get_experiment_by_name(self.name)
         if experiment is None:
-            # The default store keeps its artifacts in the study folder, not in the cwd.
-            artifacts = (folder / "mlartifacts").as_uri() if self.uri_setting is None else None
+            # Artifacts go to the study folder, not to MLflow's default ./mlruns in the cwd; a
+            # tracking server stores (or proxies) them itself.
+            server = urlparse(self.uri).scheme in ("http", "https")
+            artifacts = None if server else (folder / "mlartifacts").as_uri()
             return self.client.create_experiment(self.name, artifact_location=artifacts)
         if experiment.lifecycle_stage == "deleted":
             self.client.restore_experiment(experiment.experiment_id)
@@ -277,6 +281,37 @@ class MLflowTracker(Tracker):
             self.client.log_artifact(self.parent_id, str(path))
         logged = json.dumps([{"path": "front.json", "type": "table"}])
         self._log(self.parent_id, tags={"mlflow.loggedArtifacts": logged})
+
+    def _log_plot(self) -> None:
+        """`pareto.png` on the parent run: the first two objectives of every complete trial,
+        the front highlighted (a PNG renders offline, unlike plotly's CDN-linked HTML)."""
+        if len(self.labels) < 2:
+            return
+        try:
+            from matplotlib.figure import Figure
+        except ImportError:  # matplotlib comes with mlflow; without it there is no plot
+            return
+        on_front = {p.number for p in self.front}
+        x_label, y_label = self.labels[:2]
+        figure = Figure(figsize=(5, 4), dpi=100)
+        axes = figure.add_subplot()
+        for front, style in ((False, dict(c="0.6", s=14)), (True, dict(c="C3", s=28))):
+            points = [v for n, v in self.values.items() if (n in on_front) == front]
+            if points:
+                axes.scatter(
+                    [v[0] for v in points],
+                    [v[1] for v in points],
+                    **style,
+                    label="Pareto front" if front else "other trials",
+                )
+        axes.set(
+            xlabel=f"{x_label} ({self.directions[0]})",
+            ylabel=f"{y_label} ({self.directions[1]})",
+            title=self.name,
+        )
+        axes.legend(loc="best", fontsize=8)
+        figure.tight_layout()
+        self.client.log_figure(self.parent_id, figure, "pareto.png")
 
 
 SUMMARY_TAGS = ("trained", "complete", "failed", "infeasible", "front_size", "stopped_by")

@@ -106,6 +106,8 @@ def test_one_parent_run_reused_on_resume(study):
     )
     best = open_study(study["plan"], create=False).best_trials
     assert sorted(front["trial_number"]) == sorted(t.number for t in best)
+    artifacts = {a.path for a in study["client"].list_artifacts(parent.info.run_id)}
+    assert {"front.json", "pareto.png"} <= artifacts
 
 
 def test_runs_one_for_one_with_trials_and_no_duplicates_after_resume(study):
