@@ -151,6 +151,7 @@ class MLflowTracker(Tracker):
         if self.front:
             self._log_front()
             self._log_plot()
+            self._log_plot_html()
         tags = {f"summary.{k}": str(v) for k, v in summary.items() if k in SUMMARY_TAGS}
         self._log(self.parent_id, tags=tags)
         self.client.set_terminated(
@@ -284,7 +285,7 @@ class MLflowTracker(Tracker):
 
     def _log_plot(self) -> None:
         """`pareto.png` on the parent run: the first two objectives of every complete trial,
-        the front highlighted (a PNG renders offline, unlike plotly's CDN-linked HTML)."""
+        the front highlighted."""
         if len(self.labels) < 2:
             return
         try:
@@ -312,6 +313,41 @@ class MLflowTracker(Tracker):
         axes.legend(loc="best", fontsize=8)
         figure.tight_layout()
         self.client.log_figure(self.parent_id, figure, "pareto.png")
+
+    def _log_plot_html(self) -> None:
+        """`pareto.html` on the parent run: the same scatter, interactive (hover shows the trial
+        and its stack), with plotly's JavaScript embedded so it renders with no internet."""
+        if len(self.labels) < 2:
+            return
+        import plotly.graph_objects as go
+
+        on_front = {p.number for p in self.front}
+        stacks = {p.number: p.stack for p in self.front}
+        figure = go.Figure()
+        for front, name, color in (
+            (False, "other trials", "#999999"),
+            (True, "Pareto front", "#d62728"),
+        ):
+            numbers = [n for n in self.values if (n in on_front) == front]
+            figure.add_trace(
+                go.Scatter(
+                    x=[self.values[n][0] for n in numbers],
+                    y=[self.values[n][1] for n in numbers],
+                    mode="markers",
+                    name=name,
+                    marker={"color": color, "size": 10 if front else 7},
+                    text=[f"trial {n}<br>{stacks.get(n, '')}" for n in numbers],
+                    hoverinfo="text+x+y",
+                )
+            )
+        x_label, y_label = self.labels[:2]
+        figure.update_layout(
+            title=self.name,
+            xaxis_title=f"{x_label} ({self.directions[0]})",
+            yaxis_title=f"{y_label} ({self.directions[1]})",
+        )
+        html = figure.to_html(include_plotlyjs=True, full_html=True)
+        self.client.log_text(self.parent_id, html, "pareto.html")
 
 
 SUMMARY_TAGS = ("trained", "complete", "failed", "infeasible", "front_size", "stopped_by")

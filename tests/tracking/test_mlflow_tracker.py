@@ -8,6 +8,8 @@ and its MLflow run left RUNNING), then a resume with a larger budget.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import optuna
 import pandas
 import pytest
@@ -107,7 +109,10 @@ def test_one_parent_run_reused_on_resume(study):
     best = open_study(study["plan"], create=False).best_trials
     assert sorted(front["trial_number"]) == sorted(t.number for t in best)
     artifacts = {a.path for a in study["client"].list_artifacts(parent.info.run_id)}
-    assert {"front.json", "pareto.png"} <= artifacts
+    assert {"front.json", "pareto.png", "pareto.html"} <= artifacts
+    html = Path(study["client"].download_artifacts(parent.info.run_id, "pareto.html")).read_text()
+    # Offline: plotly's JavaScript is embedded, no script is fetched from a CDN.
+    assert "Plotly.newPlot" in html and '<script src="http' not in html
 
 
 def test_runs_one_for_one_with_trials_and_no_duplicates_after_resume(study):
