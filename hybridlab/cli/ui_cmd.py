@@ -61,7 +61,8 @@ def ui(
             f"(or the override tracking=mlflow) first"
         )
     uri = tracking_uri(plan)
-    print(f"MLflow UI for {plan.name} on http://127.0.0.1:{port} (Ctrl-C stops it)", flush=True)
+    url = f"http://127.0.0.1:{port}/" + experiment_fragment(uri, plan.name)
+    print(f"MLflow UI for {plan.name} on {url} (Ctrl-C stops it)", flush=True)
     process = subprocess.Popen(ui_command(uri, port), start_new_session=True)
     try:
         code = process.wait()
@@ -69,6 +70,15 @@ def ui(
         code = stop_group(process)
     if code not in (0, -signal.SIGTERM, -signal.SIGINT):
         raise typer.Exit(1)
+
+
+def experiment_fragment(uri: str, name: str) -> str:
+    """The UI's address of the study's experiment (`#/experiments/<id>/runs`), or "" if the
+    store has none of that name yet."""
+    import mlflow
+
+    experiment = mlflow.MlflowClient(uri).get_experiment_by_name(name)
+    return f"#/experiments/{experiment.experiment_id}/runs" if experiment else ""
 
 
 def stop_group(process: subprocess.Popen) -> int:

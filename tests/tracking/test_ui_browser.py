@@ -92,13 +92,16 @@ def test_front_is_one_filter_away_in_the_mlflow_ui(tmp_path):
     ui = subprocess.Popen(
         [*hybridlab, "ui", str(study), f"output={tmp_path}/qs", "--port", str(port)],
         start_new_session=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
+        # It prints the address with the study's experiment selected.
+        printed = ui.stdout.readline()
+        experiment_url = f"http://127.0.0.1:{port}/#/experiments/{experiment.experiment_id}/runs"
+        assert experiment_url in printed, printed
         wait_for(f"http://127.0.0.1:{port}/health", timeout=120)
-        url = (
-            f"http://127.0.0.1:{port}/#/experiments/{experiment.experiment_id}/runs"
-            f"?searchFilter={quote(FILTER)}"
-        )
+        url = f"{experiment_url}?searchFilter={quote(FILTER)}"
         chromium(url, f"--screenshot={tmp_path}/front.png")
         assert (tmp_path / "front.png").stat().st_size > 10_000
         dom = chromium(url, "--dump-dom")
