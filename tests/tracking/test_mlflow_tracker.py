@@ -210,3 +210,30 @@ def test_tracking_settings_are_checked_at_load(tmp_path):
         load_plan(path, ["tracking.uri=sqlite:///x.db"])
     with pytest.raises(StudyConfigError, match="unknown tracking backend 'wandb'"):
         load_plan(path, ["tracking=wandb"])
+
+
+def test_pareto_tags_equal_optunas_best_trials_after_every_trial(tmp_path, monkeypatch):
+    """A second tracker, called after MLflow's, reads the store each time the front moves."""
+    from hybridlab.search.tracker import Tracker
+
+    monkeypatch.setattr(worker_module, "train_proxy", fake_training)
+    fake_training.calls = 1  # no failure in this study
+    path = write_study(tmp_path, space=KIND_SPACE, trials=5, extra="tracking: mlflow\n")
+    plan = load_plan(path)
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{plan.folder.resolve()}/mlflow.db")
+    checks = []
+
+    class Checker(Tracker):
+        def update_front(self, front, hypervolume):
+            best = {t.number for t in open_study(plan, create=False).best_trials}
+            experiment = client.get_experiment_by_name("tiny")
+            runs = _runs(client, experiment, "trial")
+            tagged = {
+                int(r.data.tags["trial_number"])
+                for r in runs
+                if r.data.tags.get("pareto") == "true"
+            }
+            checks.append(tagged == best == {p.number for p in front})
+
+    run_study(plan, trackers=[Checker()])
+    assert len(checks) >= 5 and all(checks), checks
