@@ -47,6 +47,7 @@ objectives:
   - {{name: state_bytes, context: 16}}
 sampler: {{name: {sampler}, seed: 0}}
 budget: {{trials: {trials}}}
+executor: {executor}
 output: {output}
 """
 
@@ -60,12 +61,18 @@ def write_study(
     sampler: str = "random",
     output: str | None = None,
     extra: str = "",
+    executor: str = "{backend: inline}",
 ) -> Path:
     """Write `space.yaml` and `study.yaml` into `folder`; return the study file's path."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "space.yaml").write_text(space)
     out = output if output is not None else str(folder / "out")
-    text = TINY_STUDY.format(steps=steps, sampler=sampler, trials=trials, output=out) + extra
+    text = (
+        TINY_STUDY.format(
+            steps=steps, sampler=sampler, trials=trials, output=out, executor=executor
+        )
+        + extra
+    )
     path = folder / "study.yaml"
     path.write_text(text)
     return path

@@ -42,18 +42,30 @@ Overrides = Annotated[
 
 @study_app.command("run")
 def run(
-    study: Annotated[Path, typer.Argument(help="The study YAML file.")], overrides: Overrides = None
+    study: Annotated[Path, typer.Argument(help="The study YAML file.")],
+    overrides: Overrides = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="Join this Ray cluster ('auto' or host:port; same as executor.address=...). "
+            "Default: the study file's executor, local Ray unless it says otherwise.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run a study, or resume it: finished trials are kept, interrupted ones rerun.
 
-    Example: hybridlab study run studies/quickstart.yaml budget.trials=6
+    Trials run on Ray (local Ray by default; executor.backend=inline runs them in this
+    process). Example: hybridlab study run studies/quickstart.yaml budget.trials=6
     """
     from hybridlab.search.config import load_plan
     from hybridlab.search.errors import StudyConfigError
     from hybridlab.search.runner import StudyFailed, run_study
 
+    extra = [f"executor.address={address}"] if address is not None else []
     try:
-        plan = load_plan(study, overrides or [])
+        plan = load_plan(study, [*(overrides or []), *extra])
     except StudyConfigError as err:
         fail(str(err))
     console = Console(stderr=True)

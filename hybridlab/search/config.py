@@ -9,7 +9,8 @@
       - {name: state_bytes, context: 4096, dtype: bf16, direction: minimize}
     sampler: {name: tpe, seed: 0, options: {n_startup_trials: 8}}
     budget: {trials: 16, wall_time_s: null, max_consecutive_infeasible: 100}
-    executor: {backend: inline, max_concurrent: 1, options: {}}
+    executor: {backend: ray, max_concurrent: null, retries: 1, address: null,
+               resources: {cpu: 1, gpu: 0}, options: {}}   # or {backend: inline}
     storage: null                        # null: a JournalFileBackend file in the study folder;
                                          # or an Optuna RDB URL (postgresql://..., sqlite:///...)
     tracking: {backend: none, uri: null, options: {}}   # or `tracking: mlflow` (uri: null is
@@ -32,7 +33,7 @@ from typing import Any
 
 from hybridlab.config_utils import merge_dataclass
 from hybridlab.search.errors import StudyConfigError
-from hybridlab.search.executor import EXECUTORS
+from hybridlab.search.executor import EXECUTORS, executor_class
 from hybridlab.search.objectives import Objective, parse_objectives
 from hybridlab.search.samplers import SAMPLERS, check_sampler
 from hybridlab.search.space import SearchSpace, load_space
@@ -77,8 +78,23 @@ class BudgetConfig:
 
 @dataclass(kw_only=True)
 class ExecutorConfig:
-    backend: str = "inline"
-    max_concurrent: int = 1
+    """Where trials run.
+
+    backend: "ray" (the default: local Ray, or a cluster at `address`) or "inline" (in the
+        driver's process, one at a time).
+    max_concurrent: trials in flight; null: as many as the Ray cluster's resources fit.
+    retries: how many times a trial that failed from a fault (its worker or node lost, an
+        exception, out of memory) is run again; a non-finite loss is a result, not a fault.
+    address: ray only: null starts local Ray; "auto" or host:port joins a cluster.
+    resources: ray only: per trial, {cpu: 1, gpu: 0}; gpu may be a fraction (0.25).
+    options: backend extras; ray: num_cpus (of a local Ray), triton_cache_dir.
+    """
+
+    backend: str = "ray"
+    max_concurrent: int | None = None
+    retries: int = 1
+    address: str | None = None
+    resources: dict[str, float] | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -241,18 +257,11 @@ def _validate(source: YamlSource) -> StudyPlan:
             f"unknown executor backend {executor.backend!r}; available: {', '.join(EXECUTORS)}",
             "executor.backend",
         )
-    _typed(
-        source,
-        "executor.options",
-        lambda: EXECUTORS[executor.backend].check_options(executor.options),
-    )
-    if executor.max_concurrent < 1 or (
-        executor.max_concurrent > 1 and EXECUTORS[executor.backend].max_concurrent == 1
-    ):
+    if not isinstance(executor.retries, int) or executor.retries < 0:
         raise source.error(
-            f"executor {executor.backend} runs 1 trial at a time, got {executor.max_concurrent}",
-            "executor.max_concurrent",
+            f"must be a whole number >= 0, got {executor.retries!r}", "executor.retries"
         )
+    _typed(source, "executor", lambda: executor_class(executor.backend).check_config(executor))
     tracking = _typed(
         source,
         "tracking",
@@ -357,6 +366,7 @@ def plan_summary(plan: StudyPlan) -> dict[str, Any]:
         "refs": plan.refs,
         "sampler": dataclasses.asdict(plan.sampler),
         "budget": dataclasses.asdict(plan.budget),
+        "executor": dataclasses.asdict(plan.executor),
     }
 
 

@@ -10,6 +10,8 @@ The contract, so that a Ray executor slots in beside the inline one:
   progress view never run in workers.
 - `num_running`: trials submitted and not yet returned by `wait`.
 - `max_concurrent`: how many trials the driver keeps in flight.
+- `check_config(config)` (a classmethod): raise ValueError naming the bad `executor.*` setting;
+  called when the study file is validated, before anything starts.
 - `shutdown()`: release workers; trials still running are abandoned (the runner marks them
   interrupted).
 
@@ -19,9 +21,11 @@ dict of `hybridlab.search.worker.run_trial` back.
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hybridlab.search.worker import TrialRequest, run_trial
@@ -57,11 +61,23 @@ class Executor(ABC):
         """Release resources; the inline executor holds none."""
 
     @classmethod
-    def check_options(cls, options: dict[str, Any]) -> None:
-        """Raise ValueError for options this backend does not take (called before anything
-        is created, so it must not start workers)."""
-        if options:
-            raise ValueError(f"executor {cls.__name__} takes no options, got {sorted(options)}")
+    def check_config(cls, config: Any) -> None:
+        """Raise ValueError for `executor.*` settings this backend does not take (an
+        `ExecutorConfig`; called before anything is created, so it must not start workers)."""
+        if config.options:
+            raise ValueError(
+                f"executor.options: the inline executor takes none, got {sorted(config.options)}"
+            )
+        for key in ("address", "resources"):
+            if getattr(config, key) is not None:
+                raise ValueError(
+                    f"executor.{key}: only the ray backend takes it (executor.backend=ray)"
+                )
+        if config.max_concurrent not in (None, 1):
+            raise ValueError(
+                f"executor.max_concurrent: the inline executor runs 1 trial at a time, got "
+                f"{config.max_concurrent}"
+            )
 
 
 class InlineExecutor(Executor):
@@ -69,9 +85,8 @@ class InlineExecutor(Executor):
 
     max_concurrent = 1
 
-    def __init__(self, on_metrics: OnMetrics | None = None, **options: Any) -> None:
+    def __init__(self, on_metrics: OnMetrics | None = None, **settings: Any) -> None:
         super().__init__(on_metrics)
-        self.check_options(options)
         self._queue: list[TrialRequest] = []
 
     def submit(self, request: TrialRequest) -> int:
@@ -93,11 +108,28 @@ class InlineExecutor(Executor):
         return len(self._queue)
 
 
-EXECUTORS: dict[str, type[Executor]] = {"inline": InlineExecutor}
+# Backends by name; a class given as "module:Class" is imported when first used (Ray's is).
+EXECUTORS: dict[str, str] = {
+    "inline": "hybridlab.search.executor:InlineExecutor",
+    "ray": "hybridlab.search.ray_executor:RayExecutor",
+}
 
 
-def make_executor(backend: str, on_metrics: OnMetrics, options: dict[str, Any]) -> Executor:
-    """The executor registered as `backend` (the Ray issue adds "ray" here)."""
+def executor_class(backend: str) -> type[Executor]:
     if backend not in EXECUTORS:
         raise ValueError(f"unknown executor {backend!r}; available: {', '.join(EXECUTORS)}")
-    return EXECUTORS[backend](on_metrics, **options)
+    module, _, name = EXECUTORS[backend].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def make_executor(config: Any, on_metrics: OnMetrics, folder: Path | str) -> Executor:
+    """The executor of an `ExecutorConfig` (backend, max_concurrent, address, resources,
+    options) for the study in `folder`."""
+    return executor_class(config.backend)(
+        on_metrics,
+        folder=folder,
+        max_concurrent=config.max_concurrent,
+        address=config.address,
+        resources=config.resources,
+        **config.options,
+    )

@@ -18,7 +18,11 @@ One loop, for any executor:
    before, reuse that result: training is deterministic; user attr `duplicate_of`), wait for
    outcomes, compute objective values (analytic ones from the spec), store the hypervolume in
    the trial's and the study's user attrs, tell Optuna. A failed training (non-finite loss,
-   out of memory, an exception) is told FAIL with its reason; the study goes on.
+   out of memory, an exception) is told FAIL with its reason; the study goes on. A failure
+   that is a fault (the result has `fault`: an exception, out of memory, a worker or node
+   lost) is run again as a new trial with the same params, up to `executor.retries` times;
+   the failed attempt keeps its reason, gets user attr `retried=True` and does not count
+   against the budget, the new one has `retry_of` and `attempt`.
 
 The budget counts trained trials (complete + failed) in the whole study, so a resumed study
 runs only what is left. The sampler is seeded with `seed + len(study.trials)`: a sequential
@@ -27,6 +31,7 @@ study with a seed is reproducible, and so is its resume.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -71,10 +76,14 @@ KEPT = (
     "steps_done",
     "peak_memory_bytes",
     "device",
+    "fault",
+    "worker",
 )
 
 
 FALLBACK_AFTER = 3
+# User attr of a trial that failed from a fault and was run again as a new trial.
+RETRIED = "retried"
 
 
 class StudyFailed(RuntimeError):
@@ -91,6 +100,7 @@ class RunSummary:
     failed: int = 0
     infeasible: int = 0
     interrupted: list[int] = field(default_factory=list)
+    retried: int = 0
     hypervolume: float | None = None
     front_size: int = 0
     wall_time_s: float = 0.0
@@ -101,8 +111,11 @@ def run_study(
     plan: StudyPlan, *, trackers: list[Tracker] | None = None, executor: Executor | None = None
 ) -> RunSummary:
     """Run (or resume) the study of `plan` until its budget is spent; see the module docstring."""
-    with study_lock(plan):
-        return _Driver(plan, trackers or [], executor).run()
+    driver = _Driver(plan, trackers or [], executor)  # joins Ray: its errors come before any write
+    with contextlib.ExitStack() as stack:
+        stack.callback(driver.executor.shutdown)  # also when the study is locked by another run
+        stack.enter_context(study_lock(plan))
+        return driver.run()
 
 
 class _Driver:
@@ -115,7 +128,7 @@ class _Driver:
             ]
         )
         self.executor = executor or make_executor(
-            plan.executor.backend, self.tracker.log_metrics, plan.executor.options
+            plan.executor, self.tracker.log_metrics, plan.folder
         )
         self.pending: dict[int, tuple[Any, TrialRecord, Any]] = {}
 
@@ -262,7 +275,7 @@ class _Driver:
         trial, record, spec = self.pending.pop(number)
         record = self._told(trial, record, spec, result)
         self.summary.complete += record.outcome == COMPLETE
-        self.summary.failed += record.outcome == FAILED
+        self.summary.failed += record.outcome == FAILED and not trial.user_attrs.get(RETRIED)
         return record
 
     def _told(self, trial: Any, record: TrialRecord, spec: Any, result: dict) -> TrialRecord:
@@ -285,6 +298,20 @@ class _Driver:
             record.outcome, record.reason = FAILED, result.get("failure_reason") or "failed"
             trial.set_user_attr(OUTCOME, FAILED)
             trial.set_user_attr(REASON, record.reason)
+            if result.get("fault"):
+                record.fault = result["fault"]
+                trial.set_user_attr("fault", result["fault"])
+                attempt = int(trial.user_attrs.get("attempt", 1))
+                if attempt <= self.plan.executor.retries:
+                    # Run the same architecture again as a new trial (asked next); this one
+                    # stays recorded as failed and no longer counts against the budget.
+                    trial.set_user_attr(RETRIED, True)
+                    self.study.enqueue_trial(
+                        dict(trial.params),
+                        user_attrs={"retry_of": trial.number, "attempt": attempt + 1},
+                    )
+                    record.retried = True
+                    self.summary.retried += 1
             self.study.tell(trial, state=TrialState.FAIL)
             record.hypervolume = self.study.user_attrs.get("hypervolume")
             self.tracker.log_trial_finished(record)
@@ -312,7 +339,7 @@ class _Driver:
 
     def _count_trained(self) -> int:
         return sum(
-            t.user_attrs.get(OUTCOME) in (COMPLETE, FAILED)
+            t.user_attrs.get(OUTCOME) in (COMPLETE, FAILED) and not t.user_attrs.get(RETRIED)
             for t in self.study.get_trials(deepcopy=False)
         )
 

@@ -40,8 +40,12 @@ class TrialRecord:
         params: the sampled knobs (Optuna's params).
         stack, pattern: the canonical spec ("" when the sample could not be built).
         reason: why it failed or was infeasible.
-        result: the training result dict (`TrainResult.to_dict()` without history), if trained.
+        result: the training result dict (`TrainResult.to_dict()` without history), if trained;
+            on Ray it has `worker` (node id and ip, hostname, pid).
         hypervolume: the study's hypervolume after this trial.
+        fault: why a failed trial failed when that was a fault, not a result (an exception, out
+            of memory, its worker or node lost).
+        retried: the trial failed from a fault and runs again as a new trial.
     """
 
     number: int
@@ -53,6 +57,8 @@ class TrialRecord:
     reason: str | None = None
     result: dict[str, Any] | None = None
     hypervolume: float | None = None
+    fault: str | None = None
+    retried: bool = False
 
 
 class Tracker:

@@ -2,7 +2,10 @@
 
 `run_trial(request, report)` rebuilds the task, the training config and the spec from a
 `TrialRequest.to_dict()` and calls `train_proxy`. It never raises: an exception inside training
-becomes a failed result whose `failure_reason` names the exception. This is the function a Ray
+becomes a failed result whose `failure_reason` names the exception. A failure that is a fault
+rather than a result about the architecture carries `fault` ("exception", "oom"; the Ray
+executor adds "worker_died", "node_lost"): the driver retries those (`executor.retries`), not a
+non-finite loss. This is the function a Ray
 executor ships to workers; results and metrics travel back to the driver as plain data.
 """
 
@@ -67,9 +70,12 @@ def run_trial(request: dict[str, Any], report: Report | None = None) -> dict[str
         message = str(err).splitlines()[0] if str(err) else ""
         result = {
             "status": "failed",
+            "fault": "exception",
             "failure_reason": f"{type(err).__name__}: {message}{at}",
             "wall_time_s": time.perf_counter() - start,
         }
+    if str(result.get("failure_reason") or "").startswith("out of memory"):
+        result["fault"] = "oom"
     result.pop("history", None)
     return result
 

@@ -8,7 +8,9 @@ Layout in the store (one experiment per study, named after it):
     child runs   one per trial: tags mlflow.parentRunId, hybridlab.role=trial, trial_number,
                  stack, pattern, outcome, pareto ("true"/"false"), pareto_rank (non-dominated
                  sorting rank among complete trials, 1 = on the front), failure_reason,
-                 infeasible=true; params knobs.<knob>, task.<key>, train.<key>; metrics: the
+                 infeasible=true, fault and retried=true (a fault, run again as a new
+                 trial), worker.node_id / worker.node_ip / worker.hostname / worker.pid
+                 (where it ran, on Ray); params knobs.<knob>, task.<key>, train.<key>; metrics: the
                  training metrics per step, `obj/<objective>`, `final/<result field>`;
                  status FINISHED (complete), FAILED (failed or infeasible), KILLED (interrupted)
 
@@ -113,6 +115,12 @@ class MLflowTracker(Tracker):
             tags["failure_reason"] = record.reason[:MAX_VALUE]
         if record.outcome == INFEASIBLE:
             tags["infeasible"] = "true"
+        if record.fault:
+            tags["fault"] = record.fault
+        if record.retried:
+            tags["retried"] = "true"
+        worker = (record.result or {}).get("worker") or {}
+        tags.update({f"worker.{k}": str(v) for k, v in worker.items() if v not in (None, [])})
         metrics = {f"obj/{k}": v for k, v in record.values.items()}
         metrics.update({f"final/{k}": v for k, v in _numeric(record.result or {}).items()})
         self._log(run_id, metrics=metrics, tags=tags)

@@ -88,12 +88,38 @@ def test_training_failures_are_recorded_and_the_study_goes_on(tmp_path, monkeypa
     monkeypatch.setattr(worker_module, "train_proxy", flaky)
     plan = load_plan(write_study(tmp_path, trials=3, steps=2))
     summary = run_study(plan)
-    assert (summary.trained, summary.complete, summary.failed) == (3, 1, 2)
+    # The exception is a fault: retried once (executor.retries defaults to 1) as trial 1, which
+    # then diverges: a result, not a fault, so it is not retried. The retried attempt does not
+    # count against the budget of 3.
+    assert (summary.trained, summary.complete, summary.failed, summary.retried) == (3, 2, 1, 1)
     trials = trials_of(plan)
-    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL, TrialState.COMPLETE]
-    assert trials[0].user_attrs["failure_reason"].startswith("RuntimeError: boom inside training")
-    assert trials[1].user_attrs["failure_reason"] == "non-finite loss at step 1"
+    states = [TrialState.FAIL, TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    assert [t.state for t in trials] == states
+    first, retry = trials[0], trials[1]
+    assert first.user_attrs["failure_reason"].startswith("RuntimeError: boom inside training")
+    assert first.user_attrs["fault"] == "exception" and first.user_attrs["retried"] is True
+    assert (retry.user_attrs["retry_of"], retry.user_attrs["attempt"]) == (0, 2)
+    assert retry.params == first.params and calls[0] == calls[1]
+    assert retry.user_attrs["failure_reason"] == "non-finite loss at step 1"
+    assert "fault" not in retry.user_attrs and "retried" not in retry.user_attrs
     assert all(t.user_attrs["outcome"] == "failed" for t in trials[:2])
+
+
+@pytest.mark.parametrize("retries", [0, 2], ids=["no-retries", "two-retries"])
+def test_a_trial_that_keeps_faulting_is_retried_up_to_the_configured_count(
+    tmp_path, monkeypatch, retries
+):
+    def broken(spec, task, config, report=None):
+        raise MemoryError("worker ran out")
+
+    monkeypatch.setattr(worker_module, "train_proxy", broken)
+    plan = load_plan(write_study(tmp_path, trials=1, steps=2), [f"executor.retries={retries}"])
+    summary = run_study(plan)
+    trials = trials_of(plan)
+    assert len(trials) == retries + 1 and all(t.state == TrialState.FAIL for t in trials)
+    assert [t.user_attrs.get("attempt", 1) for t in trials] == list(range(1, retries + 2))
+    assert [bool(t.user_attrs.get("retried")) for t in trials] == [True] * retries + [False]
+    assert (summary.trained, summary.failed, summary.retried) == (1, 1, retries)
 
 
 def test_infeasible_samples_are_recorded_never_trained_and_not_counted(tmp_path, monkeypatch):

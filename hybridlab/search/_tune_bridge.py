@@ -1,0 +1,198 @@
+"""Ray Tune's side of the Ray executor: a Searcher, a callback and a stopper that talk to the
+driver through queues, and the trainable that runs in Ray workers. Imported only when a study
+runs on Ray (importing Ray Tune takes seconds). See `hybridlab.search.ray_executor`.
+
+Tune pickles its searcher, callbacks and stopper; they hold only the id of their executor's
+`Channels` in `CHANNELS`, never a queue or a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import socket
+import tempfile
+import threading
+from typing import Any
+
+import ray
+from ray import tune
+from ray.tune import Callback, ProgressReporter, Stopper
+from ray.tune.search import Searcher
+
+from hybridlab.search.ray_executor import MLFLOW_RUN_VARS
+from hybridlab.search.worker import run_trial
+
+
+class Channels:
+    """What one executor and its Tune run share: submitted configs in, results out."""
+
+    def __init__(self) -> None:
+        self.inbox: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.outbox: queue.Queue[tuple] = queue.Queue()
+        self.finished = threading.Event()
+        self.stop_all = threading.Event()
+
+
+CHANNELS: dict[int, Channels] = {}
+
+
+class Bridge(Searcher):
+    """Hands out what the driver submitted, in order: Optuna decides, not Tune."""
+
+    def __init__(self, channel_id: int) -> None:
+        super().__init__()
+        self.channel_id = channel_id
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        channels = CHANNELS.get(self.channel_id)
+        if channels is None:
+            return Searcher.FINISHED
+        try:
+            config = channels.inbox.get_nowait()
+        except queue.Empty:
+            return Searcher.FINISHED if channels.finished.is_set() else None
+        return Searcher.FINISHED if config is None else config
+
+    def on_trial_complete(self, trial_id: str, result: Any = None, error: bool = False) -> None:
+        """Outcomes travel through `Relay`, which also sees the trial's error."""
+
+
+class Relay(Callback):
+    """Forwards a trial's metrics, result or error to the driver."""
+
+    def __init__(self, channel_id: int) -> None:
+        self.channel_id = channel_id
+
+    def _put(self, item: tuple) -> None:
+        channels = CHANNELS.get(self.channel_id)
+        if channels is not None:
+            channels.outbox.put(item)
+
+    def on_trial_result(
+        self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+    ) -> None:
+        number = trial.config["request"]["number"]
+        if "hybridlab_metrics" in result:
+            step, metrics = json.loads(result["hybridlab_metrics"])
+            self._put(("metrics", number, step, metrics))
+        if "hybridlab_started" in result:
+            self._put(("started", number, json.loads(result["hybridlab_started"])))
+        if "hybridlab_result" in result:
+            self._put(("done", number, json.loads(result["hybridlab_result"])))
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._put(("done", trial.config["request"]["number"], fault_result(trial)))
+
+
+class StopAll(Stopper):
+    """Ends the Tune run when the driver shuts the executor down with trials in flight."""
+
+    def __init__(self, channel_id: int) -> None:
+        self.channel_id = channel_id
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        channels = CHANNELS.get(self.channel_id)
+        return channels is None or channels.stop_all.is_set()
+
+
+class Silent(ProgressReporter):
+    """Tune prints nothing: `hybridlab study run` has its own live view."""
+
+    def should_report(self, trials: list, done: bool = False) -> bool:
+        return False
+
+    def report(self, trials: list, done: bool, *sys_info: Any) -> None:
+        pass
+
+
+def trial_name(trial: Any) -> str:
+    return f"trial_{trial.config['request']['number']}_{trial.trial_id}"
+
+
+def fault_result(trial: Any) -> dict[str, Any]:
+    """A failed result for a trial Ray lost or that errored outside `run_trial`."""
+    error: Any = None
+    try:
+        error = trial.get_pickled_error() or trial.get_error()
+    except Exception:  # the error file may be gone with its node
+        error = None
+    name = type(error).__name__ if isinstance(error, BaseException) else ""
+    text = str(error or "").strip()
+    lowered = f"{name} {text}".lower()
+    if "outofmemory" in lowered.replace(" ", "").replace("-", "") or "out of memory" in lowered:
+        fault, what = "oom", "killed for lack of memory"
+    elif "node" in lowered and any(w in lowered for w in ("died", "dead", "lost", "removed")):
+        fault, what = "node_lost", "the trial's node was lost"
+    elif any(w in lowered for w in ("actor", "worker", "died", "sigkill", "exit")):
+        fault, what = "worker_died", "the trial's worker process died"
+    else:
+        fault, what = "ray_error", "Ray reported an error"
+    detail = _first_line(text, name)
+    return {
+        "status": "failed",
+        "fault": fault,
+        "failure_reason": f"{what} ({detail})" if detail else what,
+        "worker": {"node_ip": getattr(trial, "node_ip", None)},
+    }
+
+
+def _first_line(text: str, name: str) -> str:
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("Traceback", "File ", "^", "During handling")):
+            line = line if not name or line.startswith(name) else f"{name}: {line}"
+            return line[:300]
+    return name
+
+
+def drop_mlflow_run_vars() -> None:
+    for key in MLFLOW_RUN_VARS:
+        os.environ.pop(key, None)
+
+
+def trainable(config: dict[str, Any]) -> None:
+    """One trial in a Ray worker: prepare the process, train, report metrics and the result."""
+    import torch
+
+    drop_mlflow_run_vars()
+    cache = config["triton_cache_dir"]
+    try:
+        os.makedirs(cache, exist_ok=True)
+    except OSError:  # a path of the driver's machine: share a cache on this node at least
+        cache = os.path.join(tempfile.gettempdir(), "hybridlab-triton-cache")
+        os.makedirs(cache, exist_ok=True)
+    os.environ["TRITON_CACHE_DIR"] = cache
+    if os.path.isdir(config["cwd"]):
+        os.chdir(config["cwd"])  # relative paths in the study (a bytes corpus) as for the driver
+    request = config["request"]
+    torch.set_num_threads(request["train"]["num_threads"])
+
+    def report(step: int, metrics: dict[str, float]) -> None:
+        tune.report({"hybridlab_metrics": json.dumps([step, metrics])})
+
+    info = worker_info()
+    tune.report({"hybridlab_started": json.dumps(info)})
+    result = run_trial(request, report)
+    result["worker"] = info
+    tune.report({"hybridlab_result": json.dumps(result, default=str)})
+
+
+def worker_info() -> dict[str, Any]:
+    """Where a trial runs and how its process is set up (logged with the trial)."""
+    import torch
+
+    context = ray.get_runtime_context()
+    return {
+        "node_id": context.get_node_id(),
+        "node_ip": ray.util.get_node_ip_address(),
+        "hostname": socket.gethostname(),
+        "pid": os.getpid(),
+        "torch_threads": torch.get_num_threads(),
+        "triton_cache_dir": os.environ.get("TRITON_CACHE_DIR"),
+        "mlflow_env": sorted(k for k in os.environ if k in MLFLOW_RUN_VARS),
+    }

@@ -1,0 +1,306 @@
+"""`executor: {backend: ray}`: trials run as Ray Tune trials, on local Ray or a cluster.
+
+Optuna stays the brain and the driver keeps the one ask/tell loop of `hybridlab.search.runner`;
+Ray Tune is the engine that places, runs and watches trials. The bridge:
+
+    driver thread                       Tune thread (Tuner.fit)             Ray workers
+    submit(request) ──► inbox ──► Bridge.suggest() ──► a Tune trial ──► trainable(config)
+    wait() ◄── outbox ◄── Relay (on_trial_result, on_trial_error) ◄──── tune.report(...)
+
+(`Bridge`, `Relay` and `trainable` live in `hybridlab.search._tune_bridge`, imported only when a
+study runs on Ray.)
+
+- Tune runs in a background thread of the driver process; `suggest` hands out what the driver
+  submitted (or nothing yet), so every search decision is the persisted Optuna study's, taken in
+  the driver (multi-objective, constraints, resume) and never in Tune.
+- Every metric and result travels as plain data to the driver, which alone writes Optuna and
+  MLflow (one writer per store). Intermediate metrics reach `on_metrics` in the driver's thread.
+- Faults: a worker killed (SIGKILL, the OOM killer), a node lost, an error Ray raises: Tune
+  records the trial's error, `Relay.on_trial_error` turns it into a failed result with the
+  reason and `fault` set, and the driver retries it up to `executor.retries` times. Tune's own
+  retries are off (`max_failures=0`) so there is one retry policy, the driver's.
+- Each worker sets torch's threads to its trial's CPUs, points Triton at a cache directory shared
+  by the trials on its machine, drops `MLFLOW_RUN_ID` (and the other run-scoped MLflow
+  variables) from its environment, and runs in the driver's working directory when that exists.
+- Actors are reused between trials (`reuse_actors=True`): a trial starts in milliseconds rather
+  than paying a process start and `import torch` (measured in benchmarks/README.md).
+
+Local Ray is started (and stopped) by the executor when no address is given and Ray is not
+already initialised in the process; with an address (`auto`, `host:6379`) it joins that cluster
+and leaves it running. Ray Client addresses (`ray://`) are refused: the driver must run on a
+cluster node (see the README's cluster recipe).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import queue
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from hybridlab.search.errors import StudyConfigError
+from hybridlab.search.executor import Executor, OnMetrics, TrialOutcome
+from hybridlab.search.worker import TrialRequest
+
+OPTIONS = {
+    "num_cpus": "the CPUs a local Ray may use (default: all)",
+    "triton_cache_dir": "the Triton cache the trials on a machine share",
+}
+# Environment variables that scope MLflow logging to one run: a worker must never log into the
+# driver's run by inheriting them.
+MLFLOW_RUN_VARS = ("MLFLOW_RUN_ID", "MLFLOW_PARENT_RUN_ID", "MLFLOW_EXPERIMENT_ID")
+_IDS = itertools.count()
+
+
+class RayExecutor(Executor):
+    """Runs trials on Ray through Ray Tune; see the module docstring.
+
+    Args:
+        on_metrics: called in the driver's thread with (trial number, step, metrics).
+        folder: the study folder (Tune's records go to `<folder>/ray`, the default Triton cache
+            is `<folder>/triton-cache`).
+        max_concurrent: trials in flight; None: as many as the cluster's resources fit.
+        address: None (local Ray, or the Ray already initialised in this process), "auto", or a
+            cluster's "host:port".
+        resources: per trial, {"cpu": 1, "gpu": 0}; a fraction of a GPU lets small proxies share.
+        options: `num_cpus` (local Ray only), `triton_cache_dir`.
+    """
+
+    def __init__(
+        self,
+        on_metrics: OnMetrics | None = None,
+        *,
+        folder: Path | str = "runs/ray",
+        max_concurrent: int | None = None,
+        address: str | None = None,
+        resources: dict[str, float] | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(on_metrics)
+        self.check_options(options)
+        import ray
+
+        self.folder = Path(folder).resolve()
+        self.resources = {"cpu": 1.0, "gpu": 0.0, **(resources or {})}
+        self.started_ray = False
+        if not ray.is_initialized():
+            for key in MLFLOW_RUN_VARS:  # a local Ray's workers inherit this environment
+                os.environ.pop(key, None)
+            if address not in (None, "auto"):
+                _check_reachable(address)  # ray.init waits for minutes on a wrong address
+            try:
+                ray.init(
+                    address=address,
+                    num_cpus=options.get("num_cpus") if address is None else None,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level="ERROR",
+                    configure_logging=True,
+                )
+            except (ConnectionError, RuntimeError) as err:
+                raise StudyConfigError(
+                    f"cannot start or join Ray (address {address!r}): {_first_line(err)}",
+                    where="executor.address",
+                ) from None
+            self.started_ray = address is None
+        total = ray.cluster_resources()
+        fit = math.floor(total.get("CPU", 0) / self.resources["cpu"] + 1e-9)
+        if self.resources["gpu"] > 0:
+            fit = min(fit, math.floor(total.get("GPU", 0) / self.resources["gpu"] + 1e-9))
+        if fit < 1:
+            self.shutdown()
+            have = f"{total.get('CPU', 0):g} CPU, {total.get('GPU', 0):g} GPU"
+            raise ValueError(
+                f"executor.resources {self.resources} per trial do not fit the Ray cluster ({have})"
+            )
+        self.max_concurrent = max_concurrent or fit
+        self.cluster = {"CPU": total.get("CPU", 0.0), "GPU": total.get("GPU", 0.0)}
+        self.triton_cache = options.get("triton_cache_dir") or str(self.folder / "triton-cache")
+        self._id = next(_IDS)
+        self._channels: Any = None
+        self._running: set[int] = set()
+        # Where each trial runs (node id and ip, hostname, pid), known once it has started.
+        self.workers: dict[int, dict[str, Any]] = {}
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    @classmethod
+    def check_config(cls, config: Any) -> None:
+        address = config.address
+        if address is not None:
+            if not isinstance(address, str) or not address.strip():
+                raise ValueError(f"executor.address: 'auto' or host:port, got {address!r}")
+            if address.startswith("ray://"):
+                raise ValueError(
+                    f"executor.address: {address!r} is a Ray Client address; the driver keeps "
+                    f"the Optuna study and the MLflow log and must run on a cluster node: run "
+                    f"the study on the head node with --address auto (or host:6379)"
+                )
+        resources = config.resources or {}
+        if not isinstance(resources, dict) or set(resources) - {"cpu", "gpu"}:
+            raise ValueError(
+                f"executor.resources: a mapping with cpu and/or gpu per trial, got {resources!r}"
+            )
+        cpu, gpu = resources.get("cpu", 1), resources.get("gpu", 0)
+        if not isinstance(cpu, int | float) or isinstance(cpu, bool) or not cpu > 0:
+            raise ValueError(f"executor.resources.cpu: a number > 0, got {cpu!r}")
+        if not isinstance(gpu, int | float) or isinstance(gpu, bool) or not gpu >= 0:
+            raise ValueError(
+                f"executor.resources.gpu: a number >= 0 (0.25: a quarter), got {gpu!r}"
+            )
+        if config.max_concurrent is not None and config.max_concurrent < 1:
+            raise ValueError(f"executor.max_concurrent: >= 1 or null, got {config.max_concurrent}")
+        cls.check_options(config.options)
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> None:
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            valid = ", ".join(f"{k} ({v})" for k, v in OPTIONS.items())
+            raise ValueError(f"executor.options: unknown {unknown}; the ray backend takes {valid}")
+        cpus = options.get("num_cpus")
+        if cpus is not None and (not isinstance(cpus, int) or cpus < 1):
+            raise ValueError(f"executor.options.num_cpus: a whole number >= 1, got {cpus!r}")
+        cache = options.get("triton_cache_dir")
+        if cache is not None and not isinstance(cache, str):
+            raise ValueError(f"executor.options.triton_cache_dir: a folder path, got {cache!r}")
+
+    # The executor contract
+    def submit(self, request: TrialRequest) -> int:
+        if self._thread is None:
+            self._start_tune()
+        payload = request.to_dict()
+        payload["train"] = {**payload["train"], "num_threads": max(1, int(self.resources["cpu"]))}
+        config = {
+            "request": payload,
+            "triton_cache_dir": self.triton_cache,
+            "cwd": os.getcwd(),
+        }
+        self._running.add(request.number)
+        self._channels.inbox.put(config)
+        return request.number
+
+    def wait(self, timeout: float | None = None) -> list[TrialOutcome]:
+        if not self._running:
+            return []
+        deadline = None if timeout is None else time.monotonic() + timeout
+        outcomes: list[TrialOutcome] = []
+        block = True
+        while True:
+            try:
+                item = self._channels.outbox.get(timeout=0.5 if block else 0)
+            except queue.Empty:
+                if outcomes or (deadline is not None and time.monotonic() >= deadline):
+                    return outcomes
+                self._check_tune_alive()
+                continue
+            kind, number, *rest = item
+            if kind == "started":
+                self.workers[number] = rest[0]
+            elif kind == "metrics":
+                step, metrics = rest
+                if number in self._running:
+                    self.on_metrics(number, step, metrics)
+            elif number in self._running:
+                self._running.discard(number)
+                outcomes.append(TrialOutcome(number, rest[0]))
+                block = False  # return what has finished, without waiting for more
+
+    @property
+    def num_running(self) -> int:
+        return len(self._running)
+
+    def shutdown(self) -> None:
+        channels = getattr(self, "_channels", None)
+        if channels is not None:
+            channels.finished.set()
+            if self._running:
+                channels.stop_all.set()  # trials still running are abandoned
+            channels.inbox.put(None)
+            if self._thread is not None:
+                self._thread.join(timeout=60)
+            from hybridlab.search import _tune_bridge
+
+            _tune_bridge.CHANNELS.pop(self._id, None)
+            self._channels = None
+        if self.started_ray:
+            import ray
+
+            ray.shutdown()
+            self.started_ray = False
+
+    # Tune
+    def _start_tune(self) -> None:
+        from ray import tune
+
+        from hybridlab.search import _tune_bridge as bridge
+
+        # Tune's newer console output prints a banner whatever its verbosity; the legacy one
+        # honours `progress_reporter`, and `hybridlab study run` has its own live view.
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+        self._channels = bridge.CHANNELS[self._id] = bridge.Channels()
+        tuner = tune.Tuner(
+            tune.with_resources(
+                bridge.trainable, {"cpu": self.resources["cpu"], "gpu": self.resources["gpu"]}
+            ),
+            tune_config=tune.TuneConfig(
+                search_alg=bridge.Bridge(self._id),
+                num_samples=-1,
+                max_concurrent_trials=self.max_concurrent,
+                reuse_actors=True,
+                trial_name_creator=bridge.trial_name,
+                trial_dirname_creator=bridge.trial_name,
+            ),
+            run_config=tune.RunConfig(
+                name=f"tune-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}",
+                storage_path=str(self.folder / "ray"),
+                failure_config=tune.FailureConfig(max_failures=0),
+                stop=bridge.StopAll(self._id),
+                callbacks=[bridge.Relay(self._id)],
+                verbose=0,
+                progress_reporter=bridge.Silent(),
+            ),
+        )
+
+        def fit() -> None:
+            try:
+                tuner.fit()
+            except BaseException as err:  # reported to the driver by `wait`
+                self._error = err
+
+        self._thread = threading.Thread(target=fit, name="hybridlab-tune", daemon=True)
+        self._thread.start()
+
+    def _check_tune_alive(self) -> None:
+        if self._thread is not None and not self._thread.is_alive():
+            reason = f": {type(self._error).__name__}: {self._error}" if self._error else ""
+            raise RuntimeError(f"Ray Tune stopped with {len(self._running)} trial(s) left{reason}")
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast, with a clear message, when nothing listens at a cluster's host:port."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise StudyConfigError(
+            f"a Ray cluster address is 'auto' or host:port (the head's GCS port, 6379 by "
+            f"default), got {address!r}",
+            where="executor.address",
+        )
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as err:
+        raise StudyConfigError(
+            f"cannot reach the Ray cluster at {address}: {err.strerror or err}; is `ray start "
+            f"--head --port {port}` running there?",
+            where="executor.address",
+        ) from None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
