@@ -20,3 +20,26 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray (2 CPUs) for the whole session: executors find it initialised and use it.
+
+    It is started with MLFLOW_RUN_ID set, as a user's shell might have it, so that its workers
+    inherit it: the Ray executor must drop it in every trial.
+    """
+    import ray
+
+    os.environ["MLFLOW_RUN_ID"] = "set-in-the-driver-environment"
+    try:
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level="ERROR",
+        )
+    finally:
+        del os.environ["MLFLOW_RUN_ID"]
+    yield ray
+    ray.shutdown()

@@ -14,6 +14,7 @@ import queue
 import socket
 import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -117,21 +118,16 @@ def trial_name(trial: Any) -> str:
 def fault_result(trial: Any) -> dict[str, Any]:
     """A failed result for a trial Ray lost or that errored outside `run_trial`."""
     error: Any = None
-    try:
-        error = trial.get_pickled_error() or trial.get_error()
-    except Exception:  # the error file may be gone with its node
-        error = None
+    # Tune has just written the error next to the trial on the driver's machine.
+    for path, read in ((trial.pickled_error_file, _unpickle), (trial.error_file, _read_text)):
+        if error is None and path and os.path.exists(path):
+            try:
+                error = read(path)
+            except Exception:  # an error that cannot be unpickled here: try the text
+                error = None
     name = type(error).__name__ if isinstance(error, BaseException) else ""
     text = str(error or "").strip()
-    lowered = f"{name} {text}".lower()
-    if "outofmemory" in lowered.replace(" ", "").replace("-", "") or "out of memory" in lowered:
-        fault, what = "oom", "killed for lack of memory"
-    elif "node" in lowered and any(w in lowered for w in ("died", "dead", "lost", "removed")):
-        fault, what = "node_lost", "the trial's node was lost"
-    elif any(w in lowered for w in ("actor", "worker", "died", "sigkill", "exit")):
-        fault, what = "worker_died", "the trial's worker process died"
-    else:
-        fault, what = "ray_error", "Ray reported an error"
+    fault, what = _classify(name, text)
     detail = _first_line(text, name)
     return {
         "status": "failed",
@@ -139,6 +135,38 @@ def fault_result(trial: Any) -> dict[str, Any]:
         "failure_reason": f"{what} ({detail})" if detail else what,
         "worker": {"node_ip": getattr(trial, "node_ip", None)},
     }
+
+
+def _classify(name: str, text: str) -> tuple[str, str]:
+    """(fault, what happened) from a Ray error's type name and message."""
+    # Ray explains an actor's death in one sentence ("The actor is dead because its worker
+    # process has died", "... because its node has died"); the rest of the message lists
+    # common causes, which mention both.
+    line = next((line for line in text.splitlines() if "dead because" in line), "")
+    because = line[line.index("dead because") :].split(". ")[0].lower() if line else ""
+    first = text.splitlines()[0].lower() if text else ""
+    name = name.lower()
+    if "outofmemory" in name or any(
+        w in f"{because} {first}" for w in ("out of memory", "memory monitor", "oom")
+    ):
+        return "oom", "killed for lack of memory"
+    if "nodedied" in name or "node" in because:
+        return "node_lost", "the trial's node was lost"
+    if "actor" in name or "worker" in name or because:
+        return "worker_died", "the trial's worker process died"
+    return "ray_error", "Ray reported an error"
+
+
+def _unpickle(path: str) -> Any:
+    import ray.cloudpickle as cloudpickle
+
+    with open(path, "rb") as f:
+        return cloudpickle.load(f)
+
+
+def _read_text(path: str) -> str:
+    lines = Path(path).read_text().splitlines()
+    return "\n".join(line for line in lines if not line.startswith("Failure # "))
 
 
 def _first_line(text: str, name: str) -> str:

@@ -57,6 +57,7 @@ from hybridlab.search.tracker import (
     COMPLETE,
     FAILED,
     INFEASIBLE,
+    INTERRUPTED,
     Tracker,
     Trackers,
     TrialRecord,
@@ -158,6 +159,22 @@ class _Driver:
                 "interrupted": summary.interrupted,
             }
         )
+        # Every trial the crash left running is recorded (a tracker that never heard of one,
+        # e.g. killed between Optuna's ask and the tracker's start, records it now).
+        trials = study.get_trials(deepcopy=False)
+        for number in summary.interrupted:
+            trial = trials[number]
+            attrs = trial.user_attrs
+            self.tracker.log_trial_finished(
+                TrialRecord(
+                    number,
+                    INTERRUPTED,
+                    params=dict(trial.params),
+                    stack=attrs.get("stack", ""),
+                    pattern=attrs.get("pattern", ""),
+                    reason="interrupted",
+                )
+            )
         consecutive_infeasible = 0
         try:
             while True:
