@@ -186,9 +186,12 @@ class _Driver:
                 room = (
                     plan.budget.trials is None or trained + len(self.pending) < plan.budget.trials
                 )
-                if out_of_time or not room:
+                grid_done = getattr(study.sampler, "is_exhausted", None)
+                grid_done = grid_done is not None and grid_done(study)
+                if out_of_time or not room or grid_done:
                     if not self.pending:
-                        summary.stopped_by = "wall_time" if out_of_time else "trials"
+                        stop = "wall_time" if out_of_time else "trials" if not room else "grid"
+                        summary.stopped_by = stop
                         break
                 elif len(self.pending) < self.executor.max_concurrent:
                     if self._ask_and_submit(consecutive_infeasible >= FALLBACK_AFTER):

@@ -286,3 +286,13 @@ def test_a_repeated_architecture_reuses_the_earlier_result(tmp_path, monkeypatch
     for t in duplicates:
         earlier = trials[t.user_attrs["duplicate_of"]]
         assert earlier.user_attrs["spec"] == t.user_attrs["spec"] and earlier.values == t.values
+
+
+def test_a_grid_study_ends_when_every_point_was_tried(tmp_path):
+    # KIND_SPACE has 2 x 3 x 2 = 12 grid points; the budget would allow 20 trials.
+    plan = load_plan(write_study(tmp_path, trials=20, steps=1, sampler="grid"))
+    summary = run_study(plan)
+    trials = trials_of(plan)
+    assert summary.stopped_by == "grid" and len(trials) == 12
+    points = {(t.params["d_model"], t.params["kind"], t.params["d_state"]) for t in trials}
+    assert len(points) == 12
