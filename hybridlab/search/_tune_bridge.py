@@ -34,9 +34,13 @@ class Channels:
         self.outbox: queue.Queue[tuple] = queue.Queue()
         self.finished = threading.Event()
         self.stop_all = threading.Event()
+        # Trials handed to Tune and not yet ended there (changed in Tune's thread only).
+        self.active = 0
 
 
 CHANNELS: dict[int, Channels] = {}
+# How long the searcher waits for the driver's next trial when Tune has none running.
+IDLE_WAIT_S = 2.0
 
 
 class Bridge(Searcher):
@@ -50,11 +54,18 @@ class Bridge(Searcher):
         channels = CHANNELS.get(self.channel_id)
         if channels is None:
             return Searcher.FINISHED
+        # With no trial running, Tune polls its searcher once a second; wait here instead, so
+        # the driver's next trial starts as soon as it is submitted. With trials running, never
+        # block: Tune's loop also carries their reports.
+        wait_s = IDLE_WAIT_S if channels.active == 0 else 0.0
         try:
-            config = channels.inbox.get_nowait()
+            config = channels.inbox.get(timeout=wait_s) if wait_s else channels.inbox.get_nowait()
         except queue.Empty:
             return Searcher.FINISHED if channels.finished.is_set() else None
-        return Searcher.FINISHED if config is None else config
+        if config is None:
+            return Searcher.FINISHED
+        channels.active += 1
+        return config
 
     def on_trial_complete(self, trial_id: str, result: Any = None, error: bool = False) -> None:
         """Outcomes travel through `Relay`, which also sees the trial's error."""
@@ -83,8 +94,17 @@ class Relay(Callback):
         if "hybridlab_result" in result:
             self._put(("done", number, json.loads(result["hybridlab_result"])))
 
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._ended()
+
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._put(("done", trial.config["request"]["number"], fault_result(trial)))
+        self._ended()
+
+    def _ended(self) -> None:
+        channels = CHANNELS.get(self.channel_id)
+        if channels is not None:
+            channels.active -= 1
 
 
 class StopAll(Stopper):
