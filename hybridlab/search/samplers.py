@@ -45,34 +45,6 @@ def grid_space(space: Any) -> dict[str, list[Any]]:
     return grid
 
 
-def _grid_base() -> type:
-    import optuna
-
-    return optuna.samplers.GridSampler
-
-
-class AskTellGridSampler(_grid_base()):  # type: ignore[misc]
-    """Optuna's GridSampler for an ask/tell driver with trials in flight.
-
-    Optuna's calls `study.stop()` once the grid is done, which raises outside `study.optimize`,
-    and counts a point as visited only once its trial finished, so a driver asking while trials
-    run would get running points again. Here the driver stops asking when `is_exhausted`: every
-    point has a trial started (running or finished) and no re-enqueued trial is waiting.
-    """
-
-    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
-        pass
-
-    def is_exhausted(self, study: Any) -> bool:
-        from optuna.trial import TrialState
-
-        trials = study._storage.get_all_trials(study._study_id, deepcopy=False)
-        if any(t.state == TrialState.WAITING for t in trials):
-            return False
-        started = {t.system_attrs.get("grid_id") for t in trials}
-        return started >= set(range(self._n_min_trials))
-
-
 def check_sampler(config: Any, space: Any, num_objectives: int) -> None:
     """Raise ValueError if `config` cannot build a sampler (missing dependency, bad options)."""
     import optuna
@@ -107,6 +79,8 @@ def make_sampler(config: Any, space: Any, seed_offset: int = 0) -> Any:
     kwargs = dict(config.options)
     seed = None if config.seed is None else config.seed + seed_offset
     if config.name == "grid":
+        from hybridlab.search._grid import AskTellGridSampler
+
         return AskTellGridSampler(grid_space(space), seed=seed, **kwargs)
     try:
         return cls(seed=seed, **kwargs)

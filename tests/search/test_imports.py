@@ -1,5 +1,5 @@
-"""Optuna is imported only when a study is opened, MLflow only when a study logs to it: not by
-hybridlab, its search package or CLI."""
+"""Optuna is imported only when a study is opened, MLflow only when a study logs to it, Ray only
+when a study runs on it: not by hybridlab, its search package or CLI."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import subprocess
 import sys
 
 
-def test_search_and_cli_import_without_optuna_or_mlflow():
+def test_search_and_cli_import_without_optuna_mlflow_or_ray():
     code = (
         "import sys, hybridlab, hybridlab.search, hybridlab.cli; "
         "from hybridlab.search.space import load_space; "
         "from hybridlab.search.tracker import make_tracker; make_tracker('none', {}); "
-        "assert 'optuna' not in sys.modules and 'mlflow' not in sys.modules"
+        "from hybridlab.search.executor import executor_class; executor_class('ray'); "
+        "assert not {'optuna', 'mlflow', 'ray'} & set(sys.modules), sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd="/")
 

@@ -159,3 +159,11 @@ def test_optuna_trials_see_only_active_knobs():
         assert trial.params == proposal.params
         assert ("ssd.d_state" in trial.params) == (trial.params["ssm"] == "ssd")
         study.tell(trial, 0.0)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "studies").glob("*.yaml")), ids=lambda p: p.stem)
+def test_shipped_study_files_validate(path):
+    from hybridlab.search.config import load_plan
+
+    plan = load_plan(path)
+    assert plan.executor.backend == "ray" and plan.budget.trials
