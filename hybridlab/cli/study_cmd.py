@@ -60,7 +60,7 @@ def run(
     process). Example: hybridlab study run studies/quickstart.yaml budget.trials=6
     """
     from hybridlab.search.config import load_plan
-    from hybridlab.search.errors import StudyConfigError
+    from hybridlab.search.errors import ExecutorFailed, StudyConfigError
     from hybridlab.search.runner import StudyFailed, run_study
 
     extra = [f"executor.address={address}"] if address is not None else []
@@ -75,7 +75,7 @@ def run(
             summary = run_study(plan, trackers=[view])
     except StudyConfigError as err:
         fail(str(err))
-    except StudyFailed as err:
+    except (StudyFailed, ExecutorFailed) as err:
         print(f"error: {err}", file=sys.stderr)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:

@@ -44,3 +44,8 @@ class StudyConfigError(ValueError):
 
 class InfeasibleSample(ValueError):
     """A sampled architecture that cannot or must not be trained (a constraint, a shape rule)."""
+
+
+class ExecutorFailed(RuntimeError):
+    """The executor itself stopped working (e.g. Ray Tune's loop died): the study cannot go on;
+    finished trials are kept and running ones resume on the next run."""

@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hybridlab.search.errors import StudyConfigError
+from hybridlab.search.errors import ExecutorFailed, StudyConfigError
 from hybridlab.search.executor import Executor, OnMetrics, TrialOutcome
 from hybridlab.search.worker import TrialRequest
 
@@ -105,7 +105,7 @@ class RayExecutor(Executor):
             except (ConnectionError, RuntimeError) as err:
                 raise StudyConfigError(
                     f"cannot start or join Ray (address {address!r}): {_first_line(err)}",
-                    where="executor.address",
+                    key="executor.address",
                 ) from None
             self.started_ray = address is None
         total = ray.cluster_resources()
@@ -115,8 +115,9 @@ class RayExecutor(Executor):
         if fit < 1:
             self.shutdown()
             have = f"{total.get('CPU', 0):g} CPU, {total.get('GPU', 0):g} GPU"
-            raise ValueError(
-                f"executor.resources {self.resources} per trial do not fit the Ray cluster ({have})"
+            raise StudyConfigError(
+                f"{self.resources} per trial do not fit the Ray cluster ({have})",
+                key="executor.resources",
             )
         self.max_concurrent = max_concurrent or fit
         self.cluster = {"CPU": total.get("CPU", 0.0), "GPU": total.get("GPU", 0.0)}
@@ -279,7 +280,10 @@ class RayExecutor(Executor):
     def _check_tune_alive(self) -> None:
         if self._thread is not None and not self._thread.is_alive():
             reason = f": {type(self._error).__name__}: {self._error}" if self._error else ""
-            raise RuntimeError(f"Ray Tune stopped with {len(self._running)} trial(s) left{reason}")
+            raise ExecutorFailed(
+                f"Ray Tune stopped with {len(self._running)} trial(s) running{reason}; run the "
+                f"same command again to resume"
+            )
 
 
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
@@ -289,7 +293,7 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
         raise StudyConfigError(
             f"a Ray cluster address is 'auto' or host:port (the head's GCS port, 6379 by "
             f"default), got {address!r}",
-            where="executor.address",
+            key="executor.address",
         )
     try:
         socket.create_connection((host, int(port)), timeout=timeout_s).close()
@@ -297,7 +301,7 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
         raise StudyConfigError(
             f"cannot reach the Ray cluster at {address}: {err.strerror or err}; is `ray start "
             f"--head --port {port}` running there?",
-            where="executor.address",
+            key="executor.address",
         ) from None
 
 

@@ -151,3 +151,57 @@ def test_ray_errors_are_classified_by_what_happened_not_by_the_advice(name, text
     from hybridlab.search._tune_bridge import _classify
 
     assert _classify(name, text)[0] == fault
+
+
+@pytest.mark.ray
+def test_a_dead_tune_loop_stops_the_study_with_a_message_and_keeps_it_resumable(
+    tmp_path, ray_local, monkeypatch
+):
+    from ray import tune
+
+    from hybridlab.search.errors import ExecutorFailed
+
+    def broken_fit(self):
+        raise RuntimeError("tune broke")
+
+    monkeypatch.setattr(tune.Tuner, "fit", broken_fit)
+    plan = load_plan(write_study(tmp_path, trials=2, executor="{backend: ray}"))
+    with pytest.raises(ExecutorFailed, match="RuntimeError: tune broke; run the same command"):
+        run_study(plan)
+    trials = open_study(plan, create=False).trials
+    assert trials and all(t.user_attrs["outcome"] == "interrupted" for t in trials)
+
+
+@pytest.mark.ray
+def test_resources_the_cluster_cannot_fit_are_a_config_error_before_anything_is_written(
+    tmp_path, ray_local
+):
+    from hybridlab.search.errors import StudyConfigError
+
+    plan = load_plan(write_study(tmp_path, executor="{backend: ray, resources: {cpu: 3}}"))
+    with pytest.raises(StudyConfigError, match=r"executor.resources: .* do not fit .*2 CPU"):
+        run_study(plan)
+    assert not plan.folder.exists()
+
+
+def test_an_unreachable_cluster_address_exits_2_in_seconds_with_nothing_written(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from ray_helpers import free_port
+
+    path = write_study(tmp_path, executor="{backend: ray}")
+    address = f"127.0.0.1:{free_port()}"
+    hybridlab = str(Path(sys.executable).with_name("hybridlab"))
+    start = time.monotonic()
+    done = subprocess.run(
+        [hybridlab, "study", "run", str(path), "--address", address],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert f"executor.address: cannot reach the Ray cluster at {address}" in done.stderr
+    assert time.monotonic() - start < 60
+    assert not (tmp_path / "out").exists()
