@@ -169,7 +169,11 @@ def test_a_dead_tune_loop_stops_the_study_with_a_message_and_keeps_it_resumable(
     with pytest.raises(ExecutorFailed, match="RuntimeError: tune broke; run the same command"):
         run_study(plan)
     trials = open_study(plan, create=False).trials
-    assert trials and all(t.user_attrs["outcome"] == "interrupted" for t in trials)
+    ran = [t for t in trials if t.state != TrialState.WAITING]
+    waiting = [t for t in trials if t.state == TrialState.WAITING]
+    assert ran and all(t.user_attrs["outcome"] == "interrupted" for t in ran)
+    # ... and re-enqueued, to run first when the same command runs again.
+    assert sorted(t.user_attrs["retry_of"] for t in waiting) == [t.number for t in ran]
 
 
 @pytest.mark.ray
