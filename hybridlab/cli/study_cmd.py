@@ -81,10 +81,11 @@ def run(
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume", file=sys.stderr)
         raise typer.Exit(130) from None
+    retried = f"{summary.retried} retried after a fault, " if summary.retried else ""
     console.print(
         f"[bold]{escape(plan.name)}[/]: {summary.trained} trained ({summary.complete} complete, "
         f"{summary.failed} failed), {summary.infeasible} infeasible this run, "
-        f"{len(summary.interrupted)} interrupted trial(s) re-enqueued, "
+        f"{len(summary.interrupted)} interrupted trial(s) re-enqueued, {retried}"
         f"{summary.wall_time_s:.0f} s; study folder {escape(summary.folder)}",
         highlight=False,
     )
