@@ -57,12 +57,12 @@ def descendants(roots: set[int]) -> set[int]:
 
 
 def end_processes(pids: set[int], grace_s: float = 10.0) -> None:
-    """SIGTERM, then SIGKILL what is left after `grace_s`."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    """SIGTERM, then SIGKILL what is left after `grace_s` (0: SIGKILL at once)."""
+    for sig in (signal.SIGTERM, signal.SIGKILL) if grace_s else (signal.SIGKILL,):
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-        deadline = time.monotonic() + grace_s
+        deadline = time.monotonic() + max(grace_s, 5.0)
         while time.monotonic() < deadline:
             pids = {p for p in pids if os.path.exists(f"/proc/{p}") and not _zombie(p)}
             if not pids:
@@ -86,6 +86,20 @@ class Cluster:
     temp_dir: str
     env: dict[str, str]
     owned: set[int] = field(default_factory=set)
+    head: set[int] = field(default_factory=set)  # the head node's processes
+
+    def worker_node_busy(self) -> bool:
+        """A trial is running on the worker node (a Tune actor inside `train`)."""
+        table = _processes()
+        worker = descendants(self.processes() - self.head)
+        return any(table.get(p, (0, ""))[1].startswith("ray::ImplicitFunc.train") for p in worker)
+
+    def kill_worker_node(self) -> None:
+        """Lose the worker node: SIGKILL its raylet and everything under it."""
+        worker = self.processes() - self.head
+        raylets = {p for p in worker if "raylet/raylet" in _processes().get(p, (0, ""))[1]}
+        assert len(raylets) == 1, raylets
+        end_processes(descendants(raylets), grace_s=0)
 
     def processes(self) -> set[int]:
         """Every process of this cluster (found by its temp folder, plus their children)."""
@@ -123,7 +137,7 @@ def two_node_cluster(cpus_per_node: int = 1) -> Iterator[Cluster]:
             *_node_args(temp_dir, cpus_per_node),
         ]  # fmt: skip
         subprocess.run(head, check=True, env=env, capture_output=True, timeout=120)
-        cluster.processes()
+        cluster.head = set(cluster.processes())
         worker = [
             RAY,
             "start",

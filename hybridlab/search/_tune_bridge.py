@@ -172,6 +172,8 @@ def _classify(name: str, text: str) -> tuple[str, str]:
         return "oom", "killed for lack of memory"
     if "nodedied" in name or "node" in because:
         return "node_lost", "the trial's node was lost"
+    if "unavailable" in name:  # its connection dropped: the process or its node died
+        return "worker_died", "the trial's worker became unreachable"
     if "actor" in name or "worker" in name or because:
         return "worker_died", "the trial's worker process died"
     return "ray_error", "Ray reported an error"

@@ -57,7 +57,6 @@ from hybridlab.search.tracker import (
     COMPLETE,
     FAILED,
     INFEASIBLE,
-    INTERRUPTED,
     Tracker,
     Trackers,
     TrialRecord,
@@ -159,22 +158,7 @@ class _Driver:
                 "interrupted": summary.interrupted,
             }
         )
-        # Every trial the crash left running is recorded (a tracker that never heard of one,
-        # e.g. killed between Optuna's ask and the tracker's start, records it now).
-        trials = study.get_trials(deepcopy=False)
-        for number in summary.interrupted:
-            trial = trials[number]
-            attrs = trial.user_attrs
-            self.tracker.log_trial_finished(
-                TrialRecord(
-                    number,
-                    INTERRUPTED,
-                    params=dict(trial.params),
-                    stack=attrs.get("stack", ""),
-                    pattern=attrs.get("pattern", ""),
-                    reason="interrupted",
-                )
-            )
+        self._recover_tracking(study)
         consecutive_infeasible = 0
         try:
             while True:
@@ -350,6 +334,40 @@ class _Driver:
         self.tracker.log_trial_finished(record)
         self.tracker.update_front(study_front(self.study, self.plan.labels), hv)
         return record
+
+    def _recover_tracking(self, study: Any) -> None:
+        """Send every finished trial to the trackers, which record those they missed: a driver
+        killed between Optuna's tell and the tracker's log, trials interrupted by a crash (also
+        one killed before its tracker heard of it), trials run before tracking was on."""
+        from optuna.trial import TrialState
+
+        recovered = False
+        for trial in study.get_trials(deepcopy=False):
+            attrs, outcome = trial.user_attrs, trial.user_attrs.get(OUTCOME)
+            if outcome is None or trial.state in (TrialState.RUNNING, TrialState.WAITING):
+                continue
+            complete = trial.state == TrialState.COMPLETE
+            values = dict(zip(self.plan.labels, trial.values, strict=True)) if complete else {}
+            self.tracker.recover_trial(
+                TrialRecord(
+                    trial.number,
+                    outcome,
+                    values=values,
+                    params=dict(trial.params),
+                    stack=attrs.get("stack", ""),
+                    pattern=attrs.get("pattern", ""),
+                    reason=attrs.get(REASON),
+                    result={k: attrs[k] for k in KEPT if k in attrs} or None,
+                    hypervolume=attrs.get("hypervolume"),
+                    fault=attrs.get("fault"),
+                    retried=bool(attrs.get(RETRIED)),
+                )
+            )
+            recovered = recovered or complete
+        if recovered:
+            self.tracker.update_front(
+                study_front(study, self.plan.labels), study.user_attrs.get("hypervolume")
+            )
 
     def _abandon_pending(self) -> None:
         """Trials still in flight when the driver stops (Ctrl-C, an error): interrupted."""

@@ -7,6 +7,8 @@ The runner calls, in the driver process only:
     log_trial_started(trial)               a trial was submitted (number, params, stack, pattern)
     log_metrics(number, step, metrics)     intermediate training metrics of a running trial
     log_trial_finished(record)             complete, failed, infeasible or interrupted
+    recover_trial(record)                  on every start, for each finished trial of the study:
+                                           record it if this tracker missed it
     update_front(front, hypervolume)       after every completed trial: the whole front
                                            (`FrontPoint`s), so Pareto tags can be kept true
     end_study(summary)                     once, also after an error or Ctrl-C
@@ -76,6 +78,11 @@ class Tracker:
     def log_trial_finished(self, record: TrialRecord) -> None:
         pass
 
+    def recover_trial(self, record: TrialRecord) -> None:
+        """A finished trial as the study has it, sent for every finished trial when a study
+        (re)starts: a tracker records the ones it missed (the driver died between Optuna's tell
+        and the tracker's log, or the tracker was switched on later) and ignores the rest."""
+
     def update_front(self, front: Sequence[FrontPoint], hypervolume: float | None) -> None:
         pass
 
@@ -107,6 +114,10 @@ class Trackers(Tracker):
     def log_trial_finished(self, record):
         for t in self.trackers:
             t.log_trial_finished(record)
+
+    def recover_trial(self, record):
+        for t in self.trackers:
+            t.recover_trial(record)
 
     def update_front(self, front, hypervolume):
         for t in self.trackers:

@@ -62,6 +62,7 @@ class MLflowTracker(Tracker):
         self.client: Any = None
         self.runs: dict[int, str] = {}  # trial number → run id
         self.finished: set[int] = set()  # trial numbers whose run is terminated
+        self.outcomes: dict[int, str | None] = {}  # their `outcome` tag
         self.values: dict[int, list[float]] = {}  # complete trials' objective values
         self.tags: dict[int, tuple[str, str]] = {}  # trial number → (pareto, pareto_rank)
         self.front: list[FrontPoint] = []
@@ -106,9 +107,11 @@ class MLflowTracker(Tracker):
             self._log(run_id, metrics=_numeric(metrics), step=step)
 
     def log_trial_finished(self, record: TrialRecord) -> None:
+        if record.number not in self.finished:
+            self._finish_run(record)
+
+    def _finish_run(self, record: TrialRecord) -> None:
         number = record.number
-        if number in self.finished:
-            return
         run_id = self.runs.get(number) or self._create_run(record)
         tags = {"outcome": record.outcome}
         if record.reason:
@@ -126,8 +129,15 @@ class MLflowTracker(Tracker):
         self._log(run_id, metrics=metrics, tags=tags)
         self.client.set_terminated(run_id, STATUS.get(record.outcome, "FAILED"))
         self.finished.add(number)
+        self.outcomes[number] = record.outcome
         if record.outcome == COMPLETE:
             self.values[number] = [float(record.values[label]) for label in self.labels]
+
+    def recover_trial(self, record: TrialRecord) -> None:
+        # Missing, left RUNNING, or closed otherwise than the study has it (a driver stopped
+        # between Optuna's tell and this log closes the run as KILLED): log it as the study has it.
+        if record.number not in self.finished or self.outcomes.get(record.number) != record.outcome:
+            self._finish_run(record)
 
     def update_front(self, front: Sequence[FrontPoint], hypervolume: float | None) -> None:
         self.front = list(front)
@@ -203,11 +213,12 @@ class MLflowTracker(Tracker):
                 continue
             number = int(tags[NUMBER_TAG])
             self.runs[number] = run_id
-            self.finished.add(number)
             if run.info.status == "RUNNING":
-                # Left running by a crash; Optuna's side re-enqueues the trial.
-                self._log(run_id, tags={"outcome": INTERRUPTED})
-                self.client.set_terminated(run_id, "KILLED")
+                # Left running by a crash: `recover_trial` closes it as the study has it
+                # (complete, failed, or interrupted and re-enqueued); else `end_study` as KILLED.
+                continue
+            self.finished.add(number)
+            self.outcomes[number] = tags.get("outcome")
             metrics = run.data.metrics
             objectives = [metrics.get(f"obj/{label}") for label in self.labels]
             if run.info.status == "FINISHED" and None not in objectives:

@@ -1,6 +1,7 @@
-"""A study on a two-node Ray cluster on this machine (a head and a worker node started with
-`ray start` on loopback, token authentication on), joined by address from the command line; its
-driver is killed with SIGKILL mid-study and the same command resumes it."""
+"""Studies on a two-node Ray cluster on this machine (a head and a worker node started with
+`ray start` on loopback, token authentication on), joined by address from the command line: the
+driver is killed with SIGKILL mid-study and the same command resumes it; the worker node is lost
+mid-trial and the study completes on the head."""
 
 from __future__ import annotations
 
@@ -95,3 +96,34 @@ def test_a_study_on_a_two_node_cluster_survives_its_driver_being_killed(tmp_path
     trained = [r for r in by_status["FINISHED"] if "train/loss" in r.data.metrics]
     nodes = {r.data.tags["worker.node_id"] for r in trained}
     assert len(nodes) == 2, f"the trials ran on {nodes}; both nodes should have been used"
+
+
+def test_a_lost_worker_node_costs_its_trial_one_retry_and_the_study_completes(tmp_path):
+    path = write_study(
+        tmp_path,
+        trials=3,
+        steps=1000,
+        executor="{backend: ray, max_concurrent: 2, resources: {cpu: 1}, retries: 1}",
+        extra="tracking: mlflow\n",
+    )
+    folder = tmp_path / "out"
+    with two_node_cluster(cpus_per_node=1) as cluster:
+        command = [HYBRIDLAB, "study", "run", str(path), "--address", cluster.address]
+        with open(tmp_path / "driver.log", "w") as log:
+            driver = subprocess.Popen(
+                command, env={**os.environ, **cluster.env}, stdout=log, stderr=subprocess.STDOUT
+            )
+        try:
+            wait_for(cluster.worker_node_busy, 240, "a trial running on the worker node")
+            cluster.kill_worker_node()
+            assert driver.wait(timeout=420) == 0, (tmp_path / "driver.log").read_text()[-3000:]
+        finally:
+            driver.kill()
+
+    trials = load(folder).trials
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 3
+    (lost,) = [t for t in trials if t.user_attrs.get("fault")]
+    assert lost.state == TrialState.FAIL and lost.user_attrs["retried"] is True
+    assert lost.user_attrs["fault"] in ("node_lost", "worker_died"), lost.user_attrs
+    (retry,) = [t for t in trials if t.user_attrs.get("retry_of") == lost.number]
+    assert retry.state == TrialState.COMPLETE and retry.params == lost.params

@@ -142,10 +142,19 @@ ACTOR_DIED = (
         ("ActorDiedError", ACTOR_DIED.format(what="node"), "node_lost"),
         ("NodeDiedError", "node 12ab is dead", "node_lost"),
         ("OutOfMemoryError", "Task was killed due to the node running low on memory.", "oom"),
+        ("ActorUnavailableError", "RpcError: Socket closed", "worker_died"),
         ("RayTaskError", "something else went wrong", "ray_error"),
         ("", "", "ray_error"),
     ],
-    ids=["sigkill", "node-died", "node-died-error", "ray-oom-killer", "other", "no-error-file"],
+    ids=[
+        "sigkill",
+        "node-died",
+        "node-died-error",
+        "ray-oom-killer",
+        "node-raylet-killed",
+        "other",
+        "no-error-file",
+    ],
 )
 def test_ray_errors_are_classified_by_what_happened_not_by_the_advice(name, text, fault):
     from hybridlab.search._tune_bridge import _classify

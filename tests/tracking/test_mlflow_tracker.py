@@ -237,3 +237,55 @@ def test_pareto_tags_equal_optunas_best_trials_after_every_trial(tmp_path, monke
 
     run_study(plan, trackers=[Checker()])
     assert len(checks) >= 5 and all(checks), checks
+
+
+def test_a_trial_completed_just_before_the_driver_stopped_is_finished_in_mlflow_on_resume(
+    tmp_path, monkeypatch
+):
+    fake_training.calls = 1  # no failure in this study
+    monkeypatch.setattr(worker_module, "train_proxy", fake_training)
+    path = write_study(tmp_path, space=SPACE, trials=2, extra="tracking: mlflow\n")
+    real = MLflowTracker.log_trial_finished
+
+    def stop_at_the_second(self, record):
+        if record.outcome == "complete" and self.values:
+            raise KeyboardInterrupt  # after Optuna's tell, before this log
+        real(self, record)
+
+    monkeypatch.setattr(MLflowTracker, "log_trial_finished", stop_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(load_plan(path))
+    monkeypatch.setattr(MLflowTracker, "log_trial_finished", real)
+    plan = load_plan(path, ["budget.trials=3"])
+    run_study(plan)
+
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{plan.folder.resolve()}/mlflow.db")
+    runs = {
+        int(r.data.tags["trial_number"]): r
+        for r in _runs(client, client.get_experiment_by_name("tiny"), "trial")
+    }
+    complete = [
+        t for t in open_study(plan, create=False).get_trials() if t.state == TrialState.COMPLETE
+    ]
+    assert len(complete) == 3
+    for trial in complete:
+        run = runs[trial.number]
+        assert (run.info.status, run.data.tags["outcome"]) == ("FINISHED", "complete")
+        for label, value in zip(plan.labels, trial.values, strict=True):
+            assert run.data.metrics[f"obj/{label}"] == pytest.approx(value)
+    best = {t.number for t in open_study(plan, create=False).best_trials}
+    assert {n for n, r in runs.items() if r.data.tags.get("pareto") == "true"} == best
+
+
+def test_trials_run_before_tracking_was_on_get_runs_on_the_next_start(tmp_path, monkeypatch):
+    fake_training.calls = 1
+    monkeypatch.setattr(worker_module, "train_proxy", fake_training)
+    path = write_study(tmp_path, space=SPACE, trials=2)
+    run_study(load_plan(path))
+    plan = load_plan(path, ["budget.trials=3", "tracking=mlflow"])
+    run_study(plan)
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{plan.folder.resolve()}/mlflow.db")
+    runs = _runs(client, client.get_experiment_by_name("tiny"), "trial")
+    trials = open_study(plan, create=False).get_trials()
+    assert sorted(int(r.data.tags["trial_number"]) for r in runs) == [t.number for t in trials]
+    assert all(r.info.status == "FINISHED" for r in runs if r.data.tags["outcome"] == "complete")
