@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 RAY = str(Path(sys.executable).with_name("ray"))
+TRAINING = "ray::ImplicitFunc.train"  # the process title of a Tune actor running a trial
 
 
 def free_port() -> int:
@@ -86,20 +87,17 @@ class Cluster:
     temp_dir: str
     env: dict[str, str]
     owned: set[int] = field(default_factory=set)
-    head: set[int] = field(default_factory=set)  # the head node's processes
+    worker_raylet: int | None = None  # the worker node's raylet: its workers are its children
 
     def worker_node_busy(self) -> bool:
         """A trial is running on the worker node (a Tune actor inside `train`)."""
         table = _processes()
-        worker = descendants(self.processes() - self.head)
-        return any(table.get(p, (0, ""))[1].startswith("ray::ImplicitFunc.train") for p in worker)
+        on_worker = descendants({self.worker_raylet})
+        return any(table.get(p, (0, ""))[1].startswith(TRAINING) for p in on_worker)
 
     def kill_worker_node(self) -> None:
         """Lose the worker node: SIGKILL its raylet and everything under it."""
-        worker = self.processes() - self.head
-        raylets = {p for p in worker if "raylet/raylet" in _processes().get(p, (0, ""))[1]}
-        assert len(raylets) == 1, raylets
-        end_processes(descendants(raylets), grace_s=0)
+        end_processes(descendants({self.worker_raylet}), grace_s=0)
 
     def processes(self) -> set[int]:
         """Every process of this cluster (found by its temp folder, plus their children)."""
@@ -137,7 +135,7 @@ def two_node_cluster(cpus_per_node: int = 1) -> Iterator[Cluster]:
             *_node_args(temp_dir, cpus_per_node),
         ]  # fmt: skip
         subprocess.run(head, check=True, env=env, capture_output=True, timeout=120)
-        cluster.head = set(cluster.processes())
+        head_processes = set(cluster.processes())
         worker = [
             RAY,
             "start",
@@ -145,7 +143,10 @@ def two_node_cluster(cpus_per_node: int = 1) -> Iterator[Cluster]:
             *_node_args(temp_dir, cpus_per_node),
         ]
         subprocess.run(worker, check=True, env=env, capture_output=True, timeout=120)
-        cluster.processes()
+        table = _processes()
+        (cluster.worker_raylet,) = {
+            p for p in cluster.processes() - head_processes if "raylet/raylet" in table[p][1]
+        }
         yield cluster
     finally:
         end_processes(cluster.processes())
