@@ -40,20 +40,25 @@ def wait_for(condition, timeout_s: float, what: str) -> None:
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
+def cluster_study(tmp_path: Path, trials: int, steps: int) -> Path:
+    """A tiny study, two trials at a time (one per node: 1 CPU each), logged to MLflow."""
+    executor = "{backend: ray, max_concurrent: 2, resources: {cpu: 1}, retries: 1}"
+    extra = "tracking: mlflow\n"
+    return write_study(tmp_path, trials=trials, steps=steps, executor=executor, extra=extra)
+
+
+def start_driver(command: list[str], env: dict, log_path: Path) -> subprocess.Popen:
+    with open(log_path, "w") as log:
+        return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
 def test_a_study_on_a_two_node_cluster_survives_its_driver_being_killed(tmp_path):
-    path = write_study(
-        tmp_path,
-        trials=6,
-        steps=150,
-        executor="{backend: ray, max_concurrent: 2, resources: {cpu: 1}}",
-        extra="tracking: mlflow\n",
-    )
+    path = cluster_study(tmp_path, trials=6, steps=150)
     folder = tmp_path / "out"
     with two_node_cluster(cpus_per_node=1) as cluster:
         env = {**os.environ, **cluster.env}
         command = [HYBRIDLAB, "study", "run", str(path), "--address", cluster.address]
-        with open(tmp_path / "first.log", "w") as log:
-            driver = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        driver = start_driver(command, env, tmp_path / "first.log")
         try:
 
             def one_done_one_running() -> bool:
@@ -99,20 +104,11 @@ def test_a_study_on_a_two_node_cluster_survives_its_driver_being_killed(tmp_path
 
 
 def test_a_lost_worker_node_costs_its_trial_one_retry_and_the_study_completes(tmp_path):
-    path = write_study(
-        tmp_path,
-        trials=3,
-        steps=1000,
-        executor="{backend: ray, max_concurrent: 2, resources: {cpu: 1}, retries: 1}",
-        extra="tracking: mlflow\n",
-    )
+    path = cluster_study(tmp_path, trials=3, steps=1000)
     folder = tmp_path / "out"
     with two_node_cluster(cpus_per_node=1) as cluster:
         command = [HYBRIDLAB, "study", "run", str(path), "--address", cluster.address]
-        with open(tmp_path / "driver.log", "w") as log:
-            driver = subprocess.Popen(
-                command, env={**os.environ, **cluster.env}, stdout=log, stderr=subprocess.STDOUT
-            )
+        driver = start_driver(command, {**os.environ, **cluster.env}, tmp_path / "driver.log")
         try:
             wait_for(cluster.worker_node_busy, 240, "a trial running on the worker node")
             cluster.kill_worker_node()
