@@ -120,7 +120,6 @@ class RayExecutor(Executor):
                 key="executor.resources",
             )
         self.max_concurrent = max_concurrent or fit
-        self.cluster = {"CPU": total.get("CPU", 0.0), "GPU": total.get("GPU", 0.0)}
         self.triton_cache = options.get("triton_cache_dir") or str(self.folder / "triton-cache")
         self._id = next(_IDS)
         self._channels: Any = None
