@@ -5,12 +5,15 @@ Each op (``"ssd"``, ``"selective_scan"``, ...) has a table of backends, each nam
 dependency (Triton) before it is used. ``backend="auto"`` picks, by the device type of the first
 tensor argument, the first backend in ``AUTO_ORDER`` that the op has.
 
-Adding a backend (for example Triton) is two lines, no other code changes::
+Every op has "torch", "naive" and "triton" backends (the Triton kernels, registered below).
+``AUTO_ORDER["cuda"]`` tries "triton" before "torch"; on CPU "auto" means "torch", and
+``backend="triton"`` needs CUDA tensors or Triton's interpreter (``TRITON_INTERPRET=1``).
 
-    BACKENDS["ssd"]["triton"] = "hybridlab.kernels.ssd.triton:ssd_triton"
-    # AUTO_ORDER["cuda"] already tries "triton" before "torch".
+Adding another backend is one table entry, no other code changes::
 
-or, from outside this file, ``register_backend("ssd", "triton", ssd_triton)``.
+    BACKENDS["ssd"]["mine"] = "mypackage.ssd:ssd_mine"
+
+or, from outside this file, ``register_backend("ssd", "mine", ssd_mine)``.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ._triton_utils import check_cuda_or_interpreter, device_guard, new_empty
+from ._triton_utils import check_cuda_or_interpreter, device_guard, new_empty, softplus
 
 
 @triton.jit
@@ -85,7 +85,7 @@ def _state_update_kernel(
             tl.float32
         )
     if SOFTPLUS:
-        dt = tl.where(dt <= 20.0, tl.log(1.0 + tl.exp(tl.minimum(dt, 20.0))), dt)
+        dt = softplus(dt)
     A = tl.load(
         A_ptr + pid_h * s_A_h + offs_p[:, None] * s_A_p + offs_n[None, :] * s_A_n,
         mask=mask,

@@ -23,7 +23,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ..._triton_utils import autotune, device_guard, new_empty
+from ..._triton_utils import autotune, device_guard, new_empty, softplus
 from .forward import _affine_combine
 
 
@@ -128,10 +128,8 @@ def _selective_scan_bwd_kernel(
         delta = raw
         delta_next = raw_next
         if SOFTPLUS:
-            delta = tl.where(raw <= 20.0, tl.log(1.0 + tl.exp(tl.minimum(raw, 20.0))), raw)
-            delta_next = tl.where(
-                raw_next <= 20.0, tl.log(1.0 + tl.exp(tl.minimum(raw_next, 20.0))), raw_next
-            )
+            delta = softplus(raw)
+            delta_next = softplus(raw_next)
         delta = tl.where(mask_dt, delta, 0.0)  # (BD, T)
         delta_next = tl.where(mask_next, delta_next, 0.0)  # (BD, T)
 

@@ -23,7 +23,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ..._triton_utils import autotune, device_guard, new_empty
+from ..._triton_utils import autotune, device_guard, new_empty, softplus
 
 
 @triton.jit
@@ -113,7 +113,7 @@ def _selective_scan_fwd_kernel(
         if HAS_BIAS:
             delta += bias[:, None]
         if SOFTPLUS:
-            delta = tl.where(delta <= 20.0, tl.log(1.0 + tl.exp(tl.minimum(delta, 20.0))), delta)
+            delta = softplus(delta)
         # Past the end Δ = 0: a = 1, b = 0, so the state carries through unchanged.
         delta = tl.where(mask_dt, delta, 0.0)  # (BD, T)
         mask_nt = mask_n[:, None] & mask_t[None, :]

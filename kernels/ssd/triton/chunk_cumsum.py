@@ -16,7 +16,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ..._triton_utils import autotune, device_guard, new_empty
+from ..._triton_utils import autotune, device_guard, new_empty, softplus
 
 
 @autotune(
@@ -56,8 +56,7 @@ def _chunk_cumsum_fwd_kernel(
     if HAS_BIAS:
         dt += tl.load(dt_bias_ptr + offs_h, mask=mask_h, other=0.0).to(tl.float32)[:, None]
     if SOFTPLUS:
-        # log(1 + exp(dt)), and dt itself above 20 where the two agree in fp32 (as mamba_ssm).
-        dt = tl.where(dt <= 20.0, tl.log(1.0 + tl.exp(tl.minimum(dt, 20.0))), dt)
+        dt = softplus(dt)
     dt = tl.where(mask, dt, 0.0)
     A = tl.load(A_ptr + offs_h, mask=mask_h, other=0.0).to(tl.float32)  # (BH,)
     cs = tl.cumsum(dt * A[:, None], axis=1)  # (BH, BQ)
