@@ -7,7 +7,7 @@ layer's index in the expanded stack; checks that would otherwise fail deep insid
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from hybridlab.spec.errors import SpecError
@@ -48,7 +48,7 @@ def build_from_pattern(
     """
     check_model_settings(d_model, vocab_size)
     defaults = check_defaults(defaults or {})
-    layers = []
+    layers: list[LayerConfig] = []
     line, column = 1, 0
     for char in pattern:
         column += 1
@@ -114,7 +114,7 @@ def _all_kind_names() -> list[str]:
     return list(KINDS) + list(ALIASES)
 
 
-def _did_you_mean(name: str, options) -> str:
+def _did_you_mean(name: str, options: Iterable[str]) -> str:
     close = difflib.get_close_matches(str(name), list(options), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -122,7 +122,7 @@ def _did_you_mean(name: str, options) -> str:
 def _make_layer(
     node: LayerNode, index: int, text: str, d_model: int, defaults: dict[str, dict[str, Any]]
 ) -> LayerConfig:
-    def error(message: str, token: Token, valid=None) -> SpecError:
+    def error(message: str, token: Token, valid: Sequence[str] | None = None) -> SpecError:
         return SpecError(
             message, text=text, line=token.line, column=token.column, layer=index, valid=valid
         )

@@ -74,14 +74,11 @@ def parse(
         raise SpecError(f"a spec must be text, a path or a mapping, got {type(source).__name__}")
     if ":" in source:
         return _from_mapping(_load_yaml(source, None), None, d_model, vocab_size, defaults)
-    settings = {
-        "d_model": 128 if d_model is None else d_model,
-        "vocab_size": 256 if vocab_size is None else vocab_size,
-        "defaults": defaults,
-    }
+    width = 128 if d_model is None else d_model
+    vocab = 256 if vocab_size is None else vocab_size
     if _PATTERN_CHARS.fullmatch(source) and source.strip():
-        return build_from_pattern(source, **settings)
-    return build_spec(source, **settings)
+        return build_from_pattern(source, d_model=width, vocab_size=vocab, defaults=defaults)
+    return build_spec(source, d_model=width, vocab_size=vocab, defaults=defaults)
 
 
 def _load_yaml(text: str, where: str | None) -> dict[str, Any]:

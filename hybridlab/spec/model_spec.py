@@ -70,9 +70,12 @@ class ModelSpec:
         """
         return "".join(layer.letter for layer in self.layers)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, int | float | bool | str]:
         """The spec as the YAML form's mapping (canonical stack string, model-wide settings)."""
-        out = {"d_model": self.d_model, "vocab_size": self.vocab_size}
+        out: dict[str, int | float | bool | str] = {
+            "d_model": self.d_model,
+            "vocab_size": self.vocab_size,
+        }
         if self.norm_eps != 1e-5:
             out["norm_eps"] = self.norm_eps
         if not self.tie_embeddings:
@@ -83,7 +86,7 @@ class ModelSpec:
     def to_yaml(self) -> str:
         """The YAML form, readable by `hybridlab.parse` and `hybridlab train --spec FILE`."""
         lines = [
-            f"{k}: {format_value(v) if k != 'stack' else _quote(v)}"
+            f"{k}: {format_value(v) if k != 'stack' else _quote(str(v))}"
             for k, v in self.to_dict().items()
         ]
         return "\n".join(lines) + "\n"

@@ -14,6 +14,7 @@ and arguments are resolved against the registry later (`hybridlab.spec.build`).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from hybridlab.spec.errors import SpecError
@@ -68,6 +69,7 @@ def tokenize(text: str) -> list[Token]:
                 column=pos - line_start + 1,
             )
         kind = m.lastgroup
+        assert kind is not None  # every alternative of _TOKEN is a named group
         if kind != "ws":
             tokens.append(Token(kind, m.group(), line, pos - line_start + 1))
         newlines = m.group().count("\n")
@@ -97,7 +99,11 @@ class _Parser:
         return self.tokens[self.i]
 
     def error(
-        self, message: str, token: Token | None = None, valid=None, layer: int | None = None
+        self,
+        message: str,
+        token: Token | None = None,
+        valid: Sequence[str] | None = None,
+        layer: int | None = None,
     ) -> SpecError:
         token = token or self.tok
         return SpecError(

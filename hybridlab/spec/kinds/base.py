@@ -61,7 +61,10 @@ class LayerConfig:
     @classmethod
     def field_type(cls, name: str) -> tuple[type, bool]:
         """(base type, optional) of field `name`: `int | None` -> (int, True)."""
-        return _field_types(cls)[name]
+        # Widened to `type`: mypy wrongly rejects `type[LayerConfig]` as not Hashable for the
+        # `@cache`d helper (python/mypy#11470).
+        owner: type = cls
+        return _field_types(owner)[name]
 
     def non_default_args(self) -> dict[str, Any]:
         """Fields whose value differs from the class default, in declaration order."""
