@@ -32,9 +32,8 @@ STUDY = Path(__file__).parent / "studies" / "overhead.yaml"
 
 
 def run(concurrency: int, steps: int, folder: Path) -> dict[str, float]:
-    from hybridlab.search.config import load_plan
-    from hybridlab.search.runner import run_study
-    from hybridlab.search.store import open_study
+    from hybridlab.study import load_plan, run_study
+    from hybridlab.study.storage import open_study
 
     overrides = [
         f"executor.max_concurrent={concurrency}",
@@ -65,7 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from hybridlab.search.config import load_plan
+    from hybridlab.study import load_plan
 
     steps = args.steps or load_plan(STUDY).train.steps
     rows = []

@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hybridlab.cli.errors import fail
-from hybridlab.search.tracker import Tracker
+from hybridlab.tracking import FrontPoint, FrontUpdate, Outcome, Tracker, TrialRecord
 
 study_app = typer.Typer(
     help="Multi-objective architecture studies: run (or resume) one, show its Pareto front.",
@@ -59,9 +59,8 @@ def run(
     Trials run on Ray (local Ray by default; executor.backend=inline runs them in this
     process). Example: hybridlab study run studies/quickstart.yaml budget.trials=6
     """
-    from hybridlab.search.config import load_plan
-    from hybridlab.search.errors import ExecutorFailed, StudyConfigError
-    from hybridlab.search.runner import StudyFailed, run_study
+    from hybridlab.execution import ExecutorFailed
+    from hybridlab.study import StudyConfigError, StudyFailed, load_plan, run_study
 
     extra = [f"executor.address={address}"] if address is not None else []
     try:
@@ -105,11 +104,10 @@ def pareto(
 
     Example: hybridlab study pareto studies/quickstart.yaml --export runs/quickstart/front
     """
-    import hybridlab
-    from hybridlab.search.config import load_plan
-    from hybridlab.search.errors import StudyConfigError
-    from hybridlab.search.pareto import study_front
-    from hybridlab.search.store import open_study, storage_label
+    from hybridlab.spec import parse
+    from hybridlab.study import StudyConfigError, load_plan
+    from hybridlab.study.front import study_front
+    from hybridlab.study.storage import open_study, storage_label
 
     try:
         plan = load_plan(study, overrides or [])
@@ -123,7 +121,7 @@ def pareto(
         export.mkdir(parents=True, exist_ok=True)
         for point in front:
             path = export / f"trial_{point.number:04d}.yaml"
-            path.write_text(hybridlab.parse(point.spec).to_yaml())
+            path.write_text(parse(point.spec).to_yaml())
             written.append(str(path))
     if as_json:
         objectives = [
@@ -145,7 +143,7 @@ def pareto(
         Console(stderr=True).print(f"wrote {len(written)} spec files to {escape(str(export))}")
 
 
-def front_table(front: list, labels: list[str], hypervolume: float | None) -> Table:
+def front_table(front: list[FrontPoint], labels: list[str], hypervolume: float | None) -> Table:
     """The front as a rich table: trial, objective values, pattern, canonical stack."""
     title = f"Pareto front: {len(front)} trial(s)"
     if hypervolume is not None:
@@ -169,13 +167,13 @@ def _fmt(value: float) -> str:
 
 
 class LiveView(Tracker):
-    """The live progress view: a tracker (see `hybridlab.search.tracker`) that rich renders."""
+    """The live progress view: a tracker (see `hybridlab.tracking.base`) that rich renders."""
 
     def __init__(self, console: Console, budget: int | None, steps: int) -> None:
         self.console, self.budget, self.steps = console, budget, steps
-        self.counts = {"complete": 0, "failed": 0, "infeasible": 0}
+        self.counts = {Outcome.COMPLETE: 0, Outcome.FAILED: 0, Outcome.INFEASIBLE: 0}
         self.running: dict[int, dict[str, Any]] = {}
-        self.front: list = []
+        self.front: list[FrontPoint] = []
         self.labels: list[str] = []
         self.hypervolume: float | None = None
         self.resumed = 0
@@ -194,7 +192,7 @@ class LiveView(Tracker):
             highlight=False,
         )
 
-    def log_trial_started(self, trial: Any) -> None:
+    def log_trial_started(self, trial: TrialRecord) -> None:
         self.running[trial.number] = {"stack": trial.stack, "step": 0, "loss": None}
 
     def log_metrics(self, number: int, step: int, metrics: dict[str, float]) -> None:
@@ -203,27 +201,27 @@ class LiveView(Tracker):
             if "train/loss" in metrics:
                 self.running[number]["loss"] = metrics["train/loss"]
 
-    def log_trial_finished(self, record: Any) -> None:
+    def log_trial_finished(self, record: TrialRecord) -> None:
         self.running.pop(record.number, None)
         self.counts[record.outcome] = self.counts.get(record.outcome, 0) + 1
-        if record.outcome == "complete":
+        if record.outcome == Outcome.COMPLETE:
             values = ", ".join(f"{k} {_fmt(v)}" for k, v in record.values.items())
             self.last = f"trial {record.number}: {values}"
         else:
             self.last = f"trial {record.number} {record.outcome}: {record.reason}"
 
-    def update_front(self, front: Any, hypervolume: float | None) -> None:
-        self.front, self.hypervolume = list(front), hypervolume
+    def update_front(self, update: FrontUpdate) -> None:
+        self.front, self.hypervolume = list(update.front), update.hypervolume
 
     def __rich__(self) -> Group:
         c = self.counts
-        trained = self.trained_before + c["complete"] + c["failed"]
+        trained = self.trained_before + c[Outcome.COMPLETE] + c[Outcome.FAILED]
         budget = f"/{self.budget}" if self.budget else ""
         head = Text.assemble(
             ("trials ", "bold"),
             f"{trained}{budget} trained · {len(self.running)} running · "
-            f"this run: {c['complete']} complete · {c['failed']} failed · {c['infeasible']} "
-            "infeasible",
+            f"this run: {c[Outcome.COMPLETE]} complete · {c[Outcome.FAILED]} failed · "
+            f"{c[Outcome.INFEASIBLE]} infeasible",
         )
         if self.hypervolume is not None:
             head.append(f" · hypervolume {self.hypervolume:.4g}")

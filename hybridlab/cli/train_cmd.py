@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from hybridlab.cli.errors import fail
-from hybridlab.config_utils import merge_dataclass, split_overrides
+from hybridlab.config import merge_dataclass, split_overrides
 from hybridlab.tasks import get_task_class
 from hybridlab.train import TrainConfig, TrainResult, fit_spec, train_proxy
 

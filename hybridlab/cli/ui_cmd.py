@@ -45,8 +45,7 @@ def ui(
 
     Example: hybridlab ui studies/quickstart.yaml --port 5001
     """
-    from hybridlab.search.config import load_plan
-    from hybridlab.search.errors import StudyConfigError
+    from hybridlab.study import StudyConfigError, load_plan
 
     try:
         plan = load_plan(study, overrides or [])

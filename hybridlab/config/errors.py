@@ -1,4 +1,9 @@
-"""`StudyConfigError`: a user error in a study or search-space file, with where it happened."""
+"""Errors in settings: where they are (`StudyConfigError`), which key (`SettingError`).
+
+A setting that cannot work is a user error with a message a person can act on (STYLE.md 8):
+`SettingError` is raised by a config's own `validate` and names the dotted key it blames, and
+the study loader turns it into a `StudyConfigError` that adds the file and the line.
+"""
 
 from __future__ import annotations
 
@@ -42,10 +47,24 @@ class StudyConfigError(ValueError):
         return head + self.message
 
 
-class InfeasibleSample(ValueError):
-    """A sampled architecture that cannot or must not be trained (a constraint, a shape rule)."""
+class SettingError(ValueError):
+    """A setting that cannot work, with the dotted key it blames (`train.steps`).
+
+    Raised by `merge_dataclass` and by a config's own `validate`; the study loader reads `key`
+    to point at the line of that setting (or at the override that set it).
+
+    Example:
+        >>> err = SettingError("budget.trials: must be >= 1, got 0", key="budget.trials")
+        >>> str(err), err.key
+        ('budget.trials: must be >= 1, got 0', 'budget.trials')
+    """
+
+    def __init__(self, message: str, *, key: str) -> None:
+        self.key = key
+        super().__init__(message)
 
 
-class ExecutorFailed(RuntimeError):
-    """The executor itself stopped working (e.g. Ray Tune's loop died): the study cannot go on;
-    finished trials are kept and running ones resume on the next run."""
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message, or its type's name when it has none."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -5,14 +5,20 @@ from a mapping or from Hydra-style `field=value` strings, through OmegaConf so t
 checked; misspelt fields and invalid enum values are `ValueError`s that name `section.field` and
 list the valid names.
 
+Errors are `SettingError`s (a `ValueError`) whose `key` is the dotted setting to blame.
+
 Example:
-    >>> from hybridlab.train import TrainConfig
-    >>> merge_dataclass(TrainConfig, ["steps=50", "lr=3e-3"], "train").steps
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class Budget:
+    ...     trials: int = 8
+    >>> merge_dataclass(Budget, ["trials=50"], "budget").trials
     50
-    >>> merge_dataclass(TrainConfig, {"stepz": 50}, "train")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    ValueError: unknown setting train.stepz; valid train settings: steps, batch_size, ...
+    >>> try:
+    ...     merge_dataclass(Budget, {"trialz": 50}, "budget")
+    ... except SettingError as err:
+    ...     print(err.key, "|", err)
+    budget.trialz | unknown setting budget.trialz; valid budget settings: trials
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ import enum
 import typing
 from collections.abc import Mapping
 from dataclasses import fields
-from typing import Any
+from typing import Any, TypeVar
+
+from hybridlab.config.errors import SettingError, first_line
 
 
-def merge_dataclass(cls: type, settings: Mapping[str, Any] | list[str], section: str) -> Any:
+def merge_dataclass(cls: type[T], settings: Mapping[str, Any] | list[str], section: str) -> T:
     """An instance of the dataclass `cls` with `settings` applied over its defaults.
 
     Args:
@@ -33,7 +41,7 @@ def merge_dataclass(cls: type, settings: Mapping[str, Any] | list[str], section:
         section: the prefix used in messages (`train` → "train.steps").
 
     Raises:
-        ValueError: an unknown field, an invalid enum value or a value of the wrong type.
+        SettingError: an unknown field, an invalid enum value or a value of the wrong type.
     """
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
@@ -47,15 +55,17 @@ def merge_dataclass(cls: type, settings: Mapping[str, Any] | list[str], section:
     for key, value in items:
         name = key.split(".")[0]
         if name not in valid:
-            raise ValueError(
-                f"unknown setting {section}.{name}; valid {section} settings: {', '.join(valid)}"
+            raise SettingError(
+                f"unknown setting {section}.{name}; valid {section} settings: {', '.join(valid)}",
+                key=f"{section}.{name}",
             )
         kind = hints[name]
         if isinstance(kind, type) and issubclass(kind, enum.Enum):
             choices = [member.value for member in kind]
             if str(value) not in choices:
-                raise ValueError(
-                    f"{section}.{name}: invalid value {value!r}; valid: {', '.join(choices)}"
+                raise SettingError(
+                    f"{section}.{name}: invalid value {value!r}; valid: {', '.join(choices)}",
+                    key=f"{section}.{name}",
                 )
     try:
         base = OmegaConf.structured(cls)
@@ -63,11 +73,13 @@ def merge_dataclass(cls: type, settings: Mapping[str, Any] | list[str], section:
             merged = OmegaConf.merge(base, dict(settings))
         else:
             merged = OmegaConf.merge(base, OmegaConf.from_dotlist(list(settings)))
-        return OmegaConf.to_object(merged)
+        return OmegaConf.to_object(merged)  # type: ignore[return-value]
     except OmegaConfBaseException as err:
-        key = getattr(err, "full_key", None) or "?"
-        message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ValueError(f"{section}.{key}: {message}") from None
+        key = f"{section}.{getattr(err, 'full_key', None) or '?'}"
+        raise SettingError(f"{key}: {first_line(err)}", key=key) from None
+
+
+T = TypeVar("T")
 
 
 def split_overrides(items: list[str], sections: tuple[str, ...]) -> dict[str, list[str]]:

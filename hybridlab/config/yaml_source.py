@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hybridlab.search.errors import StudyConfigError
+from hybridlab.config.errors import StudyConfigError
 
 
 @dataclass

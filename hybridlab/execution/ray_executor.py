@@ -1,14 +1,14 @@
 """`executor: {backend: ray}`: trials run as Ray Tune trials, on local Ray or a cluster.
 
-Optuna stays the brain and the driver keeps the one ask/tell loop of `hybridlab.search.runner`;
+Optuna stays the brain and the driver keeps the one ask/tell loop of `hybridlab.study.driver`;
 Ray Tune is the engine that places, runs and watches trials. The bridge:
 
     driver thread                       Tune thread (Tuner.fit)             Ray workers
     submit(request) ──► inbox ──► Bridge.suggest() ──► a Tune trial ──► trainable(config)
     wait() ◄── outbox ◄── Relay (on_trial_result, on_trial_error) ◄──── tune.report(...)
 
-(`Bridge`, `Relay` and `trainable` live in `hybridlab.search._tune_bridge`, imported only when a
-study runs on Ray.)
+(`Bridge`, `Relay` and `trainable` live in `hybridlab.execution.tune_bridge`, imported only when
+a study runs on Ray.)
 
 - Tune runs in a background thread of the driver process; `suggest` hands out what the driver
   submitted (or nothing yet), so every search decision is the persisted Optuna study's, taken in
@@ -21,7 +21,8 @@ study runs on Ray.)
   retries are off (`max_failures=0`) so there is one retry policy, the driver's.
 - Each worker sets torch's threads to its trial's CPUs, points Triton at a cache directory shared
   by the trials on its machine, drops `MLFLOW_RUN_ID` (and the other run-scoped MLflow
-  variables) from its environment, and runs in the driver's working directory when that exists.
+  variables, `hybridlab.execution.environment`) from its environment, and runs in the driver's
+  working directory when that exists.
 - Actors are reused between trials (`reuse_actors=True`): a trial starts in milliseconds rather
   than paying a process start and `import torch` (measured in benchmarks/README.md).
 
@@ -37,23 +38,22 @@ import itertools
 import math
 import os
 import queue
-import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from hybridlab.search.errors import ExecutorFailed, StudyConfigError
-from hybridlab.search.executor import Executor, OnMetrics, TrialOutcome
-from hybridlab.search.worker import TrialRequest
+from hybridlab.config import SettingError, StudyConfigError, first_line
+from hybridlab.config.addresses import connect_error
+from hybridlab.execution.base import Executor, ExecutorFailed, OnMetrics, TrialOutcome
+from hybridlab.execution.config import ExecutorConfig
+from hybridlab.execution.environment import drop_mlflow_run_vars
+from hybridlab.execution.worker import TrialRequest
 
 OPTIONS = {
     "num_cpus": "the CPUs a local Ray may use (default: all)",
     "triton_cache_dir": "the Triton cache the trials on a machine share",
 }
-# Environment variables that scope MLflow logging to one run: a worker must never log into the
-# driver's run by inheriting them.
-MLFLOW_RUN_VARS = ("MLFLOW_RUN_ID", "MLFLOW_PARENT_RUN_ID", "MLFLOW_EXPERIMENT_ID")
 _IDS = itertools.count()
 
 
@@ -89,8 +89,7 @@ class RayExecutor(Executor):
         self.resources = {"cpu": 1.0, "gpu": 0.0, **(resources or {})}
         self.started_ray = False
         if not ray.is_initialized():
-            for key in MLFLOW_RUN_VARS:  # a local Ray's workers inherit this environment
-                os.environ.pop(key, None)
+            drop_mlflow_run_vars()  # a local Ray's workers inherit this environment
             if address not in (None, "auto"):
                 _check_reachable(address)  # ray.init waits for minutes on a wrong address
             try:
@@ -104,7 +103,7 @@ class RayExecutor(Executor):
                 )
             except (ConnectionError, RuntimeError) as err:
                 raise StudyConfigError(
-                    f"cannot start or join Ray (address {address!r}): {_first_line(err)}",
+                    f"cannot start or join Ray (address {address!r}): {first_line(err)}",
                     key="executor.address",
                 ) from None
             self.started_ray = address is None
@@ -130,31 +129,28 @@ class RayExecutor(Executor):
         self._error: BaseException | None = None
 
     @classmethod
-    def check_config(cls, config: Any) -> None:
+    def check_config(cls, config: ExecutorConfig) -> None:
         address = config.address
         if address is not None:
             if not isinstance(address, str) or not address.strip():
-                raise ValueError(f"executor.address: 'auto' or host:port, got {address!r}")
+                _invalid("address", f"'auto' or host:port, got {address!r}")
             if address.startswith("ray://"):
-                raise ValueError(
-                    f"executor.address: {address!r} is a Ray Client address; the driver keeps "
-                    f"the Optuna study and the MLflow log and must run on a cluster node: run "
-                    f"the study on the head node with --address auto (or host:6379)"
+                _invalid(
+                    "address",
+                    f"{address!r} is a Ray Client address; the driver keeps the Optuna study "
+                    f"and the MLflow log and must run on a cluster node: run the study on the "
+                    f"head node with --address auto (or host:6379)",
                 )
         resources = config.resources or {}
         if not isinstance(resources, dict) or set(resources) - {"cpu", "gpu"}:
-            raise ValueError(
-                f"executor.resources: a mapping with cpu and/or gpu per trial, got {resources!r}"
-            )
+            _invalid("resources", f"a mapping with cpu and/or gpu per trial, got {resources!r}")
         cpu, gpu = resources.get("cpu", 1), resources.get("gpu", 0)
         if not isinstance(cpu, int | float) or isinstance(cpu, bool) or not cpu > 0:
-            raise ValueError(f"executor.resources.cpu: a number > 0, got {cpu!r}")
+            _invalid("resources.cpu", f"a number > 0, got {cpu!r}")
         if not isinstance(gpu, int | float) or isinstance(gpu, bool) or not gpu >= 0:
-            raise ValueError(
-                f"executor.resources.gpu: a number >= 0 (0.25: a quarter), got {gpu!r}"
-            )
+            _invalid("resources.gpu", f"a number >= 0 (0.25: a quarter), got {gpu!r}")
         if config.max_concurrent is not None and config.max_concurrent < 1:
-            raise ValueError(f"executor.max_concurrent: >= 1 or null, got {config.max_concurrent}")
+            _invalid("max_concurrent", f">= 1 or null, got {config.max_concurrent}")
         cls.check_options(config.options)
 
     @classmethod
@@ -162,13 +158,13 @@ class RayExecutor(Executor):
         unknown = sorted(set(options) - set(OPTIONS))
         if unknown:
             valid = ", ".join(f"{k} ({v})" for k, v in OPTIONS.items())
-            raise ValueError(f"executor.options: unknown {unknown}; the ray backend takes {valid}")
+            _invalid("options", f"unknown {unknown}; the ray backend takes {valid}")
         cpus = options.get("num_cpus")
         if cpus is not None and (not isinstance(cpus, int) or cpus < 1):
-            raise ValueError(f"executor.options.num_cpus: a whole number >= 1, got {cpus!r}")
+            _invalid("options.num_cpus", f"a whole number >= 1, got {cpus!r}")
         cache = options.get("triton_cache_dir")
         if cache is not None and not isinstance(cache, str):
-            raise ValueError(f"executor.options.triton_cache_dir: a folder path, got {cache!r}")
+            _invalid("options.triton_cache_dir", f"a folder path, got {cache!r}")
 
     # The executor contract
     def submit(self, request: TrialRequest) -> int:
@@ -211,10 +207,6 @@ class RayExecutor(Executor):
                 outcomes.append(TrialOutcome(number, rest[0]))
                 block = False  # return what has finished, without waiting for more
 
-    @property
-    def num_running(self) -> int:
-        return len(self._running)
-
     def shutdown(self) -> None:
         channels = getattr(self, "_channels", None)
         if channels is not None:
@@ -224,9 +216,9 @@ class RayExecutor(Executor):
             channels.inbox.put(None)
             if self._thread is not None:
                 self._thread.join(timeout=60)
-            from hybridlab.search import _tune_bridge
+            from hybridlab.execution import tune_bridge
 
-            _tune_bridge.CHANNELS.pop(self._id, None)
+            tune_bridge.CHANNELS.pop(self._id, None)
             self._channels = None
         if self.started_ray:
             import ray
@@ -238,7 +230,7 @@ class RayExecutor(Executor):
     def _start_tune(self) -> None:
         from ray import tune
 
-        from hybridlab.search import _tune_bridge as bridge
+        from hybridlab.execution import tune_bridge as bridge
 
         # Tune's newer console output prints a banner whatever its verbosity; the legacy one
         # honours `progress_reporter`, and `hybridlab study run` has its own live view.
@@ -285,7 +277,7 @@ class RayExecutor(Executor):
             )
 
 
-def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+def _check_reachable(address: str) -> None:
     """Fail fast, with a clear message, when nothing listens at a cluster's host:port."""
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
@@ -294,16 +286,14 @@ def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
             f"default), got {address!r}",
             key="executor.address",
         )
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout_s).close()
-    except OSError as err:
+    reason = connect_error(host, int(port))
+    if reason is not None:
         raise StudyConfigError(
-            f"cannot reach the Ray cluster at {address}: {err.strerror or err}; is `ray start "
-            f"--head --port {port}` running there?",
+            f"cannot reach the Ray cluster at {address}: {reason}; is `ray start --head --port "
+            f"{port}` running there?",
             key="executor.address",
-        ) from None
+        )
 
 
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
+def _invalid(key: str, message: str) -> NoReturn:
+    raise SettingError(f"executor.{key}: {message}", key=f"executor.{key}")

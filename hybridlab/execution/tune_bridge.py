@@ -1,6 +1,6 @@
 """Ray Tune's side of the Ray executor: a Searcher, a callback and a stopper that talk to the
 driver through queues, and the trainable that runs in Ray workers. Imported only when a study
-runs on Ray (importing Ray Tune takes seconds). See `hybridlab.search.ray_executor`.
+runs on Ray (importing Ray Tune takes seconds). See `hybridlab.execution.ray_executor`.
 
 Tune pickles its searcher, callbacks and stopper; they hold only the id of their executor's
 `Channels` in `CHANNELS`, never a queue or a lock.
@@ -22,8 +22,9 @@ from ray import tune
 from ray.tune import Callback, ProgressReporter, Stopper
 from ray.tune.search import Searcher
 
-from hybridlab.search.ray_executor import MLFLOW_RUN_VARS
-from hybridlab.search.worker import run_trial
+from hybridlab.execution.environment import MLFLOW_RUN_VARS, drop_mlflow_run_vars
+from hybridlab.execution.worker import run_trial
+from hybridlab.train.result import FAILED
 
 
 class Channels:
@@ -148,9 +149,9 @@ def fault_result(trial: Any) -> dict[str, Any]:
     name = type(error).__name__ if isinstance(error, BaseException) else ""
     text = str(error or "").strip()
     fault, what = _classify(name, text)
-    detail = _first_line(text, name)
+    detail = _error_line(text, name)
     return {
-        "status": "failed",
+        "status": FAILED,
         "fault": fault,
         "failure_reason": f"{what} ({detail})" if detail else what,
         "worker": {"node_ip": getattr(trial, "node_ip", None)},
@@ -191,18 +192,13 @@ def _read_text(path: str) -> str:
     return "\n".join(line for line in lines if not line.startswith("Failure # "))
 
 
-def _first_line(text: str, name: str) -> str:
+def _error_line(text: str, name: str) -> str:
     for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith(("Traceback", "File ", "^", "During handling")):
             line = line if not name or line.startswith(name) else f"{name}: {line}"
             return line[:300]
     return name
-
-
-def drop_mlflow_run_vars() -> None:
-    for key in MLFLOW_RUN_VARS:
-        os.environ.pop(key, None)
 
 
 def trainable(config: dict[str, Any]) -> None:

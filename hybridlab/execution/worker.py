@@ -18,9 +18,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import hybridlab
+from hybridlab.config import first_line
+from hybridlab.spec import parse
 from hybridlab.tasks import Task, make_task
 from hybridlab.train import TrainConfig, train_proxy
+from hybridlab.train.result import FAILED
 
 Report = Callable[[int, dict[str, float]], Any]
 # One task per process is kept: consecutive trials of a study share it (its data is drawn once).
@@ -61,17 +63,17 @@ def run_trial(request: dict[str, Any], report: Report | None = None) -> dict[str
     start = time.perf_counter()
     try:
         task = _task(request["task"])
-        spec = hybridlab.parse(request["spec"])
+        spec = parse(request["spec"])
         config = TrainConfig(**request["train"])
         result = train_proxy(spec, task, config, report=report).to_dict()
     except Exception as err:  # any bug or bad input in one trial must not end the study
         last = traceback.extract_tb(err.__traceback__)[-1:]
         at = f" (at {last[0].filename.rsplit('/', 1)[-1]}:{last[0].lineno})" if last else ""
-        message = str(err).splitlines()[0] if str(err) else ""
+        detail = f": {first_line(err)}" if str(err).strip() else ""
         result = {
-            "status": "failed",
+            "status": FAILED,
             "fault": "exception",
-            "failure_reason": f"{type(err).__name__}: {message}{at}",
+            "failure_reason": f"{type(err).__name__}{detail}{at}",
             "wall_time_s": time.perf_counter() - start,
         }
     if str(result.get("failure_reason") or "").startswith("out of memory"):

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hybridlab import kernels
+import hybridlab.kernels as kernels
 from hybridlab.layers.base import Layer, SSMCache
 from hybridlab.layers.ssd import inverse_softplus_dt
 from hybridlab.spec.kinds import ScanConfig

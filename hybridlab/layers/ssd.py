@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from hybridlab import kernels
+import hybridlab.kernels as kernels
 from hybridlab.layers.base import Layer, SSMCache
 from hybridlab.layers.norm import GatedRMSNorm
 from hybridlab.spec.kinds import SSDConfig

@@ -30,13 +30,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from hybridlab.search.expressions import Expression, Inactive
+from hybridlab.space.costs import CONSTRAINT_NAMES
+from hybridlab.space.expressions import Expression, Inactive
 
 LEAF_KEYS = ("choice", "int", "float")
 _OPTIONS = {"choice": (), "int": ("step", "log"), "float": ("step", "log")}
 _SCALARS = (int, float, str, bool, type(None))
-# Names of analytic costs, usable in constraints; knobs may not take them.
-RESERVED = ("params", "state_bytes", "flops_per_token", "pattern", "num_layers", "when")
+# Names constraints use for the spec's costs and facts, and a group's `when`: no knob takes one.
+RESERVED = (*CONSTRAINT_NAMES, "when")
 
 
 class Suggester(Protocol):
@@ -277,22 +278,6 @@ class RandomSuggester:
         if step is not None:
             return low + step * self.rng.randint(0, int((high - low) // step))
         return self.rng.uniform(low, high)
-
-
-class FixedSuggester:
-    """Replays recorded parameters (e.g. a trial's `params`); unknown names raise KeyError."""
-
-    def __init__(self, params: Mapping[str, Any]) -> None:
-        self.params = dict(params)
-
-    def suggest_categorical(self, name: str, choices: Any) -> Any:
-        return self.params[name]
-
-    def suggest_int(self, name, low, high, *, step=1, log=False):
-        return self.params[name]
-
-    def suggest_float(self, name, low, high, *, step=None, log=False):
-        return self.params[name]
 
 
 def _is_int(value: Any) -> bool:

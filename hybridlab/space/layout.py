@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 
-from hybridlab.search.errors import InfeasibleSample
+from hybridlab.space.errors import InfeasibleSample
 
 PLACEMENTS = ("spread", "front", "back")
 SSM_KINDS = {"ssd": "M", "scan": "S"}

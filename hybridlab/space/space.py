@@ -1,6 +1,6 @@
 """Search spaces: a YAML file of knobs, a model template, constraints → sampled `ModelSpec`s.
 
-    knobs:                                   # see `hybridlab.search.knobs`
+    knobs:                                   # see `hybridlab.space.knobs`
       d_model: {choice: [32, 64]}
       depth: {int: [2, 4]}
       attn_ratio: {choice: [0.0, 0.25, 0.5]}
@@ -17,24 +17,27 @@
     costs: {context: 2048, dtype: fp32}      # what bare `state_bytes`, `flops_per_token` use
 
 Inactive knobs interpolate as null and a null kind argument means "the kind's default". The
-`layout` is resolved by `hybridlab.search.layout`. Constraints may name knobs (dotted) and the
-built spec's `params`, `state_bytes`, `flops_per_token` (bare, or called with `context=` and
-`dtype=`), `pattern` and `num_layers`; a constraint on an inactive knob holds.
+`layout` is resolved by `hybridlab.space.layout`. Constraints may name knobs (dotted), the
+built spec's analytic costs (`hybridlab.space.costs`: `params`, `state_bytes`, `flops_per_token`,
+bare or called with `context=` and `dtype=`) and its `pattern` and `num_layers`; a constraint on
+an inactive knob holds.
 
 A sample that breaks a constraint or a spec rule raises `InfeasibleSample`; it is never trained.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import hybridlab
+from hybridlab.config import StudyConfigError, YamlSource, first_line
 from hybridlab.cost import itemsize
-from hybridlab.search.errors import InfeasibleSample, StudyConfigError
-from hybridlab.search.expressions import Expression, Inactive
-from hybridlab.search.knobs import (
+from hybridlab.space.costs import ANALYTIC_COSTS, CONSTRAINT_NAMES
+from hybridlab.space.errors import InfeasibleSample
+from hybridlab.space.expressions import Expression, Inactive
+from hybridlab.space.knobs import (
+    Node,
     RandomSuggester,
     Suggester,
     leaves,
@@ -42,9 +45,8 @@ from hybridlab.search.knobs import (
     parse_knobs,
     sample_knobs,
 )
-from hybridlab.search.layout import layout_stack
-from hybridlab.search.yaml_source import YamlSource
-from hybridlab.spec import ModelSpec, SpecError
+from hybridlab.space.layout import layout_stack
+from hybridlab.spec import ModelSpec, SpecError, parse
 
 SPACE_KEYS = ("description", "knobs", "model", "constraints", "costs")
 MODEL_KEYS = ("d_model", "layout", "stack", "pattern", "defaults", "norm_eps", "tie_embeddings")
@@ -65,14 +67,13 @@ class Proposal:
 class SearchSpace:
     """A parsed space; build one with `load_space`."""
 
-    knobs: tuple
+    knobs: tuple[Node, ...]
     model: dict[str, Any]
     constraints: tuple[Expression, ...] = ()
     context: int = 2048
     dtype: str = "fp32"
     where: str = "<space>"
     description: str = ""
-    _names: tuple[str, ...] = field(default=())
 
     def sample(self, suggester: Suggester) -> dict[str, Any]:
         """Knob values (dotted keys; None for inactive) drawn through `suggester`."""
@@ -104,11 +105,11 @@ class SearchSpace:
             if model.get("layout") is not None:
                 layout = {k: v for k, v in model["layout"].items() if v is not None}
                 mapping["stack"] = layout_stack(**layout)
-            return hybridlab.parse(mapping)
+            return parse(mapping)
         except (SpecError, InfeasibleSample) as err:
-            raise InfeasibleSample(_first_line(err)) from None
+            raise InfeasibleSample(first_line(err)) from None
         except (ValueError, TypeError) as err:
-            raise InfeasibleSample(f"layout: {_first_line(err)}") from None
+            raise InfeasibleSample(f"layout: {first_line(err)}") from None
 
     def check(self, values: Mapping[str, Any], spec: ModelSpec) -> None:
         """Raise `InfeasibleSample` naming the first constraint that `spec` breaks."""
@@ -124,23 +125,12 @@ class SearchSpace:
                 raise InfeasibleSample(f"constraint {constraint.text!r} does not hold")
 
     def environment(self, values: Mapping[str, Any], spec: ModelSpec) -> dict[str, Any]:
-        """Names a constraint may use: the knobs (dotted) and the spec's analytic costs."""
-        context, dtype = self.context, self.dtype
-
-        def state_bytes(context: int = context, dtype: str = dtype) -> int:
-            return hybridlab.state_bytes(spec, context, dtype)
-
-        def flops_per_token(context: int = context) -> int:
-            return hybridlab.flops_per_token(spec, context)
-
+        """Names a constraint may use: the knobs (dotted), the spec's analytic costs (callables
+        taking the options of `ANALYTIC_COSTS`, defaulting to the space's `costs:`) and facts."""
         env = dict(values)
-        env.update(
-            params=lambda: hybridlab.count_params(spec),
-            state_bytes=state_bytes,
-            flops_per_token=flops_per_token,
-            pattern=spec.pattern(),
-            num_layers=spec.num_layers,
-        )
+        for name, cost in ANALYTIC_COSTS.items():
+            env[name] = _cost_call(cost.compute, spec, self.context, self.dtype)
+        env.update(pattern=spec.pattern(), num_layers=spec.num_layers)
         return env
 
     def propose(self, suggester: Suggester, vocab_size: int) -> Proposal:
@@ -202,7 +192,7 @@ def load_space(source: YamlSource, prefix: str = "") -> SearchSpace:
     try:
         knobs_tree = OmegaConf.to_container(node.knobs, resolve=True)
     except OmegaConfBaseException as err:
-        raise error(f"cannot resolve: {_first_line(err)}", "knobs") from None
+        raise error(f"cannot resolve: {first_line(err)}", "knobs") from None
     if not isinstance(knobs_tree, dict) or not knobs_tree:
         raise error("knobs must be a non-empty mapping", "knobs")
     knobs = parse_knobs(knobs_tree, lambda m, k: error(m, f"knobs.{k}"))
@@ -224,13 +214,11 @@ def load_space(source: YamlSource, prefix: str = "") -> SearchSpace:
             expression = Expression.parse(text)
         except ValueError as err:
             raise error(str(err), f"constraints.{index}") from None
-        known = set(names) | {"params", "state_bytes", "flops_per_token", "pattern", "num_layers"}
-        unknown = sorted(n for n in expression.names if n not in known)
+        unknown = sorted(n for n in expression.names if n not in {*names, *CONSTRAINT_NAMES})
         if unknown:
             raise error(
                 f"unknown name {unknown[0]!r} in {text!r}; known: knobs "
-                f"({', '.join(names)}) and params, state_bytes, flops_per_token, pattern, "
-                f"num_layers",
+                f"({', '.join(names)}) and {', '.join(CONSTRAINT_NAMES)}",
                 f"constraints.{index}",
             )
         constraints.append(expression)
@@ -252,8 +240,18 @@ def load_space(source: YamlSource, prefix: str = "") -> SearchSpace:
         dtype=dtype,
         where=source.where,
         description=str(node.get("description") or ""),
-        _names=names,
     )
+
+
+def _cost_call(
+    compute: Callable[..., int], spec: ModelSpec, context: int, dtype: str
+) -> Callable[..., int]:
+    """`compute` for a constraint: called bare or with `context=` and `dtype=`."""
+
+    def call(context: int = context, dtype: str = dtype) -> int:
+        return compute(spec, context=context, dtype=dtype)
+
+    return call
 
 
 class _Recorder:
@@ -284,7 +282,3 @@ def _as_list(value: Any, key: str, error: Any) -> list[str]:
     if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
         raise error("constraints must be a list of expression strings", key)
     return items
-
-
-def _first_line(err: BaseException) -> str:
-    return str(err).splitlines()[0] if str(err) else type(err).__name__

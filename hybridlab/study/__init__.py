@@ -1,32 +1,27 @@
-"""Multi-objective architecture search: spaces, study files, the driver, executors, the front.
+"""Multi-objective architecture studies: the study file, objectives, samplers, storage, the
+ask/tell driver and the front.
 
-    from hybridlab.search import load_plan, run_study
+    from hybridlab.study import load_plan, run_study
     summary = run_study(load_plan("studies/quickstart.yaml", ["budget.trials=4"]))
 
-Modules: `knobs` and `space` (search-space YAML → sampled specs), `layout` (depth, attention
-ratio and placement → a stack), `expressions` (safe constraints), `config` (study files),
-`objectives`, `samplers`, `store` (Optuna storage, locking, crash recovery), `runner` (the
-ask/tell loop), `executor` and `worker` (where trials run), `tracker` (the tracking interface),
-`pareto` and `hypervolume`. Optuna is imported only when a study is opened, so importing
-this package (and `hybridlab`) does not import it.
+Modules: `config` (study files → a validated `StudyPlan`), `objectives`, `samplers` (and
+`grid`), `storage` (the Optuna study on disk or in a database, the lock, crash recovery),
+`driver` (the ask/tell loop), `front` (dominance, non-dominated ranks, hypervolume), `attrs`
+(the names of the study's records in Optuna). The space is `hybridlab.space`, where trials run
+is `hybridlab.execution`, where results are logged is `hybridlab.tracking`. Optuna is imported
+only when a study is opened, so importing this package does not import it.
 """
 
-from hybridlab.search.config import StudyPlan, load_plan
-from hybridlab.search.errors import InfeasibleSample, StudyConfigError
-from hybridlab.search.executor import Executor, InlineExecutor
-from hybridlab.search.runner import RunSummary, StudyFailed, run_study
-from hybridlab.search.tracker import Tracker, TrialRecord
+from hybridlab.config import StudyConfigError
+from hybridlab.study.config import BudgetConfig, StudyPlan, load_plan
+from hybridlab.study.driver import RunSummary, StudyFailed, run_study
 
 __all__ = [
-    "Executor",
-    "InfeasibleSample",
-    "InlineExecutor",
+    "BudgetConfig",
     "RunSummary",
     "StudyConfigError",
     "StudyFailed",
     "StudyPlan",
-    "Tracker",
-    "TrialRecord",
     "load_plan",
     "run_study",
 ]

@@ -1,4 +1,4 @@
-"""Study files: load, apply dotted overrides, validate everything into a `StudyPlan`.
+"""Study files: load, apply dotted overrides, validate every section into a `StudyPlan`.
 
     name: quickstart                     # default: the file's stem
     space: ../search_spaces/hybrid_small.yaml   # relative to this file, or an inline mapping
@@ -8,38 +8,47 @@
       - {name: accuracy}                                   # direction: the natural one
       - {name: state_bytes, context: 4096, dtype: bf16, direction: minimize}
     sampler: {name: tpe, seed: 0, options: {n_startup_trials: 8}}
-    budget: {trials: 16, wall_time_s: null, max_consecutive_infeasible: 100}
+    budget: {trials: 16, wall_time_s: null, max_consecutive_infeasible: 200}
     executor: {backend: ray, max_concurrent: null, retries: 1, address: null,
                resources: {cpu: 1, gpu: 0}, options: {}}   # or {backend: inline}
     storage: null                        # null: a JournalFileBackend file in the study folder;
                                          # or an Optuna RDB URL (postgresql://..., sqlite:///...)
-    tracking: {backend: none, uri: null, options: {}}   # or `tracking: mlflow` (uri: null is
+    tracking: {backend: none, uri: null} # or `tracking: mlflow` (uri: null is
                                          # sqlite:///<study folder>/mlflow.db)
     output: null                         # the study folder; null: runs/<name>
 
 Overrides are `key=value` as in Hydra (`train.steps=50 sampler.seed=3 budget.trials=4`); one
-that names no setting is an error. `load_plan` checks everything — the space (including random
-samples of it), the task, the training settings, objectives, sampler, executor, storage and
-tracking — and creates nothing; errors are `StudyConfigError`s with the file, line and key.
+that names no setting is an error. `load_plan` checks everything and creates nothing. Each
+section is a typed config that validates itself (`TrainConfig`, `SamplerConfig`,
+`BudgetConfig`, `ExecutorConfig`, `TrackingConfig`: their `validate` raises a `SettingError`
+naming the key); this module reads the sections, checks the space (with random samples of it),
+the task and the objectives, and turns every error into a `StudyConfigError` with the file, the
+line and the key (or the override that set it).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from hybridlab.config_utils import merge_dataclass
-from hybridlab.search.errors import StudyConfigError
-from hybridlab.search.executor import EXECUTORS, executor_class
-from hybridlab.search.objectives import Objective, parse_objectives
-from hybridlab.search.samplers import SAMPLERS, check_sampler
-from hybridlab.search.space import SearchSpace, load_space
-from hybridlab.search.tracker import TRACKERS
-from hybridlab.search.yaml_source import YamlSource, load_yaml, parse_yaml
+from hybridlab.config import (
+    SettingError,
+    StudyConfigError,
+    YamlSource,
+    first_line,
+    load_yaml,
+    merge_dataclass,
+)
+from hybridlab.execution import ExecutorConfig
+from hybridlab.space import SearchSpace, load_space
+from hybridlab.study.objectives import Objective, parse_objectives
+from hybridlab.study.samplers import SamplerConfig
 from hybridlab.tasks import Task, get_task_class
+from hybridlab.tracking import TrackingConfig
 from hybridlab.train import TrainConfig
 
 STUDY_KEYS = (
@@ -57,55 +66,29 @@ STUDY_KEYS = (
     "output",
 )
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-
-
-@dataclass(kw_only=True)
-class SamplerConfig:
-    name: str = "tpe"
-    seed: int | None = 0
-    options: dict[str, Any] = field(default_factory=dict)
+T = TypeVar("T")
 
 
 @dataclass(kw_only=True)
 class BudgetConfig:
     """trials: trained trials in the study (infeasible and interrupted ones do not count);
-    wall_time_s: stop asking for new trials after this long (per invocation)."""
+    wall_time_s: stop asking for new trials after this long (per invocation);
+    max_consecutive_infeasible: end the study with an error after this many in a row."""
 
     trials: int | None = None
     wall_time_s: float | None = None
     max_consecutive_infeasible: int = 200
 
-
-@dataclass(kw_only=True)
-class ExecutorConfig:
-    """Where trials run.
-
-    backend: "ray" (the default: local Ray, or a cluster at `address`) or "inline" (in the
-        driver's process, one at a time).
-    max_concurrent: trials in flight; null: as many as the Ray cluster's resources fit.
-    retries: how many times a trial that failed from a fault (its worker or node lost, an
-        exception, out of memory) is run again; a non-finite loss is a result, not a fault.
-    address: ray only: null starts local Ray; "auto" or host:port joins a cluster.
-    resources: ray only: per trial, {cpu: 1, gpu: 0}; gpu may be a fraction (0.25).
-    options: backend extras; ray: num_cpus (of a local Ray), triton_cache_dir.
-    """
-
-    backend: str = "ray"
-    max_concurrent: int | None = None
-    retries: int = 1
-    address: str | None = None
-    resources: dict[str, float] | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(kw_only=True)
-class TrackingConfig:
-    """backend: a name in `TRACKERS`; uri: where it logs (mlflow: null is a sqlite file in the
-    study folder); `tracking: mlflow` is short for `tracking: {backend: mlflow}`."""
-
-    backend: str = "none"
-    uri: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    def validate(self) -> None:
+        """Raise `SettingError` naming the first setting that cannot work."""
+        if self.trials is None and self.wall_time_s is None:
+            raise SettingError("give budget.trials or budget.wall_time_s (or both)", key="budget")
+        if self.trials is not None and self.trials < 1:
+            raise SettingError(f"must be >= 1, got {self.trials}", key="budget.trials")
+        if self.wall_time_s is not None and not self.wall_time_s > 0:
+            raise SettingError(f"must be > 0, got {self.wall_time_s}", key="budget.wall_time_s")
+        if self.max_consecutive_infeasible < 1:
+            raise SettingError("must be >= 1", key="budget.max_consecutive_infeasible")
 
 
 @dataclass
@@ -141,12 +124,26 @@ class StudyPlan:
     def labels(self) -> list[str]:
         return [o.label for o in self.objectives]
 
+    def summary(self) -> dict[str, Any]:
+        """The resolved settings as plain data (stored with the study for the record)."""
+        return {
+            "name": self.name,
+            "source": self.source,
+            "task": {"name": self.task_name, **self.task_settings},
+            "train": dataclasses.asdict(self.train),
+            "objectives": [dataclasses.asdict(o) for o in self.objectives],
+            "refs": self.refs,
+            "sampler": dataclasses.asdict(self.sampler),
+            "budget": dataclasses.asdict(self.budget),
+            "executor": dataclasses.asdict(self.executor),
+        }
+
 
 def load_plan(path: Path | str, overrides: list[str] | None = None) -> StudyPlan:
     """Read, override and validate the study file at `path`; raise `StudyConfigError`."""
     source = load_yaml(path, what="study")
     _apply_overrides(source, overrides or [])
-    return _validate(source)
+    return _Sections(source).plan()
 
 
 def _apply_overrides(source: YamlSource, overrides: list[str]) -> None:
@@ -170,8 +167,7 @@ def _apply_overrides(source: YamlSource, overrides: list[str]) -> None:
             value = OmegaConf.from_dotlist([f"v={raw}"]).v
             OmegaConf.update(source.conf, key, value, merge=True, force_add=True)
         except (OmegaConfBaseException, ValueError, IndexError) as err:
-            message = str(err).splitlines()[0]
-            raise StudyConfigError(f"names no setting: {message}", where=where) from None
+            raise StudyConfigError(f"names no setting: {first_line(err)}", where=where) from None
         source.overrides[key] = where
 
 
@@ -182,194 +178,156 @@ def _expand_tracking(source: YamlSource) -> None:
         source.conf.tracking = {"backend": node}
 
 
-def _validate(source: YamlSource) -> StudyPlan:
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
+class _Sections:
+    """A study file's sections, read one at a time into validated configs."""
 
-    _expand_tracking(source)
-    conf = source.conf
-    for key in conf:
-        if key not in STUDY_KEYS:
-            raise source.error(f"unknown key {key!r}; valid: {', '.join(STUDY_KEYS)}", str(key))
+    def __init__(self, source: YamlSource) -> None:
+        _expand_tracking(source)
+        self.source = source
+        for key in source.conf:
+            if key not in STUDY_KEYS:
+                raise source.error(f"unknown key {key!r}; valid: {', '.join(STUDY_KEYS)}", str(key))
 
-    def section(key: str, default: Any = None) -> Any:
+    def plan(self) -> StudyPlan:
+        source = self.source
+        name = self.name()
+        space = self.space()
+        task_name, task_settings, task = self.task()
+        train = self.config("train", TrainConfig, lambda config: config.validate())
+        objectives = parse_objectives(self.get("objectives"), task, source.error)
+        sampler = self.config("sampler", SamplerConfig, lambda config: config.validate(space))
+        budget = self.config("budget", BudgetConfig, lambda config: config.validate())
+        executor = self.config("executor", ExecutorConfig, lambda config: config.validate())
+        tracking = self.config("tracking", TrackingConfig, lambda config: config.validate())
+        storage = self.storage()
+        folder = self.folder(name)
+        return StudyPlan(
+            name=name,
+            source=source.where,
+            space=space,
+            task_name=task_name,
+            task_settings=task_settings,
+            task=task,
+            train=train,
+            objectives=objectives,
+            sampler=sampler,
+            budget=budget,
+            executor=executor,
+            tracking=tracking,
+            folder=folder,
+            storage=storage,
+            refs=self.refs(space, task, objectives),
+            description=str(self.get("description", "")),
+        )
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The section `key` as plain data (interpolations resolved), or `default`."""
+        from omegaconf import OmegaConf
+        from omegaconf.errors import OmegaConfBaseException
+
         try:
-            node = conf.get(key)
+            node = self.source.conf.get(key)
             if node is None:
                 return default
             return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
         except OmegaConfBaseException as err:
-            raise source.error(f"cannot resolve: {str(err).splitlines()[0]}", key) from None
+            raise self.source.error(f"cannot resolve: {first_line(err)}", key) from None
 
-    default_name = source.path.stem if source.path else "study"
-    name = str(section("name", default_name))
-    if not _NAME.fullmatch(name):
-        raise source.error(f"a study name is letters, digits, '_', '.', '-'; got {name!r}", "name")
+    def config(self, key: str, cls: type[T], validate: Callable[[T], None]) -> T:
+        """The typed config of section `key`, validated."""
+        config = self.located(key, lambda: merge_dataclass(cls, self.get(key, {}), key))
+        self.located(key, lambda: validate(config))
+        return config
 
-    space = _load_space(source)
+    def located(self, key: str, build: Callable[[], T]) -> T:
+        """`build()`, its errors placed at their key's line (a `SettingError`'s key, else the
+        section's)."""
+        try:
+            return build()
+        except StudyConfigError:
+            raise
+        except SettingError as err:
+            raise self.source.error(first_line(err), err.key) from None
+        except ValueError as err:
+            raise self.source.error(first_line(err), key) from None
 
-    task_section = section("task")
-    if not isinstance(task_section, dict) or "name" not in task_section:
-        raise source.error("task must be a mapping with a name, e.g. {name: mqar}", "task")
-    task_settings = {k: v for k, v in task_section.items() if k != "name"}
-    try:
-        task_cls = get_task_class(str(task_section["name"]))
-    except ValueError as err:
-        raise source.error(str(err), "task.name") from None
-    task = _typed(
-        source,
-        "task",
-        lambda: task_cls(merge_dataclass(task_cls.config_class, task_settings, "task")),
-    )
+    def name(self) -> str:
+        source = self.source
+        name = str(self.get("name", source.path.stem if source.path else "study"))
+        if not _NAME.fullmatch(name):
+            raise source.error(
+                f"a study name is letters, digits, '_', '.', '-'; got {name!r}", "name"
+            )
+        return name
 
-    train = _typed(
-        source, "train", lambda: merge_dataclass(TrainConfig, section("train", {}), "train")
-    )
-    _typed(source, "train", train.validate)
+    def space(self) -> SearchSpace:
+        from omegaconf import OmegaConf
 
-    objectives = parse_objectives(section("objectives"), task, source.error)
-    sampler = _typed(
-        source, "sampler", lambda: merge_dataclass(SamplerConfig, section("sampler", {}), "sampler")
-    )
-    if sampler.name not in SAMPLERS:
-        raise source.error(
-            f"unknown sampler {sampler.name!r}; valid: {', '.join(SAMPLERS)}", "sampler.name"
+        source = self.source
+        node = source.conf.get("space")
+        if node is None:
+            raise source.error(
+                "missing 'space': a path to a space file or an inline mapping", "space"
+            )
+        if OmegaConf.is_dict(node):
+            return load_space(source, prefix="space.")
+        if not isinstance(node, str):
+            raise source.error(f"space must be a file path or a mapping, got {node!r}", "space")
+        base = source.path.parent if source.path else Path()
+        path = base / node
+        if not path.is_file():
+            raise source.error(f"space file {str(path)!r} does not exist", "space")
+        return load_space(load_yaml(path, what="space"))
+
+    def task(self) -> tuple[str, dict[str, Any], Task]:
+        section = self.get("task")
+        if not isinstance(section, dict) or "name" not in section:
+            raise self.source.error("task must be a mapping with a name, e.g. {name: mqar}", "task")
+        settings = {k: v for k, v in section.items() if k != "name"}
+        try:
+            task_cls = get_task_class(str(section["name"]))
+        except ValueError as err:
+            raise self.source.error(str(err), "task.name") from None
+        task = self.located(
+            "task", lambda: task_cls(merge_dataclass(task_cls.config_class, settings, "task"))
         )
-    _typed(source, "sampler", lambda: check_sampler(sampler, space, len(objectives)))
-    budget = _typed(
-        source, "budget", lambda: merge_dataclass(BudgetConfig, section("budget", {}), "budget")
-    )
-    if budget.trials is None and budget.wall_time_s is None:
-        raise source.error("give budget.trials or budget.wall_time_s (or both)", "budget")
-    if budget.trials is not None and budget.trials < 1:
-        raise source.error(f"must be >= 1, got {budget.trials}", "budget.trials")
-    if budget.wall_time_s is not None and not budget.wall_time_s > 0:
-        raise source.error(f"must be > 0, got {budget.wall_time_s}", "budget.wall_time_s")
-    if budget.max_consecutive_infeasible < 1:
-        raise source.error("must be >= 1", "budget.max_consecutive_infeasible")
-    executor = _typed(
-        source,
-        "executor",
-        lambda: merge_dataclass(ExecutorConfig, section("executor", {}), "executor"),
-    )
-    if executor.backend not in EXECUTORS:
-        raise source.error(
-            f"unknown executor backend {executor.backend!r}; available: {', '.join(EXECUTORS)}",
-            "executor.backend",
-        )
-    if not isinstance(executor.retries, int) or executor.retries < 0:
-        raise source.error(
-            f"must be a whole number >= 0, got {executor.retries!r}", "executor.retries"
-        )
-    _typed(source, "executor", lambda: executor_class(executor.backend).check_config(executor))
-    tracking = _typed(
-        source,
-        "tracking",
-        lambda: merge_dataclass(TrackingConfig, section("tracking", {}), "tracking"),
-    )
-    if tracking.backend not in TRACKERS:
-        raise source.error(
-            f"unknown tracking backend {tracking.backend!r}; available: {', '.join(TRACKERS)}",
-            "tracking.backend",
-        )
-    if tracking.options:
-        raise source.error(
-            f"tracking backend {tracking.backend} takes no options", "tracking.options"
-        )
-    if tracking.uri is not None and tracking.backend == "none":
-        raise source.error(
-            "tracking.uri needs a tracking backend, e.g. tracking.backend=mlflow", "tracking.uri"
-        )
-    storage = section("storage")
-    if storage is not None and (not isinstance(storage, str) or "://" not in storage):
-        raise source.error(
-            f"storage is null (a journal file in the study folder) or an Optuna RDB URL such "
-            f"as sqlite:///study.db or postgresql://host/db; got {storage!r}",
-            "storage",
-        )
-    output = section("output")
-    if output is not None and not isinstance(output, str):
-        raise source.error(f"output must be a folder path, got {output!r}", "output")
-    folder = Path(output) if output else Path("runs") / name
-    if folder.exists() and not folder.is_dir():
-        raise source.error(f"{str(folder)!r} exists and is not a folder", "output")
+        return task_cls.name, settings, task
 
-    # Random samples of the space: a broken template, or nothing feasible, fails here.
-    try:
-        proposals = space.precheck(task.vocab_size)
-    except StudyConfigError as err:
-        raise err if err.where != "<inline>" else source.error(err.message, "space") from None
-    refs = []
-    for objective in objectives:
-        ref = objective.ref if objective.ref is not None else objective.default_ref(task.vocab_size)
-        if ref is None:
-            ref = 2.0 * max(objective.value(None, p.spec) or 0.0 for p in proposals)
-        refs.append(float(ref))
-    return StudyPlan(
-        name=name,
-        source=source.where,
-        space=space,
-        task_name=task_cls.name,
-        task_settings=task_settings,
-        task=task,
-        train=train,
-        objectives=objectives,
-        sampler=sampler,
-        budget=budget,
-        executor=executor,
-        tracking=tracking,
-        folder=folder,
-        storage=storage,
-        refs=refs,
-        description=str(section("description", "")),
-    )
+    def storage(self) -> str | None:
+        storage = self.get("storage")
+        if storage is not None and (not isinstance(storage, str) or "://" not in storage):
+            raise self.source.error(
+                f"storage is null (a journal file in the study folder) or an Optuna RDB URL "
+                f"such as sqlite:///study.db or postgresql://host/db; got {storage!r}",
+                "storage",
+            )
+        return storage
 
+    def folder(self, name: str) -> Path:
+        output = self.get("output")
+        if output is not None and not isinstance(output, str):
+            raise self.source.error(f"output must be a folder path, got {output!r}", "output")
+        folder = Path(output) if output else Path("runs") / name
+        if folder.exists() and not folder.is_dir():
+            raise self.source.error(f"{str(folder)!r} exists and is not a folder", "output")
+        return folder
 
-def _load_space(source: YamlSource) -> SearchSpace:
-    from omegaconf import OmegaConf
-
-    node = source.conf.get("space")
-    if node is None:
-        raise source.error("missing 'space': a path to a space file or an inline mapping", "space")
-    if OmegaConf.is_dict(node):
-        return load_space(source, prefix="space.")
-    if not isinstance(node, str):
-        raise source.error(f"space must be a file path or a mapping, got {node!r}", "space")
-    base = source.path.parent if source.path else Path()
-    path = base / node
-    if not path.is_file():
-        raise source.error(f"space file {str(path)!r} does not exist", "space")
-    return load_space(load_yaml(path, what="space"))
-
-
-def _typed(source: YamlSource, key: str, build: Any) -> Any:
-    try:
-        return build()
-    except StudyConfigError:
-        raise
-    except ValueError as err:
-        message = str(err).splitlines()[0]
-        # merge_dataclass names "section.field: ..."; point at that key's line.
-        match = re.match(r"(?:unknown setting )?([\w.]+)[:;]", message)
-        at = match.group(1) if match and match.group(1).startswith(key) else key
-        raise source.error(message, at) from None
-
-
-def plan_summary(plan: StudyPlan) -> dict[str, Any]:
-    """The resolved settings as plain data (stored with the study for the record)."""
-    return {
-        "name": plan.name,
-        "source": plan.source,
-        "task": {"name": plan.task_name, **plan.task_settings},
-        "train": dataclasses.asdict(plan.train),
-        "objectives": [dataclasses.asdict(o) for o in plan.objectives],
-        "refs": plan.refs,
-        "sampler": dataclasses.asdict(plan.sampler),
-        "budget": dataclasses.asdict(plan.budget),
-        "executor": dataclasses.asdict(plan.executor),
-    }
-
-
-def parse_study_text(text: str, where: str = "<inline>") -> StudyPlan:
-    """Validate a study given as YAML text (tests, notebooks); relative paths are from cwd."""
-    return _validate(parse_yaml(text, where=where, what="study"))
+    def refs(self, space: SearchSpace, task: Task, objectives: list[Objective]) -> list[float]:
+        """The hypervolume reference of each objective: given, its default, or 2 × the
+        largest value over feasible random samples of the space (which are drawn here, so a
+        broken template or a space with nothing feasible fails before anything is created)."""
+        try:
+            proposals = space.precheck(task.vocab_size)
+        except StudyConfigError as err:
+            if err.where != "<inline>":
+                raise
+            raise self.source.error(err.message, "space") from None
+        refs = []
+        for objective in objectives:
+            ref = objective.ref
+            if ref is None:
+                ref = objective.default_ref(task.vocab_size)
+            if ref is None:
+                ref = 2.0 * max(objective.value(None, p.spec) or 0.0 for p in proposals)
+            refs.append(float(ref))
+        return refs

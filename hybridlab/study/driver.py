@@ -8,12 +8,11 @@ One loop, for any executor:
 2. while the budget allows and the executor has room: `study.ask()`, sample the space through
    the trial (define-by-run), build the spec, check constraints. An infeasible sample is told
    FAIL with user attrs `infeasible=True`, `outcome="infeasible"` and the reason; it is never
-   trained and does not count against `budget.trials`. More than
-   `budget.max_consecutive_infeasible` in a row ends the study with an error. Samplers learn
-   only from completed trials, so a model-based sampler (TPE) can keep proposing the same
-   infeasible region; after `FALLBACK_AFTER` infeasible samples in a row the next trials are
-   drawn by a seeded random sampler (user attr `sampled_by="random-fallback"`) until one is
-   feasible;
+   trained and does not count against `budget.trials`. `budget.max_consecutive_infeasible` or
+   more in a row end the study with an error. Samplers learn only from completed trials, so a
+   model-based sampler (TPE) can keep proposing the same infeasible region; after
+   `FALLBACK_AFTER` infeasible samples in a row the next trials are drawn by a seeded random
+   sampler (user attr `sampled_by="random-fallback"`) until one is feasible;
 3. submit the feasible trial (or, when the same spec, task and training settings completed
    before, reuse that result: training is deterministic; user attr `duplicate_of`), wait for
    outcomes, compute objective values (analytic ones from the spec), store the hypervolume in
@@ -38,52 +37,27 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from hybridlab.search.config import StudyPlan, plan_summary
-from hybridlab.search.errors import InfeasibleSample, StudyConfigError
-from hybridlab.search.executor import Executor, make_executor
-from hybridlab.search.hypervolume import study_hypervolume
-from hybridlab.search.pareto import study_front
-from hybridlab.search.samplers import make_sampler
-from hybridlab.search.store import (
-    OUTCOME,
-    REASON,
+from hybridlab.config import StudyConfigError
+from hybridlab.execution import Executor, TrialRequest, make_executor
+from hybridlab.execution.environment import drop_mlflow_run_vars
+from hybridlab.space import InfeasibleSample, Proposal
+from hybridlab.spec import ModelSpec
+from hybridlab.study.attrs import KEPT_RESULT, StudyAttr, TrialAttr
+from hybridlab.study.config import StudyPlan
+from hybridlab.study.front import front_update, study_hypervolume
+from hybridlab.study.samplers import make_sampler
+from hybridlab.study.storage import (
+    make_storage,
     open_study,
     recover_interrupted,
     storage_label,
     stored_refs,
     study_lock,
 )
-from hybridlab.search.tracker import (
-    COMPLETE,
-    FAILED,
-    INFEASIBLE,
-    Tracker,
-    Trackers,
-    TrialRecord,
-    make_tracker,
-)
-from hybridlab.search.worker import TrialRequest
-
-# Result fields kept in a trial's user attrs (the rest stays in the tracker's records).
-KEPT = (
-    "status",
-    "stop_reason",
-    "accuracy",
-    "loss",
-    "bits_per_byte",
-    "tokens_per_s",
-    "wall_time_s",
-    "steps_done",
-    "peak_memory_bytes",
-    "device",
-    "fault",
-    "worker",
-)
-
+from hybridlab.tracking import Outcome, Tracker, Trackers, TrialRecord, make_tracker
+from hybridlab.train.result import OK
 
 FALLBACK_AFTER = 3
-# User attr of a trial that failed from a fault and was run again as a new trial.
-RETRIED = "retried"
 
 
 class StudyFailed(RuntimeError):
@@ -107,143 +81,135 @@ class RunSummary:
     stopped_by: str = ""
 
 
+@dataclass
+class _Pending:
+    """A trial submitted and not yet told."""
+
+    trial: Any
+    record: TrialRecord
+    spec: ModelSpec
+
+
 def run_study(
     plan: StudyPlan, *, trackers: list[Tracker] | None = None, executor: Executor | None = None
 ) -> RunSummary:
     """Run (or resume) the study of `plan` until its budget is spent; see the module docstring."""
-    driver = _Driver(plan, trackers or [], executor)  # joins Ray: its errors come before any write
+    drop_mlflow_run_vars()
+    tracker = Trackers([make_tracker(plan.tracking), *(trackers or [])])
+    # Joins Ray: its errors come before anything is written.
+    executor = executor or make_executor(plan.executor, tracker.log_metrics, plan.folder)
     with contextlib.ExitStack() as stack:
-        stack.callback(driver.executor.shutdown)  # also when the study is locked by another run
+        stack.callback(executor.shutdown)  # also when the study is locked by another run
         stack.enter_context(study_lock(plan))
-        return driver.run()
+        return _Driver(plan, tracker, executor).run()
 
 
 class _Driver:
-    def __init__(self, plan: StudyPlan, trackers: list[Tracker], executor: Executor | None):
-        self.plan = plan
-        self.tracker = Trackers(
-            [
-                make_tracker(plan.tracking.backend, plan.tracking.options, plan.tracking.uri),
-                *trackers,
-            ]
-        )
-        self.executor = executor or make_executor(
-            plan.executor, self.tracker.log_metrics, plan.folder
-        )
-        self.pending: dict[int, tuple[Any, TrialRecord, Any]] = {}
+    """The ask/tell loop of one invocation, holding the study lock."""
 
-    def run(self) -> RunSummary:
+    def __init__(self, plan: StudyPlan, tracker: Tracker, executor: Executor) -> None:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        plan, start = self.plan, time.monotonic()
-        study = open_study(plan, create=True)
-        study.sampler = make_sampler(plan.sampler, plan.space, seed_offset=len(study.trials))
-        seed = (plan.sampler.seed or 0) + len(study.trials) + 1
-        self.fallback = optuna.samplers.RandomSampler(seed=seed)
-        self.study, self.refs = study, stored_refs(study, plan)
-        summary = self.summary = RunSummary(plan.name, str(plan.folder), storage_label(plan))
-        summary.interrupted = recover_interrupted(study)
-        self.tracker.start_study(
-            {
-                "name": plan.name,
-                "folder": str(plan.folder),
-                "storage": summary.storage,
-                "labels": plan.labels,
-                "directions": plan.directions,
-                "budget_trials": plan.budget.trials,
-                "settings": plan_summary(plan),
-                "resumed_trials": len(study.trials),
-                "trained_before": self._count_trained(),
-                "interrupted": summary.interrupted,
-            }
-        )
-        self._recover_tracking(study)
-        consecutive_infeasible = 0
+        self.plan, self.tracker, self.executor = plan, tracker, executor
+        self.start = time.monotonic()
+        self.storage = make_storage(plan, create=True)
+        self.study = open_study(plan, create=True, storage=self.storage)
+        asked = len(self.study.trials)
+        self.study.sampler = make_sampler(plan.sampler, plan.space, seed_offset=asked)
+        self.fallback = optuna.samplers.RandomSampler(seed=(plan.sampler.seed or 0) + asked + 1)
+        self.refs = stored_refs(self.study, plan)
+        self.summary = RunSummary(plan.name, str(plan.folder), storage_label(plan))
+        self.pending: dict[int, _Pending] = {}
+        self.consecutive_infeasible = 0
+
+    def run(self) -> RunSummary:
+        summary = self.summary
+        summary.interrupted = recover_interrupted(self.study, self.storage)
+        self._start_tracking()
         try:
             while True:
-                trained = self._count_trained()
-                out_of_time = (
-                    plan.budget.wall_time_s is not None
-                    and time.monotonic() - start >= plan.budget.wall_time_s
-                )
-                room = (
-                    plan.budget.trials is None or trained + len(self.pending) < plan.budget.trials
-                )
-                grid_done = getattr(study.sampler, "is_exhausted", None)
-                grid_done = grid_done is not None and grid_done(study)
-                if out_of_time or not room or grid_done:
-                    if not self.pending:
-                        stop = "wall_time" if out_of_time else "trials" if not room else "grid"
-                        summary.stopped_by = stop
-                        break
-                elif len(self.pending) < self.executor.max_concurrent:
-                    if self._ask_and_submit(consecutive_infeasible >= FALLBACK_AFTER):
-                        consecutive_infeasible = 0
-                    else:
-                        summary.infeasible += 1
-                        consecutive_infeasible += 1
-                        if consecutive_infeasible >= plan.budget.max_consecutive_infeasible:
-                            raise StudyFailed(
-                                f"{consecutive_infeasible} infeasible samples in a row: the "
-                                f"space (with its constraints) is (nearly) all infeasible; see "
-                                f"the trials' failure_reason, relax a constraint or the ranges"
-                            )
+                stop = self._stop_reason()
+                if stop and not self.pending:
+                    summary.stopped_by = stop
+                    break
+                if not stop and len(self.pending) < self.executor.max_concurrent:
+                    self._ask_and_submit()
                     continue
                 for outcome in self.executor.wait():
                     self._finish(outcome.number, outcome.result)
         finally:
-            self._abandon_pending()
-            self.executor.shutdown()
-            summary.trained = self._count_trained()
-            summary.hypervolume = study.user_attrs.get("hypervolume")
-            summary.front_size = len(study.best_trials) if self._has_complete() else 0
-            summary.wall_time_s = time.monotonic() - start
-            self.tracker.end_study(summary.__dict__)
+            self._close()
         return summary
 
-    def _ask_and_submit(self, fallback: bool) -> bool:
-        """Ask one trial; submit it if feasible (True), else record it infeasible (False)."""
+    # -- the loop -------------------------------------------------------------------------
+
+    def _stop_reason(self) -> str:
+        """Why no new trial may be asked ("" while one may): the wall time, the trial budget,
+        or a grid with every point started."""
+        budget = self.plan.budget
+        if budget.wall_time_s is not None and time.monotonic() - self.start >= budget.wall_time_s:
+            return "wall_time"
+        if budget.trials is not None and self._count_trained() + len(self.pending) >= budget.trials:
+            return "trials"
+        exhausted = getattr(self.study.sampler, "is_exhausted", None)
+        if exhausted is not None and exhausted(self.study):
+            return "grid"
+        return ""
+
+    def _ask_and_submit(self) -> None:
+        """Ask one trial; submit it when feasible, else record it infeasible."""
+        trial, proposal = self._ask(fallback=self.consecutive_infeasible >= FALLBACK_AFTER)
+        if proposal is None:
+            self.summary.infeasible += 1
+            self.consecutive_infeasible += 1
+            if self.consecutive_infeasible >= self.plan.budget.max_consecutive_infeasible:
+                raise StudyFailed(
+                    f"{self.consecutive_infeasible} infeasible samples in a row: the space "
+                    f"(with its constraints) is (nearly) all infeasible; see the trials' "
+                    f"failure_reason, relax a constraint or the ranges"
+                )
+            return
+        self.consecutive_infeasible = 0
+        self._submit(trial, proposal)
+
+    def _ask(self, *, fallback: bool) -> tuple[Any, Proposal | None]:
+        """A new trial and its proposal (None when the sample is infeasible: then it is told)."""
         from optuna.trial import TrialState
 
-        plan, study = self.plan, self.study
-        # A trial suggests through `study.sampler` when its knobs are sampled, so the fallback
+        study = self.study
+        # A trial suggests through `study.sampler` as its knobs are sampled, so the fallback
         # sampler stays in place until the proposal is built.
         sampler = study.sampler
         if fallback:
             study.sampler = self.fallback
         trial = study.ask()
         if fallback:
-            trial.set_user_attr("sampled_by", "random-fallback")
+            trial.set_user_attr(TrialAttr.SAMPLED_BY, "random-fallback")
         try:
-            proposal = plan.space.propose(trial, plan.task.vocab_size)
+            proposal = self.plan.space.propose(trial, self.plan.task.vocab_size)
         except InfeasibleSample as err:
-            reason = str(err)
-            trial.set_user_attr("infeasible", True)
-            trial.set_user_attr(OUTCOME, INFEASIBLE)
-            trial.set_user_attr(REASON, reason)
-            study.tell(trial, state=TrialState.FAIL)
-            record = TrialRecord(trial.number, INFEASIBLE, params=dict(trial.params), reason=reason)
-            self.tracker.log_trial_finished(record)
-            return False
+            self._tell_infeasible(trial, str(err))
+            return trial, None
         except StudyConfigError:
             study.tell(trial, state=TrialState.FAIL)
             raise
         finally:
             study.sampler = sampler
-        spec = proposal.spec
+        return trial, proposal
+
+    def _submit(self, trial: Any, proposal: Proposal) -> None:
+        """Record the trial's architecture and hand it to the executor (or reuse a result)."""
+        plan, spec = self.plan, proposal.spec
+        stack, pattern = spec.format(), spec.pattern()
         for key, value in (
-            ("stack", spec.format()),
-            ("pattern", spec.pattern()),
-            ("spec", spec.to_dict()),
+            (TrialAttr.STACK, stack),
+            (TrialAttr.PATTERN, pattern),
+            (TrialAttr.SPEC, spec.to_dict()),
         ):
             trial.set_user_attr(key, value)
         record = TrialRecord(
-            trial.number,
-            "running",
-            params=proposal.params,
-            stack=spec.format(),
-            pattern=spec.pattern(),
+            trial.number, Outcome.RUNNING, params=proposal.params, stack=stack, pattern=pattern
         )
         request = TrialRequest(
             number=trial.number,
@@ -252,98 +218,131 @@ class _Driver:
             train={k: getattr(plan.train, k) for k in plan.train.__dataclass_fields__},
         )
         key = _request_key(request)
-        trial.set_user_attr("request_key", key)
-        self.pending[trial.number] = (trial, record, spec)
+        trial.set_user_attr(TrialAttr.REQUEST_KEY, key)
+        self.pending[trial.number] = _Pending(trial, record, spec)
         self.tracker.log_trial_started(record)
         earlier = self._trained_before(key)
         if earlier is not None:
             # The same architecture, task and training settings were trained already, and
             # training is deterministic: reuse that result rather than train it again.
-            trial.set_user_attr("duplicate_of", earlier.number)
-            result = {k: earlier.user_attrs[k] for k in KEPT if k in earlier.user_attrs}
+            trial.set_user_attr(TrialAttr.DUPLICATE_OF, earlier.number)
+            result = {k: earlier.user_attrs[k] for k in KEPT_RESULT if k in earlier.user_attrs}
             self._finish(trial.number, result)
-            return True
+            return
         self.executor.submit(request)
-        return True
 
-    def _trained_before(self, key: str) -> Any:
-        from optuna.trial import TrialState
-
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if t.user_attrs.get("request_key") == key:
-                return t
-        return None
-
-    def _finish(self, number: int, result: dict[str, Any]) -> TrialRecord:
-
-        trial, record, spec = self.pending.pop(number)
-        record = self._told(trial, record, spec, result)
-        self.summary.complete += record.outcome == COMPLETE
-        self.summary.failed += record.outcome == FAILED and not trial.user_attrs.get(RETRIED)
-        return record
-
-    def _told(self, trial: Any, record: TrialRecord, spec: Any, result: dict) -> TrialRecord:
-        from optuna.trial import TrialState
-
+    def _finish(self, number: int, result: dict[str, Any]) -> None:
+        """Tell Optuna what became of a submitted trial, and the trackers."""
+        pending = self.pending.pop(number)
+        trial, record = pending.trial, pending.record
         record.result = result
-        for key in KEPT:
+        for key in KEPT_RESULT:
             if result.get(key) is not None:
                 trial.set_user_attr(key, result[key])
-        values = None
-        if result.get("status") == "ok":
-            values = [o.value(result, spec) for o in self.plan.objectives]
-            if any(v is None for v in values):
-                missing = [
-                    o.label for o, v in zip(self.plan.objectives, values, strict=True) if v is None
-                ]
-                result = {**result, "failure_reason": f"no finite value for {missing}"}
-                values = None
+        values, reason = self._values(result, pending.spec)
         if values is None:
-            record.outcome, record.reason = FAILED, result.get("failure_reason") or "failed"
-            trial.set_user_attr(OUTCOME, FAILED)
-            trial.set_user_attr(REASON, record.reason)
-            if result.get("fault"):
-                record.fault = result["fault"]
-                trial.set_user_attr("fault", result["fault"])
-                attempt = int(trial.user_attrs.get("attempt", 1))
-                if attempt <= self.plan.executor.retries:
-                    # Run the same architecture again as a new trial (asked next); this one
-                    # stays recorded as failed and no longer counts against the budget.
-                    trial.set_user_attr(RETRIED, True)
-                    self.study.enqueue_trial(
-                        dict(trial.params),
-                        user_attrs={"retry_of": trial.number, "attempt": attempt + 1},
-                    )
-                    record.retried = True
-                    self.summary.retried += 1
-            self.study.tell(trial, state=TrialState.FAIL)
-            record.hypervolume = self.study.user_attrs.get("hypervolume")
-            self.tracker.log_trial_finished(record)
-            return record
-        record.outcome = COMPLETE
-        record.values = dict(zip(self.plan.labels, values, strict=True))
-        previous = [
-            t.values for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        ]
-        hv = study_hypervolume([*previous, values], self.plan.directions, self.refs)
-        record.hypervolume = hv
-        trial.set_user_attr(OUTCOME, COMPLETE)
-        trial.set_user_attr("hypervolume", hv)
-        self.study.tell(trial, values)
-        self.study.set_user_attr("hypervolume", hv)
-        self.tracker.log_trial_finished(record)
-        self.tracker.update_front(study_front(self.study, self.plan.labels), hv)
-        return record
+            self._tell_failed(trial, record, reason, result.get("fault"))
+        else:
+            self._tell_complete(trial, record, values)
 
-    def _recover_tracking(self, study: Any) -> None:
+    def _values(self, result: dict[str, Any], spec: ModelSpec) -> tuple[list[float] | None, str]:
+        """The objective values of a trained trial, or None and why there are none."""
+        if result.get("status") != OK:
+            return None, result.get("failure_reason") or "failed"
+        values = [o.value(result, spec) for o in self.plan.objectives]
+        missing = [o.label for o, v in zip(self.plan.objectives, values, strict=True) if v is None]
+        if missing:
+            return None, f"no finite value for {missing}"
+        return [v for v in values if v is not None], ""
+
+    # -- telling --------------------------------------------------------------------------
+
+    def _tell_complete(self, trial: Any, record: TrialRecord, values: list[float]) -> None:
+        study = self.study
+        # The front before this trial plus this trial: the points that can add hypervolume.
+        front = [t.values for t in study.best_trials] if self._has_complete() else []
+        hv = study_hypervolume([*front, values], self.plan.directions, self.refs)
+        record.outcome = Outcome.COMPLETE
+        record.values = dict(zip(self.plan.labels, values, strict=True))
+        record.hypervolume = hv
+        trial.set_user_attr(TrialAttr.OUTCOME, Outcome.COMPLETE)
+        trial.set_user_attr(TrialAttr.HYPERVOLUME, hv)
+        study.tell(trial, values)
+        study.set_user_attr(StudyAttr.HYPERVOLUME, hv)
+        self.summary.complete += 1
+        self.tracker.log_trial_finished(record)
+        self.tracker.update_front(front_update(study, self.plan.labels, self.plan.directions))
+
+    def _tell_failed(self, trial: Any, record: TrialRecord, reason: str, fault: str | None) -> None:
+        from optuna.trial import TrialState
+
+        record.outcome, record.reason = Outcome.FAILED, reason
+        trial.set_user_attr(TrialAttr.OUTCOME, Outcome.FAILED)
+        trial.set_user_attr(TrialAttr.REASON, reason)
+        if fault:
+            record.fault = fault
+            trial.set_user_attr(TrialAttr.FAULT, fault)
+            record.retried = self._retry(trial)
+        self.study.tell(trial, state=TrialState.FAIL)
+        self.summary.failed += not record.retried
+        record.hypervolume = self.study.user_attrs.get(StudyAttr.HYPERVOLUME)
+        self.tracker.log_trial_finished(record)
+
+    def _retry(self, trial: Any) -> bool:
+        """Enqueue a faulted trial's params as a new trial (asked next) while attempts remain;
+        the faulted one stays failed and no longer counts against the budget."""
+        attempt = int(trial.user_attrs.get(TrialAttr.ATTEMPT, 1))
+        if attempt > self.plan.executor.retries:
+            return False
+        trial.set_user_attr(TrialAttr.RETRIED, True)
+        self.study.enqueue_trial(
+            dict(trial.params),
+            user_attrs={TrialAttr.RETRY_OF: trial.number, TrialAttr.ATTEMPT: attempt + 1},
+        )
+        self.summary.retried += 1
+        return True
+
+    def _tell_infeasible(self, trial: Any, reason: str) -> None:
+        from optuna.trial import TrialState
+
+        trial.set_user_attr(TrialAttr.INFEASIBLE, True)
+        trial.set_user_attr(TrialAttr.OUTCOME, Outcome.INFEASIBLE)
+        trial.set_user_attr(TrialAttr.REASON, reason)
+        self.study.tell(trial, state=TrialState.FAIL)
+        record = TrialRecord(
+            trial.number, Outcome.INFEASIBLE, params=dict(trial.params), reason=reason
+        )
+        self.tracker.log_trial_finished(record)
+
+    # -- starting and stopping ------------------------------------------------------------
+
+    def _start_tracking(self) -> None:
+        plan, study, summary = self.plan, self.study, self.summary
+        self.tracker.start_study(
+            {
+                "name": plan.name,
+                "folder": str(plan.folder),
+                "storage": summary.storage,
+                "labels": plan.labels,
+                "directions": plan.directions,
+                "budget_trials": plan.budget.trials,
+                "settings": plan.summary(),
+                "resumed_trials": len(study.trials),
+                "trained_before": self._count_trained(),
+                "interrupted": summary.interrupted,
+            }
+        )
+        self._recover_tracking()
+
+    def _recover_tracking(self) -> None:
         """Send every finished trial to the trackers, which record those they missed: a driver
         killed between Optuna's tell and the tracker's log, trials interrupted by a crash (also
         one killed before its tracker heard of it), trials run before tracking was on."""
         from optuna.trial import TrialState
 
         recovered = False
-        for trial in study.get_trials(deepcopy=False):
-            attrs, outcome = trial.user_attrs, trial.user_attrs.get(OUTCOME)
+        for trial in self.study.get_trials(deepcopy=False):
+            attrs, outcome = trial.user_attrs, trial.user_attrs.get(TrialAttr.OUTCOME)
             if outcome is None or trial.state in (TrialState.RUNNING, TrialState.WAITING):
                 continue
             complete = trial.state == TrialState.COMPLETE
@@ -351,33 +350,51 @@ class _Driver:
             self.tracker.recover_trial(
                 TrialRecord(
                     trial.number,
-                    outcome,
+                    Outcome(outcome),
                     values=values,
                     params=dict(trial.params),
-                    stack=attrs.get("stack", ""),
-                    pattern=attrs.get("pattern", ""),
-                    reason=attrs.get(REASON),
-                    result={k: attrs[k] for k in KEPT if k in attrs} or None,
-                    hypervolume=attrs.get("hypervolume"),
-                    fault=attrs.get("fault"),
-                    retried=bool(attrs.get(RETRIED)),
+                    stack=attrs.get(TrialAttr.STACK, ""),
+                    pattern=attrs.get(TrialAttr.PATTERN, ""),
+                    reason=attrs.get(TrialAttr.REASON),
+                    result={k: attrs[k] for k in KEPT_RESULT if k in attrs} or None,
+                    hypervolume=attrs.get(TrialAttr.HYPERVOLUME),
+                    fault=attrs.get(TrialAttr.FAULT),
+                    retried=bool(attrs.get(TrialAttr.RETRIED)),
                 )
             )
             recovered = recovered or complete
         if recovered:
-            self.tracker.update_front(
-                study_front(study, self.plan.labels), study.user_attrs.get("hypervolume")
-            )
+            plan = self.plan
+            self.tracker.update_front(front_update(self.study, plan.labels, plan.directions))
 
-    def _abandon_pending(self) -> None:
-        """Trials still in flight when the driver stops (Ctrl-C, an error): interrupted."""
+    def _close(self) -> None:
+        """Trials still in flight (Ctrl-C, an error) are interrupted; the summary is final."""
         if self.pending:
-            recover_interrupted(self.study)
+            recover_interrupted(self.study, self.storage)
             self.pending.clear()
+        self.executor.shutdown()
+        summary = self.summary
+        summary.trained = self._count_trained()
+        summary.hypervolume = self.study.user_attrs.get(StudyAttr.HYPERVOLUME)
+        summary.front_size = len(self.study.best_trials) if self._has_complete() else 0
+        summary.wall_time_s = time.monotonic() - self.start
+        self.tracker.end_study(summary.__dict__)
+
+    # -- counting -------------------------------------------------------------------------
+
+    def _trained_before(self, key: str) -> Any:
+        from optuna.trial import TrialState
+
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if t.user_attrs.get(TrialAttr.REQUEST_KEY) == key:
+                return t
+        return None
 
     def _count_trained(self) -> int:
+        trained = (Outcome.COMPLETE, Outcome.FAILED)
         return sum(
-            t.user_attrs.get(OUTCOME) in (COMPLETE, FAILED) and not t.user_attrs.get(RETRIED)
+            t.user_attrs.get(TrialAttr.OUTCOME) in trained
+            and not t.user_attrs.get(TrialAttr.RETRIED)
             for t in self.study.get_trials(deepcopy=False)
         )
 

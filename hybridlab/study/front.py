@@ -1,16 +1,42 @@
-"""The Pareto front of a study: Optuna's `study.best_trials`, as plain records.
+"""The front of a study: dominance, non-dominated sorting ranks, the hypervolume.
 
 A trial dominates another when it is at least as good in every objective (in each objective's
-direction) and better in one; the front is the set of completed trials no other dominates.
-`nondominated` is the brute-force definition, used on the driver (and by tests) where Optuna's
-study is not at hand.
+direction) and better in one; the front is the set of completed trials no other dominates
+(Optuna's `study.best_trials`), and non-dominated sorting peels the rest into ranks 2, 3, ...
+
+Hypervolume: with every objective turned into one to minimise, the hypervolume of points P with
+reference point r is the Lebesgue measure of the union of the boxes [p, r] over the p in P that
+are strictly better than r in every objective. Points not better than r add nothing, and neither
+do dominated points, so a study's hypervolume is that of its front.
+
+hybridlab's study hypervolume (`study_hypervolume`) is taken in a normalised space: objective i
+with direction d_i and reference value ref_i maps a value v to s_i·v / |ref_i| (s_i = +1 to
+minimise, −1 to maximise; the division is skipped when ref_i = 0). For accuracy (ref 0,
+maximise) the axis is the accuracy itself; for a cost c with ref R it is c/R, so each factor is
+the fraction of the way from the reference to zero. The default references are listed in
+`hybridlab.study.objectives`; they are fixed when the study is created and stored in the
+study's user attribute `hv_reference`, so the hypervolume never decreases as trials are added.
+
+Algorithm: sweep along the last objective, summing slab thickness × the hypervolume of the
+points in the slab in one dimension fewer (HSO); 2-D is a sort and a sweep. O(n^(d−1) log n),
+plenty for fronts of tens or hundreds of trials.
+
+Example:
+    >>> hypervolume([(1.0, 2.0), (2.0, 1.0)], (3.0, 3.0))
+    3.0
+    >>> study_hypervolume([[0.5, 100.0]], ["maximize", "minimize"], [0.0, 200.0])
+    0.25
+    >>> nondominated_ranks({0: [1.0, 1.0], 1: [2.0, 2.0], 2: [0.5, 3.0]}, ["minimize"] * 2)
+    {0: 1, 2: 1, 1: 2}
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from hybridlab.study.attrs import StudyAttr, TrialAttr
+from hybridlab.tracking import FrontPoint, FrontUpdate
 
 
 def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str]) -> bool:
@@ -27,32 +53,80 @@ def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str])
 
 def nondominated(values: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:
     """Indices of the vectors in `values` that no other vector dominates (O(n²))."""
-    return [
-        i
-        for i, v in enumerate(values)
-        if not any(dominates(w, v, directions) for j, w in enumerate(values) if j != i)
-    ]
+    ranks = nondominated_ranks(dict(enumerate(values)), directions)
+    return [i for i, rank in ranks.items() if rank == 1]
 
 
-@dataclass
-class FrontPoint:
-    """One trial of the front, as the CLI and trackers show it."""
+def nondominated_ranks(
+    values: Mapping[int, Sequence[float]], directions: Sequence[str]
+) -> dict[int, int]:
+    """Non-dominated sorting: rank 1 is what nothing dominates, rank k + 1 what nothing but
+    ranks ≤ k dominates (O(n²) per rank). Keys are kept; the result lists rank 1 first."""
+    ranks: dict[int, int] = {}
+    rest = dict(values)
+    rank = 1
+    while rest:
+        layer = [
+            n
+            for n, v in rest.items()
+            if not any(dominates(w, v, directions) for m, w in rest.items() if m != n)
+        ]
+        for n in layer:
+            ranks[n] = rank
+            del rest[n]
+        rank += 1
+    return ranks
 
-    number: int
-    values: dict[str, float]
-    params: dict[str, Any]
-    stack: str
-    pattern: str
-    spec: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "number": self.number,
-            "values": self.values,
-            "params": self.params,
-            "stack": self.stack,
-            "pattern": self.pattern,
-        }
+def hypervolume(points: Sequence[Sequence[float]], ref: Sequence[float]) -> float:
+    """Hypervolume dominated by `points` (all objectives minimised) up to `ref`."""
+    dim = len(ref)
+    pts = [tuple(float(v) for v in p) for p in points]
+    for p in pts:
+        if len(p) != dim:
+            raise ValueError(f"point {p} has {len(p)} objectives, the reference has {dim}")
+    pts = [p for p in pts if all(v < r for v, r in zip(p, ref, strict=True))]
+    return _hv(pts, tuple(float(r) for r in ref))
+
+
+def _hv(points: list[tuple[float, ...]], ref: tuple[float, ...]) -> float:
+    if not points:
+        return 0.0
+    if len(ref) == 1:
+        return ref[0] - min(p[0] for p in points)
+    if len(ref) == 2:
+        total, best_y = 0.0, ref[1]
+        for x, y in sorted(points):
+            if y < best_y:
+                total += (ref[0] - x) * (best_y - y)
+                best_y = y
+        return total
+    ordered = sorted(points, key=lambda p: p[-1])
+    total = 0.0
+    for i, point in enumerate(ordered):
+        upper = ordered[i + 1][-1] if i + 1 < len(ordered) else ref[-1]
+        if upper > point[-1]:
+            total += (upper - point[-1]) * _hv([p[:-1] for p in ordered[: i + 1]], ref[:-1])
+    return total
+
+
+def normalise(
+    values: Sequence[float], directions: Sequence[str], refs: Sequence[float]
+) -> tuple[float, ...]:
+    """`values` in the normalised minimisation space of the module docstring."""
+    out = []
+    for v, d, r in zip(values, directions, refs, strict=True):
+        sign = 1.0 if d == "minimize" else -1.0
+        out.append(sign * v / (abs(r) if r != 0 else 1.0))
+    return tuple(out)
+
+
+def study_hypervolume(
+    values: Sequence[Sequence[float]], directions: Sequence[str], refs: Sequence[float]
+) -> float:
+    """The normalised hypervolume of trials' objective `values` (see the module docstring)."""
+    points = [normalise(v, directions, refs) for v in values]
+    return hypervolume(points, normalise(refs, directions, refs))
 
 
 def study_front(study: Any, labels: Sequence[str]) -> list[FrontPoint]:
@@ -65,9 +139,21 @@ def study_front(study: Any, labels: Sequence[str]) -> list[FrontPoint]:
                 number=trial.number,
                 values=dict(zip(labels, trial.values, strict=True)),
                 params=dict(trial.params),
-                stack=attrs.get("stack", ""),
-                pattern=attrs.get("pattern", ""),
-                spec=attrs.get("spec", {}),
+                stack=attrs.get(TrialAttr.STACK, ""),
+                pattern=attrs.get(TrialAttr.PATTERN, ""),
+                spec=attrs.get(TrialAttr.SPEC, {}),
             )
         )
     return front
+
+
+def front_update(study: Any, labels: Sequence[str], directions: Sequence[str]) -> FrontUpdate:
+    """The front, every complete trial's rank and the stored hypervolume, for the trackers."""
+    from optuna.trial import TrialState
+
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return FrontUpdate(
+        front=study_front(study, labels),
+        ranks=nondominated_ranks({t.number: t.values for t in complete}, directions),
+        hypervolume=study.user_attrs.get(StudyAttr.HYPERVOLUME),
+    )

@@ -6,14 +6,15 @@
 | loss            | minimize          | the trial's last evaluation (nats)      |                |
 | bits_per_byte   | minimize          | byte-level tasks only                   |                |
 | tokens_per_s    | maximize          | training throughput, measured           |                |
-| params          | minimize          | `hybridlab.count_params(spec)`          |                |
-| state_bytes     | minimize          | `hybridlab.state_bytes(spec, ctx, dt)`  | context, dtype |
-| flops_per_token | minimize          | `hybridlab.flops_per_token(spec, ctx)`  | context        |
+| params          | minimize          | analytic (`hybridlab.space.costs`)      |                |
+| state_bytes     | minimize          | analytic                                | context, dtype |
+| flops_per_token | minimize          | analytic                                | context        |
 
-`context` defaults to the task's sequence length, `dtype` to fp32. Analytic objectives are
+The analytic objectives are the costs of `hybridlab.space.costs.ANALYTIC_COSTS`, with the options
+listed there. `context` defaults to the task's sequence length, `dtype` to fp32. They are
 computed on the driver from the spec, so they are exact and identical across machines.
 
-Each objective has a hypervolume reference value `ref` (see `hybridlab.search.hypervolume`):
+Each objective has a hypervolume reference value `ref` (see `hybridlab.study.front`):
 given in the study file, or by default 0 for accuracy and tokens/s, ln(vocab) (a uniform
 predictor) for loss, 8 for bits per byte, and for analytic costs 2 × the largest value over the
 feasible random samples drawn when the study is validated (64 draws: the factor leaves room for
@@ -27,9 +28,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import hybridlab
-from hybridlab.config_utils import merge_dataclass
+from hybridlab.config import first_line, merge_dataclass
 from hybridlab.cost import itemsize
+from hybridlab.space import ANALYTIC_COSTS
 from hybridlab.spec import ModelSpec
 from hybridlab.tasks import Task
 
@@ -51,9 +52,7 @@ KINDS: dict[str, ObjectiveKind] = {
         ObjectiveKind("loss", MINIMIZE, True),
         ObjectiveKind("bits_per_byte", MINIMIZE, True),
         ObjectiveKind("tokens_per_s", MAXIMIZE, True),
-        ObjectiveKind("params", MINIMIZE, False),
-        ObjectiveKind("state_bytes", MINIMIZE, False, ("context", "dtype")),
-        ObjectiveKind("flops_per_token", MINIMIZE, False, ("context",)),
+        *(ObjectiveKind(c.name, MINIMIZE, False, c.options) for c in ANALYTIC_COSTS.values()),
     )
 }
 
@@ -96,12 +95,9 @@ class Objective:
 
     def value(self, result: Mapping[str, Any] | None, spec: ModelSpec) -> float | None:
         """The objective's value for a trial (None when a measured value is missing/not finite)."""
-        if self.name == "params":
-            return float(hybridlab.count_params(spec))
-        if self.name == "state_bytes":
-            return float(hybridlab.state_bytes(spec, self.context, self.dtype))
-        if self.name == "flops_per_token":
-            return float(hybridlab.flops_per_token(spec, self.context))
+        cost = ANALYTIC_COSTS.get(self.name)
+        if cost is not None:
+            return float(cost.compute(spec, context=self.context, dtype=self.dtype))
         value = None if result is None else result.get(self.name)
         if value is None or not math.isfinite(float(value)):
             return None
@@ -133,7 +129,7 @@ def parse_objectives(
         try:
             config = merge_dataclass(ObjectiveConfig, item, key)
         except ValueError as err:
-            raise error(str(err).splitlines()[0], key) from None
+            raise error(first_line(err), key) from None
         kind = KINDS.get(config.name)
         if kind is None:
             raise error(

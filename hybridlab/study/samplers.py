@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+from dataclasses import dataclass, field
 from typing import Any
 
-from hybridlab.search.knobs import Choice, FloatRange, IntRange, leaves
+from hybridlab.config import SettingError
+from hybridlab.space import Choice, FloatRange, IntRange, SearchSpace, leaves
 
 SAMPLERS = ("tpe", "nsga2", "gp", "random", "grid")
 _CLASS = {
@@ -26,7 +28,31 @@ _CLASS = {
 }
 
 
-def grid_space(space: Any) -> dict[str, list[Any]]:
+@dataclass(kw_only=True)
+class SamplerConfig:
+    """A study's `sampler:` section: a name in `SAMPLERS`, its seed (None: unseeded) and the
+    keyword arguments of its Optuna class."""
+
+    name: str = "tpe"
+    seed: int | None = 0
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self, space: SearchSpace) -> None:
+        """Raise `SettingError` if no sampler can be built for `space` (an unknown name, a
+        missing dependency, an option the sampler does not take, a continuous grid knob)."""
+        if self.name not in SAMPLERS:
+            raise SettingError(
+                f"unknown sampler {self.name!r}; valid: {', '.join(SAMPLERS)}", key="sampler.name"
+            )
+        try:
+            check_sampler(self, space)
+        except SettingError:
+            raise
+        except ValueError as err:
+            raise SettingError(str(err), key="sampler") from None
+
+
+def grid_space(space: SearchSpace) -> dict[str, list[Any]]:
     """Every sampled knob's finite list of values; raise ValueError for a continuous leaf."""
     grid: dict[str, list[Any]] = {}
     for leaf in leaves(space.knobs):
@@ -45,7 +71,7 @@ def grid_space(space: Any) -> dict[str, list[Any]]:
     return grid
 
 
-def check_sampler(config: Any, space: Any, num_objectives: int) -> None:
+def check_sampler(config: SamplerConfig, space: SearchSpace) -> None:
     """Raise ValueError if `config` cannot build a sampler (missing dependency, bad options)."""
     import optuna
 
@@ -61,13 +87,14 @@ def check_sampler(config: Any, space: Any, num_objectives: int) -> None:
     for option in config.options:
         if option in ("seed", "search_space") or option not in accepted:
             valid = [p for p in accepted if p not in ("seed", "search_space")]
-            raise ValueError(
+            raise SettingError(
                 f"sampler.options: {_CLASS[config.name]} takes no option {option!r}; valid: "
-                f"{', '.join(valid)}"
+                f"{', '.join(valid)}",
+                key="sampler.options",
             )
 
 
-def make_sampler(config: Any, space: Any, seed_offset: int = 0) -> Any:
+def make_sampler(config: SamplerConfig, space: SearchSpace, seed_offset: int = 0) -> Any:
     """The Optuna sampler of `config`, seeded with `seed + seed_offset`.
 
     The offset is the number of trials already in the study, so a resumed study does not replay
@@ -79,7 +106,7 @@ def make_sampler(config: Any, space: Any, seed_offset: int = 0) -> Any:
     kwargs = dict(config.options)
     seed = None if config.seed is None else config.seed + seed_offset
     if config.name == "grid":
-        from hybridlab.search._grid import AskTellGridSampler
+        from hybridlab.study.grid import AskTellGridSampler
 
         return AskTellGridSampler(grid_space(space), seed=seed, **kwargs)
     try:

@@ -1,32 +1,36 @@
-"""Where a study persists, and crash recovery.
+"""Where a study persists, one driver at a time, and crash recovery.
 
 By default the Optuna study lives in `<study folder>/study.journal` (Optuna's JournalStorage
 over a JournalFileBackend: an append-only operation log that is safe with several writers,
 unlike SQLite); `storage:` may name any Optuna RDB URL instead. One driver runs a study at a
-time: `study_lock` holds an exclusive `flock` on `<folder>/.lock` for the run (released by the
-kernel even on SIGKILL).
+time: `study_lock` holds `<folder>/.lock` (filelock's OS lock, released by the kernel even on
+SIGKILL) and writes the holder's pid in it for the message a second driver gets.
 
 Recovery (`recover_interrupted`): Optuna's heartbeat does not work with ask/tell, so trials left
-RUNNING by a crash or a kill stay RUNNING forever. On every start the runner marks each of them
+RUNNING by a crash or a kill stay RUNNING forever. On every start the driver marks each of them
 FAIL with user attrs `outcome="interrupted"`, `failure_reason="interrupted"`, and enqueues its
 params again (`study.enqueue_trial`, with `retry_of` = the old number), so the next trial asked
-reruns it. Finished trials are never touched.
+reruns it. Finished trials are never touched. Only Optuna's public API is used here: a finished
+trial's attributes are written through the storage (`BaseStorage.set_trial_user_attr`), which
+`open_study` keeps beside the study.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import warnings
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hybridlab.search.config import StudyPlan, plan_summary
-from hybridlab.search.errors import StudyConfigError
-from hybridlab.search.tracker import INTERRUPTED
+from filelock import FileLock, Timeout
 
-OUTCOME, REASON = "outcome", "failure_reason"
+from hybridlab.config import StudyConfigError
+from hybridlab.study.attrs import StudyAttr, TrialAttr
+from hybridlab.tracking import Outcome
+
+if TYPE_CHECKING:
+    from hybridlab.study.config import StudyPlan
 
 
 def make_storage(plan: StudyPlan, *, create: bool) -> Any:
@@ -51,11 +55,12 @@ def make_storage(plan: StudyPlan, *, create: bool) -> Any:
     return optuna.storages.JournalStorage(JournalFileBackend(str(plan.journal_path)))
 
 
-def open_study(plan: StudyPlan, sampler: Any = None, *, create: bool) -> Any:
-    """Create or load the Optuna study of `plan`; check its objectives match the file's."""
+def open_study(plan: StudyPlan, *, create: bool, storage: Any = None) -> Any:
+    """Create or load the Optuna study of `plan` (in `storage`, default `make_storage(plan)`);
+    check that its objectives match the file's."""
     import optuna
 
-    storage = make_storage(plan, create=create)
+    storage = storage if storage is not None else make_storage(plan, create=create)
     names = optuna.get_all_study_names(storage)
     if plan.name not in names:
         if not create:
@@ -63,15 +68,15 @@ def open_study(plan: StudyPlan, sampler: Any = None, *, create: bool) -> Any:
                 f"no study named {plan.name!r} in the storage", where=plan.source
             )
         study = optuna.create_study(
-            study_name=plan.name, storage=storage, directions=plan.directions, sampler=sampler
+            study_name=plan.name, storage=storage, directions=plan.directions
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(plan.labels)
-        study.set_user_attr("hybridlab", plan_summary(plan))
-        study.set_user_attr("hv_reference", plan.refs)
+        study.set_user_attr(StudyAttr.SETTINGS, plan.summary())
+        study.set_user_attr(StudyAttr.HV_REFERENCE, plan.refs)
         return study
-    study = optuna.load_study(study_name=plan.name, storage=storage, sampler=sampler)
+    study = optuna.load_study(study_name=plan.name, storage=storage)
     stored = [d.name.lower() for d in study.directions]
     if study.metric_names != plan.labels or stored != plan.directions:
         raise StudyConfigError(
@@ -87,7 +92,7 @@ def open_study(plan: StudyPlan, sampler: Any = None, *, create: bool) -> Any:
 
 def stored_refs(study: Any, plan: StudyPlan) -> list[float]:
     """The hypervolume reference fixed when the study was created (else the plan's)."""
-    refs = study.user_attrs.get("hv_reference")
+    refs = study.user_attrs.get(StudyAttr.HV_REFERENCE)
     return [float(r) for r in refs] if refs and len(refs) == len(plan.objectives) else plan.refs
 
 
@@ -95,41 +100,41 @@ def storage_label(plan: StudyPlan) -> str:
     return plan.storage if plan.storage is not None else str(plan.journal_path)
 
 
-def recover_interrupted(study: Any) -> list[int]:
-    """Mark RUNNING trials failed ("interrupted") and enqueue their params; return their numbers."""
+def recover_interrupted(study: Any, storage: Any) -> list[int]:
+    """Mark RUNNING trials failed ("interrupted") and enqueue their params; return their numbers.
+
+    `storage` is the study's storage (`make_storage`), whose public API writes the attributes.
+    """
     from optuna.trial import TrialState
 
-    storage = study._storage
+    study_id = storage.get_study_id_from_name(study.study_name)
     numbers = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        storage.set_trial_user_attr(trial._trial_id, OUTCOME, INTERRUPTED)
-        storage.set_trial_user_attr(trial._trial_id, REASON, "interrupted")
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        storage.set_trial_user_attr(trial_id, TrialAttr.OUTCOME, Outcome.INTERRUPTED)
+        storage.set_trial_user_attr(trial_id, TrialAttr.REASON, "interrupted")
         study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
-        study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
+        study.enqueue_trial(dict(trial.params), user_attrs={TrialAttr.RETRY_OF: trial.number})
         numbers.append(trial.number)
     return numbers
 
 
 @contextlib.contextmanager
 def study_lock(plan: StudyPlan) -> Iterator[None]:
-    """Hold `<folder>/.lock` exclusively; raise `StudyConfigError` if another run holds it."""
+    """Hold `<folder>/.lock`; raise `StudyConfigError` if another run holds it."""
     plan.folder.mkdir(parents=True, exist_ok=True)
     path = plan.folder / ".lock"
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            pid = handle.read().strip() or "?"
-            raise StudyConfigError(
-                f"another `hybridlab study run` (pid {pid}) is running this study",
-                where=str(plan.folder),
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    lock = FileLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        pid = path.read_text().strip() or "?"
+        raise StudyConfigError(
+            f"another `hybridlab study run` (pid {pid}) is running this study",
+            where=str(plan.folder),
+        ) from None
+    try:
+        path.write_text(str(os.getpid()))
+        yield
+    finally:
+        lock.release()

@@ -1,6 +1,26 @@
 """Trackers: where a study's results are logged besides Optuna's own storage.
 
-The interface and the no-op tracker live in `hybridlab.search.tracker` (the driver calls them);
-`mlflow_tracker.MLflowTracker` logs to MLflow (`tracking: mlflow` in a study file). Nothing here
-is imported by `import hybridlab`: MLflow is loaded only when a study asks for it.
+Modules: `records` (trial records, `Outcome`, the front as plain data), `base` (the `Tracker`
+interface and the no-op tracker), `config` (`TrackingConfig`, the backends by name), and
+MLflow's tracker split by concern: `mlflow_tracker` (the runs of a study), `mlflow_resume`
+(finding them again on a resume), `mlflow_store` (the client, batched logging), `figures` (the
+Pareto scatter).
+This room imports nothing from the rooms above it (study, execution, space, cli), and MLflow
+only when a study asks for it.
 """
+
+from hybridlab.tracking.base import Tracker, Trackers
+from hybridlab.tracking.config import TRACKERS, TrackingConfig, make_tracker
+from hybridlab.tracking.records import FrontPoint, FrontUpdate, Outcome, TrialRecord
+
+__all__ = [
+    "TRACKERS",
+    "FrontPoint",
+    "FrontUpdate",
+    "Outcome",
+    "Tracker",
+    "Trackers",
+    "TrackingConfig",
+    "TrialRecord",
+    "make_tracker",
+]

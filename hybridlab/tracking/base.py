@@ -1,6 +1,6 @@
-"""The tracker interface the study runner reports to, and its no-op implementation.
+"""The tracker interface the study driver reports to, its no-op implementation and the registry.
 
-The runner calls, in the driver process only:
+The driver calls, in its own process and thread only:
 
     start_study(info)                      once per invocation (info: name, folder, objectives,
                                            directions, storage, the resolved settings)
@@ -9,58 +9,23 @@ The runner calls, in the driver process only:
     log_trial_finished(record)             complete, failed, infeasible or interrupted
     recover_trial(record)                  on every start, for each finished trial of the study:
                                            record it if this tracker missed it
-    update_front(front, hypervolume)       after every completed trial: the whole front
-                                           (`FrontPoint`s), so Pareto tags can be kept true
+    update_front(update)                   after every completed trial: the whole front and every
+                                           complete trial's rank (`FrontUpdate`), so Pareto tags
+                                           can be kept true
     end_study(summary)                     once, also after an error or Ctrl-C
 
-`TrialRecord` and `FrontPoint` are plain data. The MLflow tracker
-(`hybridlab.tracking.mlflow_tracker`, `tracking: mlflow`) implements the same methods and is
-registered in `TRACKERS`, imported only when used; the live progress view of `hybridlab study run`
-is a tracker too.
+Everything passed is plain data (`hybridlab.tracking.records`). Backends are registered in
+`hybridlab.tracking.config.TRACKERS` by name and import their library only when built: MLflow's
+(`hybridlab.tracking.mlflow_tracker`, `tracking: mlflow`); the live progress view of
+`hybridlab study run` is a tracker too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
-from hybridlab.search.pareto import FrontPoint
-
-COMPLETE, FAILED, INFEASIBLE, INTERRUPTED = "complete", "failed", "infeasible", "interrupted"
-
-
-@dataclass
-class TrialRecord:
-    """What became of one trial.
-
-    Attributes:
-        number: Optuna's trial number.
-        outcome: complete, failed (training failed or raised), infeasible (never trained) or
-            interrupted (the driver died or was stopped while it ran; it is re-enqueued).
-        values: objective label → value (complete trials only).
-        params: the sampled knobs (Optuna's params).
-        stack, pattern: the canonical spec ("" when the sample could not be built).
-        reason: why it failed or was infeasible.
-        result: the training result dict (`TrainResult.to_dict()` without history), if trained;
-            on Ray it has `worker` (node id and ip, hostname, pid).
-        hypervolume: the study's hypervolume after this trial.
-        fault: why a failed trial failed when that was a fault, not a result (an exception, out
-            of memory, its worker or node lost).
-        retried: the trial failed from a fault and runs again as a new trial.
-    """
-
-    number: int
-    outcome: str
-    values: dict[str, float] = field(default_factory=dict)
-    params: dict[str, Any] = field(default_factory=dict)
-    stack: str = ""
-    pattern: str = ""
-    reason: str | None = None
-    result: dict[str, Any] | None = None
-    hypervolume: float | None = None
-    fault: str | None = None
-    retried: bool = False
+from hybridlab.tracking.records import FrontUpdate, TrialRecord
 
 
 class Tracker:
@@ -83,14 +48,11 @@ class Tracker:
         (re)starts: a tracker records the ones it missed (the driver died between Optuna's tell
         and the tracker's log, or the tracker was switched on later) and ignores the rest."""
 
-    def update_front(self, front: Sequence[FrontPoint], hypervolume: float | None) -> None:
+    def update_front(self, update: FrontUpdate) -> None:
         pass
 
     def end_study(self, summary: dict[str, Any]) -> None:
         pass
-
-
-NullTracker = Tracker
 
 
 class Trackers(Tracker):
@@ -99,56 +61,30 @@ class Trackers(Tracker):
     def __init__(self, trackers: Sequence[Tracker]) -> None:
         self.trackers = list(trackers)
 
-    def start_study(self, info):
+    def start_study(self, info: dict[str, Any]) -> None:
         for t in self.trackers:
             t.start_study(info)
 
-    def log_trial_started(self, trial):
+    def log_trial_started(self, trial: TrialRecord) -> None:
         for t in self.trackers:
             t.log_trial_started(trial)
 
-    def log_metrics(self, number, step, metrics):
+    def log_metrics(self, number: int, step: int, metrics: dict[str, float]) -> None:
         for t in self.trackers:
             t.log_metrics(number, step, metrics)
 
-    def log_trial_finished(self, record):
+    def log_trial_finished(self, record: TrialRecord) -> None:
         for t in self.trackers:
             t.log_trial_finished(record)
 
-    def recover_trial(self, record):
+    def recover_trial(self, record: TrialRecord) -> None:
         for t in self.trackers:
             t.recover_trial(record)
 
-    def update_front(self, front, hypervolume):
+    def update_front(self, update: FrontUpdate) -> None:
         for t in self.trackers:
-            t.update_front(front, hypervolume)
+            t.update_front(update)
 
-    def end_study(self, summary):
+    def end_study(self, summary: dict[str, Any]) -> None:
         for t in self.trackers:
             t.end_study(summary)
-
-
-def _mlflow_tracker(uri: str | None, options: dict[str, Any]) -> Tracker:
-    # Imported here: `import hybridlab.search` must not import MLflow (STYLE.md 9).
-    from hybridlab.tracking.mlflow_tracker import MLflowTracker
-
-    return MLflowTracker(uri=uri, **options)
-
-
-def _null_tracker(uri: str | None, options: dict[str, Any]) -> Tracker:
-    if options:
-        raise ValueError(f"tracking backend 'none' takes no options, got {sorted(options)}")
-    return NullTracker()
-
-
-# backend name → factory(uri, options); a factory imports its backend's library when called.
-TRACKERS: dict[str, Callable[[str | None, dict[str, Any]], Tracker]] = {
-    "none": _null_tracker,
-    "mlflow": _mlflow_tracker,
-}
-
-
-def make_tracker(backend: str, options: dict[str, Any], uri: str | None = None) -> Tracker:
-    if backend not in TRACKERS:
-        raise ValueError(f"unknown tracking backend {backend!r}; available: {', '.join(TRACKERS)}")
-    return TRACKERS[backend](uri, options)

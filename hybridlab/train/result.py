@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +65,3 @@ class TrainResult:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field (history included)."""
         return dataclasses.asdict(self)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())

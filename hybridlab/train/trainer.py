@@ -23,7 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import hybridlab
+from hybridlab.config import first_line
+from hybridlab.cost import count_params, state_bytes
+from hybridlab.model import build_model as _build_model
 from hybridlab.spec import ModelSpec
 from hybridlab.tasks import IGNORE_INDEX, Readout, Task, make_task
 from hybridlab.train.config import Device, Precision, TrainConfig
@@ -48,7 +50,7 @@ class _NonFiniteLoss(Exception):
 
 def build_model(spec: ModelSpec) -> nn.Module:
     """The model factory; a module-level name so that tests can swap it."""
-    return hybridlab.build_model(spec)
+    return _build_model(spec)
 
 
 def train_proxy(
@@ -90,8 +92,8 @@ def train_proxy(
         task=task.name,
         spec=spec.format(),
         pattern=spec.pattern(),
-        params=hybridlab.count_params(spec),
-        state_bytes=hybridlab.state_bytes(spec, task.seq_len),
+        params=count_params(spec),
+        state_bytes=state_bytes(spec, task.seq_len),
         device=str(device),
     )
     if device.type == "cuda":
@@ -102,12 +104,12 @@ def train_proxy(
         run = _Run(spec, task, config, device, report, result)
         run.train()
     except OutOfMemoryError as err:
-        _fail(result, f"out of memory at step {result.steps_done}: {_first_line(err)}")
+        _fail(result, f"out of memory at step {result.steps_done}: {first_line(err)}")
     except RuntimeError as err:
         # CPU allocators raise a plain RuntimeError when memory runs out.
         if "can't allocate memory" not in str(err) and "out of memory" not in str(err).lower():
             raise
-        _fail(result, f"out of memory at step {result.steps_done}: {_first_line(err)}")
+        _fail(result, f"out of memory at step {result.steps_done}: {first_line(err)}")
     except _NonFiniteLoss as err:
         _fail(result, str(err))
     finally:
@@ -287,8 +289,3 @@ def _fail(result: TrainResult, reason: str) -> None:
     result.status = FAILED
     result.failure_reason = reason
     result.stop_reason = None
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

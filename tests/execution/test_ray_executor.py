@@ -13,11 +13,10 @@ import pytest
 from optuna.trial import TrialState
 from study_helpers import write_study
 
-from hybridlab.search.config import load_plan
-from hybridlab.search.ray_executor import RayExecutor
-from hybridlab.search.runner import run_study
-from hybridlab.search.store import open_study
-from hybridlab.search.tracker import Tracker
+from hybridlab.execution.ray_executor import RayExecutor
+from hybridlab.study import load_plan, run_study
+from hybridlab.study.storage import open_study
+from hybridlab.tracking import Tracker
 
 
 def mlflow_trial_runs(folder: Path) -> dict[int, object]:
@@ -157,7 +156,7 @@ ACTOR_DIED = (
     ],
 )
 def test_ray_errors_are_classified_by_what_happened_not_by_the_advice(name, text, fault):
-    from hybridlab.search._tune_bridge import _classify
+    from hybridlab.execution.tune_bridge import _classify
 
     assert _classify(name, text)[0] == fault
 
@@ -168,7 +167,7 @@ def test_a_dead_tune_loop_stops_the_study_with_a_message_and_keeps_it_resumable(
 ):
     from ray import tune
 
-    from hybridlab.search.errors import ExecutorFailed
+    from hybridlab.execution import ExecutorFailed
 
     def broken_fit(self):
         raise RuntimeError("tune broke")
@@ -189,7 +188,7 @@ def test_a_dead_tune_loop_stops_the_study_with_a_message_and_keeps_it_resumable(
 def test_resources_the_cluster_cannot_fit_are_a_config_error_before_anything_is_written(
     tmp_path, ray_local
 ):
-    from hybridlab.search.errors import StudyConfigError
+    from hybridlab.config import StudyConfigError
 
     plan = load_plan(write_study(tmp_path, executor="{backend: ray, resources: {cpu: 3}}"))
     with pytest.raises(StudyConfigError, match=r"executor.resources: .* do not fit .*2 CPU"):

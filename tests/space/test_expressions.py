@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hybridlab.search.expressions import Expression, Inactive
+from hybridlab.space.expressions import Expression, Inactive
 
 ENV = {"attn.heads": 4, "attn.kv_heads": 2, "params": 1_500_000, "ssm": "ssd", "off": None}
 

@@ -7,7 +7,7 @@ import math
 import optuna
 import pytest
 
-from hybridlab.search.knobs import (
+from hybridlab.space.knobs import (
     Choice,
     Const,
     FloatRange,

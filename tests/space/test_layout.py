@@ -7,8 +7,8 @@ import itertools
 import pytest
 
 import hybridlab
-from hybridlab.search.errors import InfeasibleSample
-from hybridlab.search.layout import (
+from hybridlab.space import InfeasibleSample
+from hybridlab.space.layout import (
     attention_positions,
     layout_pattern,
     layout_stack,

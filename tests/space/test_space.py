@@ -8,10 +8,9 @@ import optuna
 import pytest
 
 import hybridlab
-from hybridlab.search.errors import InfeasibleSample, StudyConfigError
-from hybridlab.search.knobs import FixedSuggester, RandomSuggester
-from hybridlab.search.space import load_space
-from hybridlab.search.yaml_source import load_yaml, parse_yaml
+from hybridlab.config import StudyConfigError, load_yaml, parse_yaml
+from hybridlab.space import InfeasibleSample, load_space
+from hybridlab.space.knobs import RandomSuggester
 
 ROOT = Path(__file__).resolve().parents[2]
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -41,7 +40,7 @@ def test_shipped_spaces_sample_valid_hybrids(name):
         )
         # What the study stores lets anyone rebuild the same spec.
         assert hybridlab.parse(p.spec.to_dict()) == p.spec
-        assert space.build(space.sample(FixedSuggester(p.params)), 128) == p.spec
+        assert space.build(space.sample(optuna.trial.FixedTrial(p.params)), 128) == p.spec
 
 
 def test_the_lab_knobs_are_expressible():
@@ -112,7 +111,7 @@ def test_constraints_and_spec_rules_make_samples_infeasible():
     for heads in (2, 4):
         for kv in (1, 2, 4):
             try:
-                space.propose(FixedSuggester({"heads": heads, "kv_heads": kv}), 64)
+                space.propose(optuna.trial.FixedTrial({"heads": heads, "kv_heads": kv}), 64)
                 outcomes[heads, kv] = "ok"
             except InfeasibleSample as err:
                 outcomes[heads, kv] = str(err)
@@ -163,7 +162,7 @@ def test_optuna_trials_see_only_active_knobs():
 
 @pytest.mark.parametrize("path", sorted((ROOT / "studies").glob("*.yaml")), ids=lambda p: p.stem)
 def test_shipped_study_files_validate(path):
-    from hybridlab.search.config import load_plan
+    from hybridlab.study import load_plan
 
     plan = load_plan(path)
     assert plan.executor.backend == "ray" and plan.budget.trials

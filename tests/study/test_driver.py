@@ -10,12 +10,11 @@ import pytest
 from optuna.trial import TrialState
 from study_helpers import KIND_SPACE, write_study
 
-from hybridlab.search import load_plan, run_study
-from hybridlab.search import worker as worker_module
-from hybridlab.search.hypervolume import study_hypervolume
-from hybridlab.search.runner import StudyFailed
-from hybridlab.search.store import open_study
-from hybridlab.search.tracker import Tracker
+from hybridlab.execution import worker as worker_module
+from hybridlab.study import StudyFailed, load_plan, run_study
+from hybridlab.study.front import study_hypervolume
+from hybridlab.study.storage import open_study
+from hybridlab.tracking import Tracker
 from hybridlab.train import TrainResult
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -41,8 +40,8 @@ class Recorder(Tracker):
     def log_trial_finished(self, record):
         self.calls.append((record.outcome, record.number))
 
-    def update_front(self, front, hypervolume):
-        self.calls.append(("front", len(front)))
+    def update_front(self, update):
+        self.calls.append(("front", len(update.front)))
 
     def end_study(self, summary):
         self.calls.append(("end", summary["trained"]))
@@ -188,8 +187,8 @@ def test_a_seeded_sequential_study_is_reproducible(tmp_path):
 
 
 def test_a_second_driver_on_the_same_study_is_refused(tmp_path):
-    from hybridlab.search.errors import StudyConfigError
-    from hybridlab.search.store import study_lock
+    from hybridlab.config import StudyConfigError
+    from hybridlab.study.storage import study_lock
 
     plan = load_plan(write_study(tmp_path, trials=1))
     with study_lock(plan), pytest.raises(StudyConfigError, match="is running this study"):
@@ -222,8 +221,8 @@ def test_gp_sampler_runs(tmp_path, monkeypatch):
 def test_gp_sampler_without_scipy_fails_clearly_before_writing(tmp_path, monkeypatch):
     import importlib.util
 
-    from hybridlab.search import samplers
-    from hybridlab.search.errors import StudyConfigError
+    from hybridlab.config import StudyConfigError
+    from hybridlab.study import samplers
 
     real_find_spec = importlib.util.find_spec
     monkeypatch.setattr(
@@ -238,7 +237,7 @@ def test_gp_sampler_without_scipy_fails_clearly_before_writing(tmp_path, monkeyp
 
 
 def test_a_sampler_stuck_on_infeasible_samples_falls_back_to_random(tmp_path, monkeypatch):
-    from hybridlab.search import runner as runner_module
+    from hybridlab.study import driver as runner_module
 
     # A sampler that only ever proposes an infeasible knob value (TPE can do this: it learns
     # from completed trials only).

@@ -7,7 +7,7 @@ import random
 import optuna
 import pytest
 
-from hybridlab.search.pareto import dominates, nondominated, study_front
+from hybridlab.study.front import dominates, nondominated, nondominated_ranks, study_front
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -66,3 +66,9 @@ def test_dominance():
     assert dominates([0.9, 10], [0.8, 10], ["maximize", "minimize"])
     assert not dominates([0.9, 10], [0.9, 10], ["maximize", "minimize"])
     assert not dominates([0.9, 11], [0.8, 10], ["maximize", "minimize"])
+
+
+def test_nondominated_ranks_are_sorting_layers():
+    values = {0: [1.0, 1.0], 1: [2.0, 2.0], 2: [3.0, 3.0], 3: [1.0, 3.0], 4: [0.5, 0.5]}
+    ranks = nondominated_ranks(values, ["minimize", "minimize"])
+    assert ranks == {4: 1, 0: 2, 1: 3, 3: 3, 2: 4}

@@ -15,16 +15,15 @@ import sys
 import time
 import urllib.request
 
+import mlflow
 import optuna
 import pytest
 from study_helpers import KIND_SPACE, write_study
 
-from hybridlab.search import load_plan, run_study
-from hybridlab.search import worker as worker_module
-from hybridlab.search.store import open_study
+from hybridlab.execution import worker as worker_module
+from hybridlab.study import load_plan, run_study
+from hybridlab.study.storage import open_study
 from hybridlab.train import TrainResult
-
-mlflow = pytest.importorskip("mlflow")
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mlflow
 import optuna
 import pandas
 import pytest
@@ -17,15 +18,12 @@ from optuna.trial import TrialState
 from study_helpers import KIND_SPACE, write_study
 from typer.testing import CliRunner
 
-from hybridlab.search import load_plan, run_study
-from hybridlab.search import worker as worker_module
-from hybridlab.search.config import plan_summary
-from hybridlab.search.store import open_study
-from hybridlab.search.tracker import TrialRecord
+from hybridlab.execution import worker as worker_module
+from hybridlab.study import load_plan, run_study
+from hybridlab.study.storage import open_study
+from hybridlab.tracking import TrialRecord
+from hybridlab.tracking.mlflow_tracker import MLflowTracker
 from hybridlab.train import TrainResult
-
-mlflow = pytest.importorskip("mlflow")
-from hybridlab.tracking.mlflow_tracker import MLflowTracker  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -62,7 +60,7 @@ def study(tmp_path_factory):
         zombie = optuna_study.ask()
         proposal = plan.space.propose(zombie, plan.task.vocab_size)
         crashed = MLflowTracker()
-        info = {"name": "tiny", "folder": str(plan.folder), "settings": plan_summary(plan)}
+        info = {"name": "tiny", "folder": str(plan.folder), "settings": plan.summary()}
         crashed.start_study({**info, "labels": plan.labels, "directions": plan.directions})
         crashed.log_trial_started(
             TrialRecord(zombie.number, "running", params=proposal.params, stack="ssd")
@@ -178,14 +176,6 @@ def test_pareto_tags_match_optunas_best_trials(study):
             assert "pareto_rank" not in run.data.tags
 
 
-def test_pareto_ranks_are_non_dominated_sorting_layers():
-    from hybridlab.tracking.mlflow_tracker import pareto_ranks
-
-    values = {0: [1.0, 1.0], 1: [2.0, 2.0], 2: [3.0, 3.0], 3: [1.0, 3.0], 4: [0.5, 0.5]}
-    ranks = pareto_ranks(values, ["minimize", "minimize"], front={4})
-    assert ranks == {4: 1, 0: 2, 1: 3, 3: 3, 2: 4}
-
-
 def test_an_unreachable_tracking_server_is_a_config_error_before_training(tmp_path, monkeypatch):
     from hybridlab.cli import app
 
@@ -200,7 +190,7 @@ def test_an_unreachable_tracking_server_is_a_config_error_before_training(tmp_pa
 
 
 def test_tracking_settings_are_checked_at_load(tmp_path):
-    from hybridlab.search.errors import StudyConfigError
+    from hybridlab.config import StudyConfigError
 
     path = write_study(tmp_path, trials=1)
     assert load_plan(path, ["tracking=mlflow"]).tracking.backend == "mlflow"
@@ -214,7 +204,7 @@ def test_tracking_settings_are_checked_at_load(tmp_path):
 
 def test_pareto_tags_equal_optunas_best_trials_after_every_trial(tmp_path, monkeypatch):
     """A second tracker, called after MLflow's, reads the store each time the front moves."""
-    from hybridlab.search.tracker import Tracker
+    from hybridlab.tracking import Tracker
 
     monkeypatch.setattr(worker_module, "train_proxy", fake_training)
     fake_training.calls = 1  # no failure in this study
@@ -224,7 +214,7 @@ def test_pareto_tags_equal_optunas_best_trials_after_every_trial(tmp_path, monke
     checks = []
 
     class Checker(Tracker):
-        def update_front(self, front, hypervolume):
+        def update_front(self, update):
             best = {t.number for t in open_study(plan, create=False).best_trials}
             experiment = client.get_experiment_by_name("tiny")
             runs = _runs(client, experiment, "trial")
@@ -233,7 +223,7 @@ def test_pareto_tags_equal_optunas_best_trials_after_every_trial(tmp_path, monke
                 for r in runs
                 if r.data.tags.get("pareto") == "true"
             }
-            checks.append(tagged == best == {p.number for p in front})
+            checks.append(tagged == best == {p.number for p in update.front})
 
     run_study(plan, trackers=[Checker()])
     assert len(checks) >= 5 and all(checks), checks
@@ -248,7 +238,7 @@ def test_a_trial_completed_just_before_the_driver_stopped_is_finished_in_mlflow_
     real = MLflowTracker.log_trial_finished
 
     def stop_at_the_second(self, record):
-        if record.outcome == "complete" and self.values:
+        if record.outcome == "complete" and self.book.values:
             raise KeyboardInterrupt  # after Optuna's tell, before this log
         real(self, record)
 

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from hybridlab.cli import app
 from hybridlab.cli.ui_cmd import stop_group, tracking_uri, ui_command
-from hybridlab.search import load_plan
+from hybridlab.study import load_plan
 
 
 def test_the_ui_listens_on_localhost_with_one_worker_on_the_study_store(tmp_path):

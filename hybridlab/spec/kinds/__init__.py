@@ -24,10 +24,6 @@ def resolve_kind(name: str) -> type[LayerConfig] | None:
     return KINDS.get(ALIASES.get(name, name))
 
 
-def kind_names() -> list[str]:
-    return list(KINDS)
-
-
 __all__ = [
     "ALIASES",
     "KINDS",
@@ -39,6 +35,5 @@ __all__ = [
     "ScanConfig",
     "coerce",
     "format_value",
-    "kind_names",
     "resolve_kind",
 ]

@@ -1,0 +1,94 @@
+"""What trackers receive: trial records, outcomes, the front. Plain data, no library types.
+
+`Outcome` names what became of a trial everywhere (Optuna's user attrs, MLflow's `outcome` tag,
+the live view); it is a `StrEnum`, so it is stored and compared as its string.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Outcome(enum.StrEnum):
+    """What became of a trial."""
+
+    # Submitted and not finished (the live view and MLflow's open run; never stored).
+    RUNNING = "running"
+    COMPLETE = "complete"
+    # Training failed (non-finite loss, out of memory) or raised; faults are retried.
+    FAILED = "failed"
+    # The sampled architecture broke a constraint or a shape rule: never trained.
+    INFEASIBLE = "infeasible"
+    # The driver died or was stopped while it ran: re-enqueued on the next run.
+    INTERRUPTED = "interrupted"
+
+
+@dataclass
+class TrialRecord:
+    """What became of one trial.
+
+    Attributes:
+        number: Optuna's trial number.
+        outcome: see `Outcome`.
+        values: objective label → value (complete trials only).
+        params: the sampled knobs (Optuna's params).
+        stack, pattern: the canonical spec ("" when the sample could not be built).
+        reason: why it failed or was infeasible.
+        result: the training result dict (`TrainResult.to_dict()` without history), if trained;
+            on Ray it has `worker` (node id and ip, hostname, pid).
+        hypervolume: the study's hypervolume after this trial.
+        fault: why a failed trial failed when that was a fault, not a result (an exception, out
+            of memory, its worker or node lost).
+        retried: the trial failed from a fault and runs again as a new trial.
+    """
+
+    number: int
+    outcome: Outcome
+    values: dict[str, float] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    stack: str = ""
+    pattern: str = ""
+    reason: str | None = None
+    result: dict[str, Any] | None = None
+    hypervolume: float | None = None
+    fault: str | None = None
+    retried: bool = False
+
+
+@dataclass
+class FrontPoint:
+    """One trial of the front, as the CLI and trackers show it."""
+
+    number: int
+    values: dict[str, float]
+    params: dict[str, Any]
+    stack: str
+    pattern: str
+    spec: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "values": self.values,
+            "params": self.params,
+            "stack": self.stack,
+            "pattern": self.pattern,
+        }
+
+
+@dataclass
+class FrontUpdate:
+    """The study's front after a trial completed (or when a study resumes).
+
+    Attributes:
+        front: the non-dominated complete trials, by trial number.
+        ranks: every complete trial's non-dominated sorting rank (1 = on the front).
+        hypervolume: the study's hypervolume, None before a trial completed.
+    """
+
+    front: list[FrontPoint]
+    ranks: Mapping[int, int]
+    hypervolume: float | None
