@@ -27,9 +27,12 @@ import enum
 import typing
 from collections.abc import Mapping
 from dataclasses import fields
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hybridlab.config.errors import SettingError, first_line
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 
 def merge_dataclass(cls: type[T], settings: Mapping[str, Any] | list[str], section: str) -> T:
@@ -79,7 +82,7 @@ def merge_dataclass(cls: type[T], settings: Mapping[str, Any] | list[str], secti
         raise SettingError(f"{key}: {first_line(err)}", key=key) from None
 
 
-T = TypeVar("T")
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def split_overrides(items: list[str], sections: tuple[str, ...]) -> dict[str, list[str]]:

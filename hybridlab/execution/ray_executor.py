@@ -98,7 +98,8 @@ class RayExecutor(Executor):
                     num_cpus=options.get("num_cpus") if address is None else None,
                     include_dashboard=False,
                     log_to_driver=False,
-                    logging_level="ERROR",
+                    # Ray annotates logging_level as int, yet documents and accepts level names.
+                    logging_level="ERROR",  # type: ignore[arg-type]
                     configure_logging=True,
                 )
             except (ConnectionError, RuntimeError) as err:
@@ -107,7 +108,7 @@ class RayExecutor(Executor):
                     key="executor.address",
                 ) from None
             self.started_ray = address is None
-        total = ray.cluster_resources()
+        total = ray.cluster_resources()  # type: ignore[no-untyped-call]  # unannotated in Ray
         fit = math.floor(total.get("CPU", 0) / self.resources["cpu"] + 1e-9)
         if self.resources["gpu"] > 0:
             fit = min(fit, math.floor(total.get("GPU", 0) / self.resources["gpu"] + 1e-9))

@@ -32,7 +32,7 @@ class Channels:
 
     def __init__(self) -> None:
         self.inbox: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self.outbox: queue.Queue[tuple] = queue.Queue()
+        self.outbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self.finished = threading.Event()
         self.stop_all = threading.Event()
         # Trials handed to Tune and not yet ended there (changed in Tune's thread only).
@@ -51,7 +51,8 @@ class Bridge(Searcher):
         super().__init__()
         self.channel_id = channel_id
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+    # Ray annotates the result Optional[Dict], yet documents Searcher.FINISHED (a str) too.
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
         channels = CHANNELS.get(self.channel_id)
         if channels is None:
             return Searcher.FINISHED
@@ -78,13 +79,13 @@ class Relay(Callback):
     def __init__(self, channel_id: int) -> None:
         self.channel_id = channel_id
 
-    def _put(self, item: tuple) -> None:
+    def _put(self, item: tuple[Any, ...]) -> None:
         channels = CHANNELS.get(self.channel_id)
         if channels is not None:
             channels.outbox.put(item)
 
     def on_trial_result(
-        self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+        self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
     ) -> None:
         number = trial.config["request"]["number"]
         if "hybridlab_metrics" in result:
@@ -95,10 +96,10 @@ class Relay(Callback):
         if "hybridlab_result" in result:
             self._put(("done", number, json.loads(result["hybridlab_result"])))
 
-    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._ended()
 
-    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         self._put(("done", trial.config["request"]["number"], fault_result(trial)))
         self._ended()
 
@@ -114,7 +115,7 @@ class StopAll(Stopper):
     def __init__(self, channel_id: int) -> None:
         self.channel_id = channel_id
 
-    def __call__(self, trial_id: str, result: dict) -> bool:
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         return False
 
     def stop_all(self) -> bool:
@@ -125,10 +126,10 @@ class StopAll(Stopper):
 class Silent(ProgressReporter):
     """Tune prints nothing: `hybridlab study run` has its own live view."""
 
-    def should_report(self, trials: list, done: bool = False) -> bool:
+    def should_report(self, trials: list[Any], done: bool = False) -> bool:
         return False
 
-    def report(self, trials: list, done: bool, *sys_info: Any) -> None:
+    def report(self, trials: list[Any], done: bool, *sys_info: Any) -> None:
         pass
 
 
@@ -235,7 +236,7 @@ def worker_info() -> dict[str, Any]:
     context = ray.get_runtime_context()
     return {
         "node_id": context.get_node_id(),
-        "node_ip": ray.util.get_node_ip_address(),
+        "node_ip": ray.util.get_node_ip_address(),  # type: ignore[no-untyped-call]  # Ray leaves it unannotated
         "hostname": socket.gethostname(),
         "pid": os.getpid(),
         "torch_threads": torch.get_num_threads(),

@@ -44,7 +44,9 @@ class Suggester(Protocol):
     """What sampling needs; `optuna.Trial` has exactly these methods."""
 
     def suggest_categorical(self, name: str, choices: Any) -> Any: ...
-    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False): ...
+    def suggest_int(
+        self, name: str, low: int, high: int, *, step: int = 1, log: bool = False
+    ) -> int: ...
     def suggest_float(
         self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
     ) -> float: ...
@@ -92,14 +94,18 @@ Node = Choice | IntRange | FloatRange | Const | Group
 ErrorAt = Callable[[str, str], Exception]
 
 
-def parse_knobs(tree: Mapping[str, Any], error: ErrorAt | None = None, prefix: str = "") -> tuple:
+def parse_knobs(
+    tree: Mapping[str, Any], error: ErrorAt | None = None, prefix: str = ""
+) -> tuple[Node, ...]:
     """Parse a `knobs:` mapping (plain containers) into nodes; `error` builds located errors."""
     error = error or (lambda message, key: ValueError(f"{key}: {message}"))
     seen: list[str] = []
     return _parse_group(tree, prefix, error, seen)
 
 
-def _parse_group(tree: Mapping[str, Any], prefix: str, error: ErrorAt, seen: list[str]) -> tuple:
+def _parse_group(
+    tree: Mapping[str, Any], prefix: str, error: ErrorAt, seen: list[str]
+) -> tuple[Node, ...]:
     nodes: list[Node] = []
     for raw_key, value in tree.items():
         key = str(raw_key)
@@ -123,7 +129,9 @@ def _parse_group(tree: Mapping[str, Any], prefix: str, error: ErrorAt, seen: lis
     return tuple(nodes)
 
 
-def _parse_conditional(path: str, value: Mapping, error: ErrorAt, seen: list[str]) -> Group:
+def _parse_conditional(
+    path: str, value: Mapping[str, Any], error: ErrorAt, seen: list[str]
+) -> Group:
     when = None
     if "when" in value:
         try:
@@ -200,14 +208,14 @@ def _parse_leaf(path: str, spec: Mapping[str, Any], error: ErrorAt) -> Node:
     return FloatRange(path, low, high, None if step is None else float(step), log)
 
 
-def sample_knobs(nodes: tuple, suggester: Suggester) -> dict[str, Any]:
+def sample_knobs(nodes: tuple[Node, ...], suggester: Suggester) -> dict[str, Any]:
     """Sample every active leaf (file order); inactive leaves map to None. Keys are dotted."""
     values: dict[str, Any] = {}
     _sample(nodes, suggester, values, active=True)
     return values
 
 
-def _sample(nodes: tuple, s: Suggester, values: dict[str, Any], active: bool) -> None:
+def _sample(nodes: tuple[Node, ...], s: Suggester, values: dict[str, Any], active: bool) -> None:
     for node in nodes:
         if isinstance(node, Group):
             on = active
@@ -233,7 +241,7 @@ def _sample(nodes: tuple, s: Suggester, values: dict[str, Any], active: bool) ->
             )
 
 
-def leaves(nodes: tuple) -> list[Node]:
+def leaves(nodes: tuple[Node, ...]) -> list[Node]:
     """Every sampled leaf (constants excluded), depth first."""
     out: list[Node] = []
     for node in nodes:
@@ -265,14 +273,18 @@ class RandomSuggester:
     def suggest_categorical(self, name: str, choices: Any) -> Any:
         return self.rng.choice(list(choices))
 
-    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False):
+    def suggest_int(
+        self, name: str, low: int, high: int, *, step: int = 1, log: bool = False
+    ) -> int:
         if log:
             return min(
                 high, max(low, round(math.exp(self.rng.uniform(math.log(low), math.log(high)))))
             )
         return low + step * self.rng.randint(0, (high - low) // step)
 
-    def suggest_float(self, name, low, high, *, step=None, log=False) -> float:
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
+    ) -> float:
         if log:
             return math.exp(self.rng.uniform(math.log(low), math.log(high)))
         if step is not None:

@@ -26,6 +26,7 @@ Example:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from hybridlab.space.errors import InfeasibleSample
 
@@ -94,7 +95,7 @@ def layout_pattern(
     return "".join(m + "-" if mlp else m for m in mixers)
 
 
-def layout_stack(**layout) -> str:
+def layout_stack(**layout: Any) -> str:
     """The stack text of a layout (arguments as `layout_pattern`): `"ssd, mlp, attn, mlp"`."""
     return ", ".join(_LETTER_KIND[c] for c in layout_pattern(**layout))
 

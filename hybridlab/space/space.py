@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from hybridlab.config import StudyConfigError, YamlSource, first_line
 from hybridlab.cost import itemsize
@@ -86,7 +86,7 @@ class SearchSpace:
 
         try:
             conf = OmegaConf.create({"knobs": nest(values), "model": self.model})
-            model = OmegaConf.to_container(conf, resolve=True)["model"]  # type: ignore[index]
+            model = cast(dict[str, Any], OmegaConf.to_container(conf, resolve=True))["model"]
         except OmegaConfBaseException as err:
             message = " ".join(str(err).split())
             raise StudyConfigError(
@@ -195,7 +195,7 @@ def load_space(source: YamlSource, prefix: str = "") -> SearchSpace:
         raise error(f"cannot resolve: {first_line(err)}", "knobs") from None
     if not isinstance(knobs_tree, dict) or not knobs_tree:
         raise error("knobs must be a non-empty mapping", "knobs")
-    knobs = parse_knobs(knobs_tree, lambda m, k: error(m, f"knobs.{k}"))
+    knobs = parse_knobs(cast(dict[str, Any], knobs_tree), lambda m, k: error(m, f"knobs.{k}"))
     names = tuple(sample_knobs(knobs, _Recorder()))
     model = OmegaConf.to_container(node.model, resolve=False)
     if not isinstance(model, dict):
@@ -234,7 +234,7 @@ def load_space(source: YamlSource, prefix: str = "") -> SearchSpace:
         raise error(str(err), "costs.dtype") from None
     return SearchSpace(
         knobs=knobs,
-        model=model,
+        model=cast(dict[str, Any], model),
         constraints=tuple(constraints),
         context=context,
         dtype=dtype,
@@ -257,13 +257,17 @@ def _cost_call(
 class _Recorder:
     """A suggester that returns the first option: used to list the knob names statically."""
 
-    def suggest_categorical(self, name, choices):
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
         return choices[0]
 
-    def suggest_int(self, name, low, high, *, step=1, log=False):
+    def suggest_int(
+        self, name: str, low: int, high: int, *, step: int = 1, log: bool = False
+    ) -> int:
         return low
 
-    def suggest_float(self, name, low, high, *, step=None, log=False):
+    def suggest_float(
+        self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False
+    ) -> float:
         return low
 
 

@@ -33,7 +33,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hybridlab.config import (
     SettingError,
@@ -51,6 +51,9 @@ from hybridlab.tasks import Task, get_task_class
 from hybridlab.tracking import TrackingConfig
 from hybridlab.train import TrainConfig
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 STUDY_KEYS = (
     "name",
     "description",
@@ -67,6 +70,8 @@ STUDY_KEYS = (
 )
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 T = TypeVar("T")
+# A section's config class: a dataclass, as `merge_dataclass` needs.
+D = TypeVar("D", bound="DataclassInstance")
 
 
 @dataclass(kw_only=True)
@@ -233,7 +238,7 @@ class _Sections:
         except OmegaConfBaseException as err:
             raise self.source.error(f"cannot resolve: {first_line(err)}", key) from None
 
-    def config(self, key: str, cls: type[T], validate: Callable[[T], None]) -> T:
+    def config(self, key: str, cls: type[D], validate: Callable[[D], None]) -> D:
         """The typed config of section `key`, validated."""
         config = self.located(key, lambda: merge_dataclass(cls, self.get(key, {}), key))
         self.located(key, lambda: validate(config))

@@ -202,12 +202,12 @@ class _Driver:
         """Record the trial's architecture and hand it to the executor (or reuse a result)."""
         plan, spec = self.plan, proposal.spec
         stack, pattern = spec.format(), spec.pattern()
-        for key, value in (
+        for attr, value in (
             (TrialAttr.STACK, stack),
             (TrialAttr.PATTERN, pattern),
             (TrialAttr.SPEC, spec.to_dict()),
         ):
-            trial.set_user_attr(key, value)
+            trial.set_user_attr(attr, value)
         record = TrialRecord(
             trial.number, Outcome.RUNNING, params=proposal.params, stack=stack, pattern=pattern
         )

@@ -21,7 +21,7 @@ import contextlib
 import os
 import warnings
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from filelock import FileLock, Timeout
 
@@ -68,7 +68,10 @@ def open_study(plan: StudyPlan, *, create: bool, storage: Any = None) -> Any:
                 f"no study named {plan.name!r} in the storage", where=plan.source
             )
         study = optuna.create_study(
-            study_name=plan.name, storage=storage, directions=plan.directions
+            study_name=plan.name,
+            storage=storage,
+            # Objectives only take these two directions (checked when the plan is loaded).
+            directions=cast(list[Literal["minimize", "maximize"]], plan.directions),
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

@@ -74,8 +74,8 @@ def to_matplotlib(scatter: Scatter) -> Any:
     axes = figure.add_subplot()
     for series in scatter.series:
         if series.numbers:
-            style = {"c": "C3", "s": 28} if series.front else {"c": "0.6", "s": 14}
-            axes.scatter(series.x, series.y, **style, label=series.name)
+            color, size = ("C3", 28) if series.front else ("0.6", 14)
+            axes.scatter(series.x, series.y, c=color, s=size, label=series.name)
     axes.set(xlabel=scatter.x_title, ylabel=scatter.y_title, title=scatter.title)
     axes.legend(loc="best", fontsize=8)
     figure.tight_layout()
