@@ -107,9 +107,15 @@ def _train_with_progress(spec, task, config: TrainConfig, console: Console) -> T
     )
     with progress:
         bar = progress.add_task("train", total=config.steps, loss="  -   ", acc="  -  ")
+        if config.race_steps:
+            progress.update(bar, description=f"lr race ({len(config.lr_race)} rates)")
+
+        label = ["train"]
 
         def report(step: int, metrics: dict[str, float]) -> None:
-            updates: dict[str, Any] = {"completed": step}
+            if "race/lr" in metrics:
+                label[0] = f"train (lr {metrics['race/lr']:.3g})"
+            updates: dict[str, Any] = {"completed": step, "description": label[0]}
             if "train/loss" in metrics:
                 updates["loss"] = f"{metrics['train/loss']:.4f}"
             if "eval/accuracy" in metrics:
@@ -133,6 +139,13 @@ def _print_summary(result: TrainResult, console: Console) -> None:
     ]
     if result.bits_per_byte is not None:
         rows.append(("bits/byte", f"{result.bits_per_byte:.4f}"))
+    rows.append(("lr", f"{result.lr:.3g}"))
+    if result.lr_race:
+        race = ", ".join(
+            f"{lr:.3g}: {'diverged' if score is None else f'{score:.4f}'}"
+            for lr, score in result.lr_race
+        )
+        rows.append(("lr race", f"{race} (training loss; +{result.race_steps} steps)"))
     rows += [
         ("steps", str(result.steps_done)),
         ("tokens/s", f"{result.tokens_per_s:,.0f}"),

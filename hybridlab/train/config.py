@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class Device(enum.StrEnum):
@@ -30,7 +30,14 @@ class TrainConfig:
     Args:
         steps: optimizer steps.
         batch_size: examples per step.
-        lr: peak learning rate of AdamW.
+        lr: peak learning rate of AdamW (unless `lr_race` names candidates).
+        lr_race: candidate peak learning rates raced at the start of the run: each trains the
+            same initial model on the same batches for `lr_race_fraction · steps` steps, the one
+            with the lowest mean training loss over the last fifth of those steps continues
+            to `steps`, the others are dropped (their steps count in `TrainResult.race_steps`).
+            Empty: train at `lr`. Architectures differ in the rate that suits them (zoology and
+            MAD sweep it per model); a race gives each its own at a fraction of a sweep's cost.
+        lr_race_fraction: the share of `steps` each candidate trains in the race.
         weight_decay: AdamW decay on matrices; norms, biases, other 1-D parameters and any
             parameter marked `_no_weight_decay = True` (mamba_ssm's convention) get none.
         beta1, beta2, eps: AdamW's.
@@ -56,6 +63,8 @@ class TrainConfig:
     steps: int = 1000
     batch_size: int = 64
     lr: float = 1e-3
+    lr_race: list[float] = field(default_factory=list)
+    lr_race_fraction: float = 0.2
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.95
@@ -78,6 +87,13 @@ class TrainConfig:
     def warmup_steps(self) -> int:
         return round(self.warmup_fraction * self.steps)
 
+    @property
+    def race_steps(self) -> int:
+        """Steps each `lr_race` candidate trains before the winner is chosen (0: no race)."""
+        if len(self.lr_race) < 2:
+            return 0
+        return min(self.steps - 1, max(1, round(self.lr_race_fraction * self.steps)))
+
     def validate(self) -> None:
         """Raise ValueError naming the first setting that cannot work."""
         positive = ("steps", "batch_size", "eval_batch_size", "log_every")
@@ -90,6 +106,15 @@ class TrainConfig:
                 raise ValueError(f"train.{name} must be ≥ 1 or null, got {value}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"train.lr must be a positive number, got {self.lr}")
+        for lr in self.lr_race:
+            if not (lr > 0 and math.isfinite(lr)):
+                raise ValueError(f"train.lr_race: every rate must be a positive number, got {lr}")
+        if len(set(self.lr_race)) != len(self.lr_race):
+            raise ValueError(f"train.lr_race: a rate is listed twice in {self.lr_race}")
+        if not 0 < self.lr_race_fraction < 1:
+            raise ValueError(
+                f"train.lr_race_fraction must be in (0, 1), got {self.lr_race_fraction}"
+            )
         if self.weight_decay < 0:
             raise ValueError(f"train.weight_decay must be ≥ 0, got {self.weight_decay}")
         if not 0 <= self.warmup_fraction < 1:

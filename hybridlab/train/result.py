@@ -34,7 +34,12 @@ class TrainResult:
         params: trainable parameters of the model (the cost model's count; for readout
             `last_state` tasks the small decoder is not included).
         state_bytes: decoding-state bytes per sequence at the task's length, fp32 (cost model).
-        steps_done: optimizer steps taken.
+        steps_done: optimizer steps taken by the run that was scored.
+        lr: the peak learning rate it trained at (the race's winner when `lr_race` was given).
+        lr_race: [rate, score] per raced candidate: the mean training loss over the last fifth
+            of the race (None when its loss was not finite); empty without a race.
+        race_steps: steps trained by the candidates the race dropped: the run's compute is
+            `steps_done + race_steps` steps.
         device: where it ran.
         history: every reported metrics dict, each with its "step".
     """
@@ -55,6 +60,9 @@ class TrainResult:
     params: int = 0
     state_bytes: int = 0
     steps_done: int = 0
+    lr: float = 0.0
+    lr_race: list[list[float | None]] = field(default_factory=list)
+    race_steps: int = 0
     device: str = ""
     history: list[dict[str, Any]] = field(default_factory=list)
 

@@ -11,6 +11,7 @@ Legend: B batch, T seq_len, V vocab_size.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import math
 import resource
@@ -101,7 +102,12 @@ def train_proxy(
     start = time.perf_counter()
     run: _Run | None = None
     try:
-        run = _Run(spec, task, config, device, report, result)
+        if config.race_steps:
+            run = _race(spec, task, config, device, report, result)
+        else:
+            lr = config.lr_race[0] if config.lr_race else config.lr
+            run = _Run(spec, task, dataclasses.replace(config, lr=lr), device, report, result)
+        result.lr = run.config.lr
         run.train()
     except OutOfMemoryError as err:
         _fail(result, f"out of memory at step {result.steps_done}: {first_line(err)}")
@@ -124,6 +130,45 @@ def train_proxy(
             result.peak_memory_kind = "cpu_rss_high_water"
         result.wall_time_s = time.perf_counter() - start
     return result
+
+
+def _race(
+    spec: ModelSpec,
+    task: Task,
+    config: TrainConfig,
+    device: torch.device,
+    report: Report | None,
+    result: TrainResult,
+) -> _Run:
+    """Race the rates of `config.lr_race`; return the winner's run, ready to continue.
+
+    Every candidate starts from the same initial model (the seed) and sees the same batches for
+    `config.race_steps` steps of its own schedule; the lowest mean training loss over the last
+    fifth of them wins (a candidate whose loss is not finite is out). Training loss, not the
+    evaluation set, decides, so the choice never sees the examples that score the run.
+    """
+    num_steps = config.race_steps
+    tail = max(1, num_steps // 5)
+    best: _Run | None = None
+    best_score = math.inf
+    for lr in config.lr_race:
+        candidate = _Run(spec, task, dataclasses.replace(config, lr=lr), device, None, result)
+        losses = candidate.race(num_steps)
+        score = sum(losses[-tail:]) / tail if len(losses) == num_steps else math.inf
+        result.lr_race.append([lr, score if math.isfinite(score) else None])
+        if score < best_score:
+            best, best_score = candidate, score
+        del candidate
+        gc.collect()
+    if best is None:
+        raise _NonFiniteLoss(
+            f"the loss was not finite within {num_steps} steps at every rate of train.lr_race "
+            f"({config.lr_race})"
+        )
+    result.race_steps = num_steps * (len(config.lr_race) - 1)
+    best.report, best.first_step = report, num_steps + 1
+    best.emit(num_steps, {"race/lr": best.config.lr, "race/loss": best_score})
+    return best
 
 
 class _Run:
@@ -160,12 +205,27 @@ class _Run:
         self.batches: Iterator = task.train_batches(config.batch_size, seed=config.seed)
         self.train_time = 0.0
         self.tokens = 0
+        # Where `train` starts: later than 1 when a learning-rate race trained the first steps.
+        self.first_step = 1
+
+    def race(self, num_steps: int) -> list[float]:
+        """Train `num_steps` steps without evaluating or reporting; the losses, cut short at the
+        first one that is not finite."""
+        losses = []
+        for _ in range(num_steps):
+            tick = time.perf_counter()
+            loss = self._step()
+            self.train_time += time.perf_counter() - tick
+            if not math.isfinite(loss):
+                break
+            losses.append(loss)
+        return losses
 
     def train(self) -> None:
         config, result = self.config, self.result
         result.stop_reason = "completed"
         evaluated_at = -1
-        for step in range(1, config.steps + 1):
+        for step in range(self.first_step, config.steps + 1):
             tick = time.perf_counter()
             loss = self._step()
             self.train_time += time.perf_counter() - tick
@@ -174,7 +234,7 @@ class _Run:
                 raise _NonFiniteLoss(f"non-finite loss at step {step}: {loss}")
             try:
                 if step % config.log_every == 0 or step == config.steps:
-                    self._emit(
+                    self.emit(
                         step,
                         {
                             "train/loss": loss,
@@ -242,13 +302,13 @@ class _Run:
         self.result.accuracy, self.result.loss = correct / count, loss
         if self.task.reports_bits_per_byte:
             metrics["eval/bits_per_byte"] = self.result.bits_per_byte = loss / math.log(2)
-        self._emit(step, metrics)
+        self.emit(step, metrics)
         return correct / count
 
     def tokens_per_s(self) -> float:
         return self.tokens / self.train_time if self.train_time > 0 else 0.0
 
-    def _emit(self, step: int, metrics: dict[str, float]) -> None:
+    def emit(self, step: int, metrics: dict[str, float]) -> None:
         self.result.tokens_per_s = self.tokens_per_s()
         self.result.history.append({"step": step, **metrics})
         if self.report is not None:
