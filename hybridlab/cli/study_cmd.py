@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console, Group
@@ -24,6 +24,9 @@ from rich.text import Text
 
 from hybridlab.cli.errors import fail
 from hybridlab.tracking import FrontPoint, FrontUpdate, Outcome, Tracker, TrialRecord
+
+if TYPE_CHECKING:
+    from hybridlab.study.seeds import SeedSummary
 
 study_app = typer.Typer(
     help="Multi-objective architecture studies: run (or resume) one, show its Pareto front.",
@@ -106,7 +109,7 @@ def pareto(
     """
     from hybridlab.spec import parse
     from hybridlab.study import StudyConfigError, load_plan
-    from hybridlab.study.front import study_front
+    from hybridlab.study.front import seed_summary, study_front
     from hybridlab.study.storage import open_study, storage_label
 
     try:
@@ -115,6 +118,7 @@ def pareto(
     except StudyConfigError as err:
         fail(str(err))
     front = study_front(optuna_study, plan.labels)
+    noise = seed_summary(optuna_study, front, plan.labels, plan.directions, plan.measured_labels)
     hv = optuna_study.user_attrs.get("hypervolume")
     written = []
     if export is not None:
@@ -134,17 +138,29 @@ def pareto(
             "hypervolume": hv,
             "front": [p.to_dict() for p in front],
         }
+        for point in data["front"]:
+            spread = noise.spread.get(point["number"])
+            if spread is not None:
+                point["seeds"] = {label: s.to_dict() for label, s in spread.items()}
+                point["within_noise_of"] = noise.within_noise_of.get(point["number"])
         if export is not None:
             data["exported"] = written
         typer.echo(json.dumps(data))
         return
-    Console().print(front_table(front, plan.labels, hv))
+    Console().print(front_table(front, plan.labels, hv, noise))
     if written:
         Console(stderr=True).print(f"wrote {len(written)} spec files to {escape(str(export))}")
 
 
-def front_table(front: list[FrontPoint], labels: list[str], hypervolume: float | None) -> Table:
-    """The front as a rich table: trial, objective values, pattern, canonical stack."""
+def front_table(
+    front: list[FrontPoint],
+    labels: list[str],
+    hypervolume: float | None,
+    noise: SeedSummary | None = None,
+) -> Table:
+    """The front as a rich table: trial, objective values, pattern, canonical stack; with seed
+    runs (`budget.front_seeds`), measured values as mean ± std over the seeds, and which
+    trial each is within noise of."""
     title = f"Pareto front: {len(front)} trial(s)"
     if hypervolume is not None:
         title += f", hypervolume {hypervolume:.4g}"
@@ -152,10 +168,22 @@ def front_table(front: list[FrontPoint], labels: list[str], hypervolume: float |
     table.add_column("trial", justify="right")
     for label in labels:
         table.add_column(label, justify="right")
+    seeded = noise is not None and bool(noise.spread)
+    if seeded:
+        table.add_column("within noise of", justify="right")
     table.add_column("pattern")
     table.add_column("stack", overflow="fold")
     for point in front:
-        cells = [_fmt(point.values[label]) for label in labels]
+        spread = noise.spread.get(point.number, {}) if noise is not None else {}
+        cells = [
+            f"{_fmt(spread[label].mean)} ± {spread[label].std:.2g} (n={spread[label].n})"
+            if label in spread
+            else _fmt(point.values[label])
+            for label in labels
+        ]
+        if noise is not None and seeded:
+            other = noise.within_noise_of.get(point.number)
+            cells.append("" if other is None else f"trial {other}")
         table.add_row(str(point.number), *cells, point.pattern, escape(point.stack))
     return table
 

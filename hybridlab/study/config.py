@@ -78,11 +78,14 @@ D = TypeVar("D", bound="DataclassInstance")
 class BudgetConfig:
     """trials: trained trials in the study (infeasible and interrupted ones do not count);
     wall_time_s: stop asking for new trials after this long (per invocation);
-    max_consecutive_infeasible: end the study with an error after this many in a row."""
+    max_consecutive_infeasible: end the study with an error after this many in a row;
+    front_seeds: once the trials are done, train every front trial again under this many more
+        seeds, for the spread of its measured objectives (`hybridlab.study.seeds`)."""
 
     trials: int | None = None
     wall_time_s: float | None = None
     max_consecutive_infeasible: int = 200
+    front_seeds: int = 0
 
     def validate(self) -> None:
         """Raise `SettingError` naming the first setting that cannot work."""
@@ -94,6 +97,10 @@ class BudgetConfig:
             raise SettingError(f"must be > 0, got {self.wall_time_s}", key="budget.wall_time_s")
         if self.max_consecutive_infeasible < 1:
             raise SettingError("must be >= 1", key="budget.max_consecutive_infeasible")
+        if self.front_seeds < 0:
+            raise SettingError(
+                f"must be >= 0 (0: no seed runs), got {self.front_seeds}", key="budget.front_seeds"
+            )
 
 
 @dataclass
@@ -128,6 +135,11 @@ class StudyPlan:
     @property
     def labels(self) -> list[str]:
         return [o.label for o in self.objectives]
+
+    @property
+    def measured_labels(self) -> list[str]:
+        """The labels of the objectives a trial measures (the rest are exact costs)."""
+        return [o.label for o in self.objectives if o.measured]
 
     def summary(self) -> dict[str, Any]:
         """The resolved settings as plain data (stored with the study for the record)."""

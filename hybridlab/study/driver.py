@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,7 @@ from hybridlab.study.attrs import KEPT_RESULT, StudyAttr, TrialAttr
 from hybridlab.study.config import StudyPlan
 from hybridlab.study.front import front_update, study_hypervolume
 from hybridlab.study.samplers import make_sampler
+from hybridlab.study.seeds import SEEDS_ATTR, missing_seeds
 from hybridlab.study.storage import (
     make_storage,
     open_study,
@@ -54,7 +56,14 @@ from hybridlab.study.storage import (
     stored_refs,
     study_lock,
 )
-from hybridlab.tracking import Outcome, Tracker, Trackers, TrialRecord, make_tracker
+from hybridlab.tracking import (
+    FrontUpdate,
+    Outcome,
+    Tracker,
+    Trackers,
+    TrialRecord,
+    make_tracker,
+)
 from hybridlab.train.result import OK
 
 FALLBACK_AFTER = 3
@@ -131,6 +140,7 @@ class _Driver:
             while True:
                 stop = self._stop_reason()
                 if stop and not self.pending:
+                    self._seed_front()
                     summary.stopped_by = stop
                     break
                 if not stop and len(self.pending) < self.executor.max_concurrent:
@@ -211,12 +221,7 @@ class _Driver:
         record = TrialRecord(
             trial.number, Outcome.RUNNING, params=proposal.params, stack=stack, pattern=pattern
         )
-        request = TrialRequest(
-            number=trial.number,
-            spec=spec.to_dict(),
-            task={"name": plan.task_name, **plan.task_settings},
-            train={k: getattr(plan.train, k) for k in plan.train.__dataclass_fields__},
-        )
+        request = self._request(trial.number, spec.to_dict(), plan.train.seed)
         key = _request_key(request)
         trial.set_user_attr(TrialAttr.REQUEST_KEY, key)
         self.pending[trial.number] = _Pending(trial, record, spec)
@@ -230,6 +235,16 @@ class _Driver:
             self._finish(trial.number, result)
             return
         self.executor.submit(request)
+
+    def _request(self, number: int, spec: dict[str, Any], seed: int) -> TrialRequest:
+        plan = self.plan
+        train = {k: getattr(plan.train, k) for k in plan.train.__dataclass_fields__}
+        return TrialRequest(
+            number=number,
+            spec=spec,
+            task={"name": plan.task_name, **plan.task_settings},
+            train={**train, "seed": seed},
+        )
 
     def _finish(self, number: int, result: dict[str, Any]) -> None:
         """Tell Optuna what became of a submitted trial, and the trackers."""
@@ -271,7 +286,7 @@ class _Driver:
         study.set_user_attr(StudyAttr.HYPERVOLUME, hv)
         self.summary.complete += 1
         self.tracker.log_trial_finished(record)
-        self.tracker.update_front(front_update(study, self.plan.labels, self.plan.directions))
+        self.tracker.update_front(self._front_update())
 
     def _tell_failed(self, trial: Any, record: TrialRecord, reason: str, fault: str | None) -> None:
         from optuna.trial import TrialState
@@ -313,6 +328,50 @@ class _Driver:
             trial.number, Outcome.INFEASIBLE, params=dict(trial.params), reason=reason
         )
         self.tracker.log_trial_finished(record)
+
+    # -- seed noise -----------------------------------------------------------------------
+
+    def _seed_front(self) -> None:
+        """Train every front trial again under the seeds of `budget.front_seeds` it is missing
+        (`hybridlab.study.seeds`); the runs are recorded in the study, not as trials."""
+        k = self.plan.budget.front_seeds
+        if not k or not self._has_complete():
+            return
+        recorded: dict[str, list[dict[str, Any]]] = dict(self.study.user_attrs.get(SEEDS_ATTR, {}))
+        todo = [
+            (trial, seed)
+            for trial in sorted(self.study.best_trials, key=lambda t: t.number)
+            for seed in missing_seeds(recorded.get(str(trial.number), []), self.plan.train.seed, k)
+        ]
+        # Seed runs have negative numbers: executors key runs by number, trials own the rest.
+        queue = [(-1 - index, trial, seed) for index, (trial, seed) in enumerate(todo)]
+        running: dict[int, tuple[Any, int]] = {}
+        while queue or running:
+            while queue and len(running) < self.executor.max_concurrent:
+                number, trial, seed = queue.pop(0)
+                running[number] = (trial, seed)
+                self.executor.submit(self._request(number, trial.user_attrs[TrialAttr.SPEC], seed))
+            for outcome in self.executor.wait():
+                trial, seed = running.pop(outcome.number)
+                runs = recorded.setdefault(str(trial.number), [])
+                runs.append({"seed": seed, "values": self._measured(outcome.result)})
+                self.study.set_user_attr(SEEDS_ATTR, recorded)
+        self.tracker.update_front(self._front_update())
+
+    def _measured(self, result: dict[str, Any]) -> dict[str, float] | None:
+        """The measured objective values of a seed run (None when it failed)."""
+        if result.get("status") != OK:
+            return None
+        values = {}
+        for objective in self.plan.objectives:
+            value = result.get(objective.name) if objective.measured else None
+            if value is not None and math.isfinite(float(value)):
+                values[objective.label] = float(value)
+        return values
+
+    def _front_update(self) -> FrontUpdate:
+        plan = self.plan
+        return front_update(self.study, plan.labels, plan.directions, plan.measured_labels)
 
     # -- starting and stopping ------------------------------------------------------------
 
@@ -364,8 +423,7 @@ class _Driver:
             )
             recovered = recovered or complete
         if recovered:
-            plan = self.plan
-            self.tracker.update_front(front_update(self.study, plan.labels, plan.directions))
+            self.tracker.update_front(self._front_update())
 
     def _close(self) -> None:
         """Trials still in flight (Ctrl-C, an error) are interrupted; the summary is final."""

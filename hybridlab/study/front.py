@@ -36,6 +36,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hybridlab.study.attrs import StudyAttr, TrialAttr
+from hybridlab.study.seeds import SEEDS_ATTR, SeedSummary, summarise
 from hybridlab.tracking import FrontPoint, FrontUpdate
 
 
@@ -147,13 +148,42 @@ def study_front(study: Any, labels: Sequence[str]) -> list[FrontPoint]:
     return front
 
 
-def front_update(study: Any, labels: Sequence[str], directions: Sequence[str]) -> FrontUpdate:
-    """The front, every complete trial's rank and the stored hypervolume, for the trackers."""
+def front_update(
+    study: Any, labels: Sequence[str], directions: Sequence[str], measured: Sequence[str]
+) -> FrontUpdate:
+    """The front, every complete trial's rank, the stored hypervolume and the front's seed
+    noise (`measured`: the labels of the measured objectives), for the trackers."""
     from optuna.trial import TrialState
 
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    front = study_front(study, labels)
+    noise = seed_summary(study, front, labels, directions, measured)
     return FrontUpdate(
-        front=study_front(study, labels),
+        front=front,
         ranks=nondominated_ranks({t.number: t.values for t in complete}, directions),
         hypervolume=study.user_attrs.get(StudyAttr.HYPERVOLUME),
+        spread={
+            n: {label: (s.mean, s.std, s.n) for label, s in by_label.items()}
+            for n, by_label in noise.spread.items()
+        },
+        within_noise_of=noise.within_noise_of,
+    )
+
+
+def seed_summary(
+    study: Any,
+    front: Sequence[FrontPoint],
+    labels: Sequence[str],
+    directions: Sequence[str],
+    measured: Sequence[str],
+) -> SeedSummary:
+    """The seed noise of the front trials that were trained again (`budget.front_seeds`)."""
+    runs = {int(n): list(r) for n, r in study.user_attrs.get(SEEDS_ATTR, {}).items()}
+    seeded = {p.number: p.values for p in front if runs.get(p.number)}
+    return summarise(
+        seeded,
+        runs,
+        measured=list(measured),
+        analytic=[label for label in labels if label not in measured],
+        directions=dict(zip(labels, directions, strict=True)),
     )

@@ -13,6 +13,9 @@ Layout in the store (one experiment per study, named after it):
                  trial), worker.node_id / worker.node_ip / worker.hostname / worker.pid
                  (where it ran, on Ray); params knobs.<knob>, task.<key>, train.<key>; metrics: the
                  training metrics per step, `obj/<objective>`, `final/<result field>`;
+                 for front trials trained again under more seeds (`budget.front_seeds`):
+                 `seeds/<objective>/mean`, `seeds/<objective>/std`, `seeds/n` and the tags
+                 within_noise ("true"/"false") and within_noise_of (a trial number);
                  status FINISHED (complete), FAILED (failed or infeasible), KILLED (interrupted)
 
 Only the driver logs (one writer per sqlite file). Resuming is `hybridlab.tracking.mlflow_resume`:
@@ -116,6 +119,7 @@ class MLflowTracker(Tracker):
             if book.pareto.get(number) != tags:
                 self._store.log(run_id, tags={"pareto": tags[0], "pareto_rank": tags[1]})
                 book.pareto[number] = tags
+        self._log_spread(update)
         metrics = {"front_size": float(len(update.front))}
         if update.hypervolume is not None:
             metrics["hypervolume"] = update.hypervolume
@@ -146,6 +150,23 @@ class MLflowTracker(Tracker):
     def _store(self) -> RunStore:
         assert self.store is not None, "start_study opens the store"
         return self.store
+
+    def _log_spread(self, update: FrontUpdate) -> None:
+        """Seed noise of the front trials that were trained again under more seeds."""
+        for number, by_label in update.spread.items():
+            run_id = self.book.runs.get(number)
+            if run_id is None:
+                continue
+            metrics: dict[str, float] = {}
+            for label, (mean, std, n) in by_label.items():
+                metrics.update({f"seeds/{label}/mean": mean, f"seeds/{label}/std": std})
+                metrics["seeds/n"] = float(n)
+            other = update.within_noise_of.get(number)
+            tags = {
+                "within_noise": "true" if other is not None else "false",
+                "within_noise_of": "" if other is None else str(other),
+            }
+            self._store.log(run_id, metrics=metrics, tags=tags)
 
     def _create_run(self, trial: TrialRecord) -> str:
         tags = {

@@ -92,3 +92,8 @@ class FrontUpdate:
     front: list[FrontPoint]
     ranks: Mapping[int, int]
     hypervolume: float | None
+    # Seed noise of front trials trained again under more seeds (`budget.front_seeds`):
+    # number → objective label → (mean, standard deviation, runs); and number → the front
+    # trial it is within noise of (as good in every exact cost, within noise in the rest).
+    spread: Mapping[int, Mapping[str, tuple[float, float, int]]] = field(default_factory=dict)
+    within_noise_of: Mapping[int, int] = field(default_factory=dict)
