@@ -1,7 +1,13 @@
 """Training throughput of hybridlab's proxies next to HF transformers' Mamba-2 and Llama.
 
 Run:  .venv/bin/python benchmarks/train_throughput.py [--threads 2] [--rounds 7] [--shapes ...]
-Needs: pip install -e ".[bench]" (transformers). Runs offline, on CPU, in fp32.
+      .venv/bin/python benchmarks/train_throughput.py --proxies [--threads 1]
+Needs: pip install -e ".[bench]" (transformers; not for --proxies). Runs offline, on CPU, fp32.
+
+`--proxies` answers a different question: what a study pays per trial. At the quickstart's
+shapes (MQAR, batch 64 × length 64, vocab 80) it races SSD, selective-scan and hybrid proxies
+against an attention proxy with the same parameter count (its d_model chosen to match) and
+prints each one's tokens/s as a ratio to attention's (target: >= 0.8).
 
 Pairs of identical shape, each measured side by side in one process:
   - hybridlab `ssd*L` (pure Mamba-2 blocks, no MLP) vs `Mamba2ForCausalLM` (HF's torch path: no
@@ -214,8 +220,58 @@ def run_shape(name: str, shape: dict, rounds: int, steps_per_round: int) -> list
     return rows
 
 
+# The quickstart's proxies (MQAR, batch 64 x length 64, vocab 80), against attention of equal
+# parameter count. Two mixers each; the attention proxy's d_model is matched per row.
+PROXIES = (
+    "ssd(d_state=16, headdim=16)*2",
+    "scan(d_state=8)*2",
+    "ssd(d_state=16, headdim=16), attn(heads=2)",
+)
+
+
+def attention_match(params: int, vocab: int) -> tuple[str, int]:
+    """The `attn(heads=2)*2` stack, and its d_model, whose parameter count is nearest `params`."""
+    best = min(
+        range(16, 513, 4),
+        key=lambda d: abs(
+            hybridlab.count_params(hybridlab.parse("attn(heads=2)*2", d_model=d, vocab_size=vocab))
+            - params
+        ),
+    )
+    return "attn(heads=2)*2", best
+
+
+def run_proxies(rounds: int, steps_per_round: int) -> None:
+    B, T, V, D = 64, 64, 80, 64
+    ids = torch.randint(0, V, (B, T))
+    print("\n| proxy | params | tokens/s | attention of equal params | its tokens/s | ratio |")
+    print("|---|---|---|---|---|---|")
+    for text in PROXIES:
+        spec = hybridlab.parse(text, d_model=D, vocab_size=V)
+        n = hybridlab.count_params(spec)
+        attn_text, attn_d = attention_match(n, V)
+        attn_spec = hybridlab.parse(attn_text, d_model=attn_d, vocab_size=V)
+        speed = race(
+            {
+                "proxy": make_step(hybridlab.build_model(spec), ids),
+                "attn": make_step(hybridlab.build_model(attn_spec), ids),
+            },
+            B * T,
+            rounds,
+            steps_per_round,
+        )
+        print(
+            f"| `{text}` (d_model {D}) | {n:,} | {speed['proxy']:,.0f} | `{attn_text}` (d_model "
+            f"{attn_d}), {hybridlab.count_params(attn_spec):,} | {speed['attn']:,.0f} | "
+            f"{speed['proxy'] / speed['attn']:.2f}x |"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--proxies", action="store_true", help="Proxies against attention of equal params."
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps-per-round", type=int, default=3)
@@ -223,6 +279,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if args.proxies:
+        print(
+            f"{date.today()}  {platform.machine()}, {torch.get_num_threads()} threads, "
+            f"torch {torch.__version__}, fp32"
+        )
+        run_proxies(args.rounds, args.steps_per_round)
+        return
     print(
         f"{date.today()}  {platform.machine()}, {torch.get_num_threads()} threads, "
         f"torch {torch.__version__}, transformers {_hf().__version__}, fp32"
