@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hybridlab.layers.base import KVCache, Layer
+from hybridlab.layers.base import RESIDUAL_OUT_STD, KVCache, Layer
 from hybridlab.spec.kinds import AttnConfig
 
 
@@ -48,8 +48,9 @@ class Attention(Layer):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for proj in (self.q_proj, self.kv_proj, self.out_proj):
+        for proj in (self.q_proj, self.kv_proj):
             nn.init.normal_(proj.weight, std=0.02)
+        nn.init.normal_(self.out_proj.weight, std=RESIDUAL_OUT_STD)
 
     def _qkv(self, x: torch.Tensor, start: int) -> tuple[torch.Tensor, ...]:
         B, T, _ = x.shape

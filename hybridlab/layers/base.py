@@ -11,6 +11,16 @@ A layer maps `x_BTD -> y_BTD` and offers:
     `state_numel · itemsize` for one sequence, times `batch`.
   - `step(x_BD, cache)`: one token, updating the cache in place.
 Blocks and the model never branch on the kind: the cache is opaque to them.
+
+Initialisation belongs to each kind, with one convention shared by all: the projection that
+writes into the residual stream (attention's and the Mamba blocks' `out_proj`, the MLP's
+`w_out`) starts at N(0, RESIDUAL_OUT_STD²). Each block then adds a small update to the token
+embeddings (also std 0.02), whatever its kind. PyTorch's default for a Linear (kaiming-uniform,
+std 1/√(3·fan_in): 0.051 for the 128 inputs of a d_model-64 Mamba-2's out_proj) made the Mamba
+blocks' first updates 2.5x larger than attention's and swamped the token identity a following
+attention layer looks up: an `ssd, attn` MQAR proxy sat on the 1/num_kv_pairs plateau for 1,000
+steps where the same stack with this init reached 0.96 (benchmarks/README.md, "Why SSD stacks
+sat on the plateau").
 """
 
 from __future__ import annotations
@@ -22,6 +32,9 @@ import torch
 from torch import nn
 
 from hybridlab.spec.kinds import LayerConfig
+
+# The std of every kind's residual output projection at initialisation (GPT-2's 0.02).
+RESIDUAL_OUT_STD = 0.02
 
 
 class Cache:

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hybridlab.layers.base import Cache, Layer
+from hybridlab.layers.base import RESIDUAL_OUT_STD, Cache, Layer
 from hybridlab.spec.kinds import MLPConfig
 
 
@@ -23,7 +23,7 @@ class MLP(Layer):
 
     def reset_parameters(self) -> None:
         nn.init.normal_(self.w_in.weight, std=0.02)
-        nn.init.normal_(self.w_out.weight, std=0.02)
+        nn.init.normal_(self.w_out.weight, std=RESIDUAL_OUT_STD)
 
     def forward(self, x: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
         gate, up = self.w_in(x).chunk(2, dim=-1)  # (B, T, F) each

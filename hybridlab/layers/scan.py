@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import hybridlab.kernels as kernels
-from hybridlab.layers.base import Layer, SSMCache
+from hybridlab.layers.base import RESIDUAL_OUT_STD, Layer, SSMCache
 from hybridlab.layers.ssd import inverse_softplus_dt
 from hybridlab.spec.kinds import ScanConfig
 
@@ -40,8 +40,10 @@ class Mamba1(Layer):
     @torch.no_grad()
     def reset_parameters(self) -> None:
         cfg = self.config
-        for lin in (self.in_proj, self.x_proj, self.out_proj):
+        for lin in (self.in_proj, self.x_proj):
             lin.reset_parameters()
+        # Writes into the residual stream: starts small like every kind's (hybridlab.layers.base).
+        nn.init.normal_(self.out_proj.weight, std=RESIDUAL_OUT_STD)
         bound = 1 / math.sqrt(cfg.d_conv)
         nn.init.uniform_(self.conv_weight, -bound, bound)
         nn.init.uniform_(self.conv_bias, -bound, bound)

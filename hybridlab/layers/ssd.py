@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 import hybridlab.kernels as kernels
-from hybridlab.layers.base import Layer, SSMCache
+from hybridlab.layers.base import RESIDUAL_OUT_STD, Layer, SSMCache
 from hybridlab.layers.norm import GatedRMSNorm
 from hybridlab.spec.kinds import SSDConfig
 
@@ -52,8 +52,10 @@ class Mamba2(Layer):
     @torch.no_grad()
     def reset_parameters(self) -> None:
         cfg = self.config
+        # in_proj keeps PyTorch's default (as mamba_ssm); out_proj writes into the residual
+        # stream and starts small like every kind's (see hybridlab.layers.base).
         self.in_proj.reset_parameters()
-        self.out_proj.reset_parameters()
+        nn.init.normal_(self.out_proj.weight, std=RESIDUAL_OUT_STD)
         # nn.Conv1d's default init for a depthwise conv: fan_in = K.
         bound = 1 / math.sqrt(cfg.d_conv)
         nn.init.uniform_(self.conv_weight, -bound, bound)

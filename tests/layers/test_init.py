@@ -33,3 +33,18 @@ def test_mamba1_uses_s4d_real_A_and_dt_range():
     torch.testing.assert_close(torch.exp(layer.A_log), expected)
     dt = F.softplus(layer.dt_proj.bias)
     assert dt.min() >= 0.001 * 0.999 and dt.max() <= 0.1 * 1.001
+
+
+def test_every_kind_writes_into_the_residual_stream_through_a_small_projection():
+    """One convention for all kinds: the residual output projection starts at N(0, 0.02²)."""
+    from hybridlab.layers.base import RESIDUAL_OUT_STD
+
+    torch.manual_seed(0)
+    model = hybridlab.build_model(
+        "ssd(d_state=16, headdim=16), scan(d_state=8), attn(heads=4), mlp", d_model=128
+    )
+    outs = [getattr(b.layer, "out_proj", None) or b.layer.w_out for b in model.blocks]
+    for block, out in zip(model.blocks, outs, strict=True):
+        std = out.weight.std().item()
+        assert abs(std - RESIDUAL_OUT_STD) < 0.1 * RESIDUAL_OUT_STD, (block.layer, std)
+        assert abs(out.weight.mean().item()) < 0.1 * RESIDUAL_OUT_STD
