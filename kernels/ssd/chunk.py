@@ -25,6 +25,9 @@ CPU-specific choices, each measured (benchmarks/README.md, "CPU scans"):
           ∂loss/∂cs_i = dY_i·Y_i − Δ_i x_i·dx̃_i   (+ ⟨dH_c, H_c⟩ at a chunk's last position),
       where dx̃ is the gradient of Δx and H_c the state leaving chunk c: no (q × q) work for dt
       or A. Autograd through an equivalent forward was 1.4x slower.
+    - a sequence that fits one chunk, with no initial state and no final state asked for (every
+      training step of a short proxy), is step 1 alone: steps 2-4 only carry states between
+      chunks, and there are none to carry.
 """
 
 from __future__ import annotations
@@ -59,8 +62,12 @@ def _unstack_heads(t, b, c, q, g, r, p):
     return t.view(b, c, g, q, r * p).transpose(2, 3).contiguous().view(b, c, q, g * r, p)
 
 
-def _chunk_forward(x, dt, A, B, C, h0, q):
-    """Steps 1-4 on fp32 tensors whose length is a multiple of q: y, final state, saved parts."""
+def _chunk_forward(x, dt, A, B, C, h0, q, states=True):
+    """Steps 1-4 on fp32 tensors whose length is a multiple of q: y, final state, saved parts.
+
+    With `states=False` (one chunk, no initial state, no final state wanted) only step 1 runs
+    and the final state is None.
+    """
     b, l, h, p = x.shape
     g, n = B.shape[2], B.shape[3]
     c, r = l // q, h // g
@@ -82,6 +89,9 @@ def _chunk_forward(x, dt, A, B, C, h0, q):
     xd_T = x.new_empty(b, c, h, q, p)
     torch.mul(x_c.transpose(2, 3), dt_c.transpose(2, 3)[..., None], out=xd_T)
     y_diag = torch.bmm(M, xd_T.view(b * c * h, q, p)).view(b, c, h, q, p)
+    if not states:
+        y = y_diag.transpose(2, 3).contiguous()  # (b, c, q, h, p)
+        return y.view(b, l, h, p), None, (cs, L, M, xd_T, None)
 
     # 2. chunk states S = (Δx ∘ decay to the chunk end)ᵀ B, heads of a group stacked.
     w = torch.exp(cs[:, :, -1:] - cs)  # (b, c, q, h)
@@ -107,7 +117,8 @@ def _chunk_forward(x, dt, A, B, C, h0, q):
 
 
 def _chunk_backward(dy, dfinal, x, dt, A, B, C, y, final, cs, L, M, xd_T, H, q):
-    """Gradients of _chunk_forward for x, dt, A, B, C and h0 (see the module docstring)."""
+    """Gradients of _chunk_forward for x, dt, A, B, C and h0 (see the module docstring); with
+    H None (forward ran step 1 alone) only step 1's terms, and no h0 gradient."""
     b, l, h, p = x.shape
     g, n = B.shape[2], B.shape[3]
     c, r = l // q, h // g
@@ -121,37 +132,41 @@ def _chunk_backward(dy, dfinal, x, dt, A, B, C, y, final, cs, L, M, xd_T, H, q):
     # ∂/∂cs_i through every term that reads cs_i on the output side: dY_i · Y_i.
     dcs = (dy_c * y.view(b, c, q, h, p)).sum(-1)  # (b, c, q, h)
 
-    # 4. off-diagonal blocks.
-    dye = _stack_heads(dy_c * torch.exp(cs)[..., None], *dims)  # (bcg, q, rp)
-    dC = torch.bmm(dye, H.view(b * c * g, r * p, n))  # (bcg, q, n)
-    dH_off = torch.bmm(dye.transpose(1, 2), C_g).view(b, c, h, p, n)
-
-    # 3. state passing, reversed: dS[:, i] is the gradient of the state leaving chunk i.
-    decay = torch.exp(cs[:, :, -1])[..., None, None]  # (b, c, h, 1, 1)
-    dS = torch.empty_like(dH_off)
-    dS[:, -1] = dfinal
-    for i in range(c - 1, 0, -1):
-        torch.addcmul(dH_off[:, i], dS[:, i], decay[:, i], out=dS[:, i - 1])
-    dh0 = torch.addcmul(dH_off[:, 0], dS[:, 0], decay[:, 0])
-    # ⟨dH_c, H_c⟩ at each chunk's last position, with H_c the state leaving chunk c.
-    dcs[:, :-1, -1] += (dS[:, :-1] * H[:, 1:]).sum((-1, -2))
-    dcs[:, -1, -1] += (dS[:, -1] * final).sum((-1, -2))
-
-    # 2. chunk states.
-    w = torch.exp(cs[:, :, -1:] - cs)  # (b, c, q, h)
-    xw = _stack_heads(x_c * (dt_c * w)[..., None], *dims)  # (bcg, q, rp)
-    dS_g = dS.view(b * c * g, r * p, n)
-    dB = torch.bmm(xw, dS_g)  # (bcg, q, n)
-    dxd = _unstack_heads(torch.bmm(B_g, dS_g.transpose(1, 2)), *dims).mul_(w[..., None])
-
     # 1. diagonal blocks.
     dy_T = dy_c.transpose(2, 3).contiguous().view(b * c * h, q, p)
-    dxd += torch.bmm(M.transpose(1, 2), dy_T).view(b, c, h, q, p).transpose(2, 3)
+    dxd_T = torch.bmm(M.transpose(1, 2), dy_T).view(b, c, h, q, p)  # head-major
     dM = torch.bmm(dy_T, xd_T.view(b * c * h, q, p).transpose(1, 2)).mul_(L.view(-1, q, q))
     dCB = dM.view(b, c, g, r, q, q).sum(3).masked_fill_(~_tril(q, x.device), 0.0)
     dCB = dCB.view(b * c * g, q, q)
-    dC += torch.bmm(dCB, B_g)
-    dB += torch.bmm(dCB.transpose(1, 2), C_g)
+    dC = torch.bmm(dCB, B_g)  # (bcg, q, n)
+    dB = torch.bmm(dCB.transpose(1, 2), C_g)  # (bcg, q, n)
+    dh0 = None
+    if H is None:
+        dxd = dxd_T.transpose(2, 3).contiguous()  # (b, c, q, h, p)
+    else:
+        # 4. off-diagonal blocks.
+        dye = _stack_heads(dy_c * torch.exp(cs)[..., None], *dims)  # (bcg, q, rp)
+        dC += torch.bmm(dye, H.view(b * c * g, r * p, n))
+        dH_off = torch.bmm(dye.transpose(1, 2), C_g).view(b, c, h, p, n)
+
+        # 3. state passing, reversed: dS[:, i] is the gradient of the state leaving chunk i.
+        decay = torch.exp(cs[:, :, -1])[..., None, None]  # (b, c, h, 1, 1)
+        dS = torch.empty_like(dH_off)
+        dS[:, -1] = dfinal
+        for i in range(c - 1, 0, -1):
+            torch.addcmul(dH_off[:, i], dS[:, i], decay[:, i], out=dS[:, i - 1])
+        dh0 = torch.addcmul(dH_off[:, 0], dS[:, 0], decay[:, 0])
+        # ⟨dH_c, H_c⟩ at each chunk's last position, with H_c the state leaving chunk c.
+        dcs[:, :-1, -1] += (dS[:, :-1] * H[:, 1:]).sum((-1, -2))
+        dcs[:, -1, -1] += (dS[:, -1] * final).sum((-1, -2))
+
+        # 2. chunk states.
+        w = torch.exp(cs[:, :, -1:] - cs)  # (b, c, q, h)
+        xw = _stack_heads(x_c * (dt_c * w)[..., None], *dims)  # (bcg, q, rp)
+        dS_g = dS.view(b * c * g, r * p, n)
+        dB += torch.bmm(xw, dS_g)
+        dxd = _unstack_heads(torch.bmm(B_g, dS_g.transpose(1, 2)), *dims).mul_(w[..., None])
+        dxd += dxd_T.transpose(2, 3)
 
     # Δx, then the log-decay cumsum: da_k = Σ_{i≥k} dcs_i within the chunk.
     ddt = (dxd * x_c).sum(-1)  # (b, c, q, h)
@@ -169,8 +184,8 @@ class _ChunkScan(torch.autograd.Function):
     """(x, Δ, A, B, C, h0) -> (y without D or gate, final state), fp32, l a multiple of q."""
 
     @staticmethod
-    def forward(ctx, x, dt, A, B, C, h0, q):
-        y, final, (cs, L, M, xd_T, H) = _chunk_forward(x, dt, A, B, C, h0, q)
+    def forward(ctx, x, dt, A, B, C, h0, q, states):
+        y, final, (cs, L, M, xd_T, H) = _chunk_forward(x, dt, A, B, C, h0, q, states)
         ctx.save_for_backward(x, dt, A, B, C, y, final, cs, L, M, xd_T, H)
         ctx.q = q
         ctx.has_h0 = h0 is not None
@@ -180,7 +195,7 @@ class _ChunkScan(torch.autograd.Function):
     def backward(ctx, dy, dfinal):
         grads = _chunk_backward(dy.contiguous(), dfinal, *ctx.saved_tensors, ctx.q)
         dx, ddt, dA, dB, dC, dh0 = grads
-        return dx, ddt, dA, dB, dC, (dh0 if ctx.has_h0 else None), None
+        return dx, ddt, dA, dB, dC, (dh0 if ctx.has_h0 else None), None, None
 
 
 def ssd_chunk(
@@ -218,7 +233,9 @@ def ssd_chunk(
         Bs = F.pad(B, (0, 0, 0, 0, 0, pad))
         Cs = F.pad(C, (0, 0, 0, 0, 0, pad))
     xs, dts, Bs, Cs = (t.contiguous() for t in (xs, dts, Bs, Cs))
-    y, final_state = _ChunkScan.apply(xs, dts, A, Bs, Cs, h0, q)
+    # States between chunks are needed only with several chunks, an initial or a final state.
+    states = xs.shape[1] > q or h0 is not None or return_final_state
+    y, final_state = _ChunkScan.apply(xs, dts, A, Bs, Cs, h0, q, states)
     if pad:
         y = y[:, :length].contiguous()
 

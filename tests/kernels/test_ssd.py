@@ -102,6 +102,37 @@ def test_chunked_matches_naive(dims, options, chunk_size, nan_empty):
         assert_close(grad, grads_ref[name], name=f"d{name}")
 
 
+@pytest.mark.parametrize(
+    "dims, options",
+    [
+        pytest.param((2, 2, 2, 4, 8, 1), {}, id="b2-l2-h2-p4-n8-g1"),
+        pytest.param((2, 64, 4, 8, 16, 2), {"D": "h", "z": True, "bias": True}, id="b2-l64-g2"),
+        pytest.param((3, 63, 4, 8, 16, 1), {"D": "hp"}, id="b3-l63-g1-Dhp"),
+        pytest.param((2, 50, 2, 4, 8, 1), {"decay": 40.0}, id="b2-l50-strong-decay"),
+    ],
+)
+def test_one_chunk_without_states_matches_naive(dims, options, nan_empty):
+    """A sequence within one chunk, no initial state, no final state asked for: the chunked
+    path runs the diagonal block alone (what every training step of a short proxy takes)."""
+    kw = make_inputs(*dims, **options)
+    outs = {}
+    for backend in ("torch", "naive"):
+        leaves = {
+            k: v.clone().requires_grad_() if isinstance(v, torch.Tensor) else v
+            for k, v in kw.items()
+        }
+        y = ssd(**leaves, chunk_size=64, backend=backend)
+        dy = torch.randn(y.shape, generator=torch.Generator().manual_seed(1))
+        (y * dy).sum().backward()
+        grads = {k: v.grad for k, v in leaves.items() if isinstance(v, torch.Tensor)}
+        outs[backend] = (y, grads)
+    (y, grads), (y_ref, grads_ref) = outs["torch"], outs["naive"]
+    assert_close(y, y_ref, name="y")
+    for name, grad in grads.items():
+        assert grad is not None, f"no gradient reached {name}"
+        assert_close(grad, grads_ref[name], name=f"d{name}")
+
+
 @pytest.mark.parametrize("chunk_size", [1, 7, 64, 1000])
 def test_any_chunk_size(chunk_size):
     kw = make_inputs(2, 50, 2, 4, 8, 1, D="h", bias=True)
