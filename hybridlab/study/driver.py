@@ -14,7 +14,8 @@ One loop, for any executor:
    `FALLBACK_AFTER` infeasible samples in a row the next trials are drawn by a seeded random
    sampler (user attr `sampled_by="random-fallback"`) until one is feasible;
 3. submit the feasible trial (or, when the same spec, task and training settings completed
-   before, reuse that result: training is deterministic; user attr `duplicate_of`), wait for
+   before or are training now, reuse that result: training is deterministic; user attr
+   `duplicate_of`; a trial waiting for a twin's result does not hold an executor slot), wait for
    outcomes, compute objective values (analytic ones from the spec), store the hypervolume in
    the trial's and the study's user attrs, tell Optuna. A failed training (non-finite loss,
    out of memory, an exception) is told FAIL with its reason; the study goes on. A failure
@@ -130,6 +131,9 @@ class _Driver:
         self.refs = stored_refs(self.study, plan)
         self.summary = RunSummary(plan.name, str(plan.folder), storage_label(plan))
         self.pending: dict[int, _Pending] = {}
+        # Request key → the trial training it, and trial → the trials waiting for its result.
+        self.training: dict[str, int] = {}
+        self.followers: dict[int, list[int]] = {}
         self.consecutive_infeasible = 0
 
     def run(self) -> RunSummary:
@@ -143,7 +147,7 @@ class _Driver:
                     self._seed_front()
                     summary.stopped_by = stop
                     break
-                if not stop and len(self.pending) < self.executor.max_concurrent:
+                if not stop and self._num_training() < self.executor.max_concurrent:
                     self._ask_and_submit()
                     continue
                 for outcome in self.executor.wait():
@@ -234,7 +238,18 @@ class _Driver:
             result = {k: earlier.user_attrs[k] for k in KEPT_RESULT if k in earlier.user_attrs}
             self._finish(trial.number, result)
             return
+        if key in self.training:
+            # The same request is training now: take its result when it comes, no second run.
+            leader = self.training[key]
+            trial.set_user_attr(TrialAttr.DUPLICATE_OF, leader)
+            self.followers.setdefault(leader, []).append(trial.number)
+            return
+        self.training[key] = trial.number
         self.executor.submit(request)
+
+    def _num_training(self) -> int:
+        """Trials in flight that occupy the executor (not those waiting for a twin's result)."""
+        return len(self.pending) - sum(len(numbers) for numbers in self.followers.values())
 
     def _request(self, number: int, spec: dict[str, Any], seed: int) -> TrialRequest:
         plan = self.plan
@@ -259,6 +274,10 @@ class _Driver:
             self._tell_failed(trial, record, reason, result.get("fault"))
         else:
             self._tell_complete(trial, record, values)
+        self.training.pop(trial.user_attrs.get(TrialAttr.REQUEST_KEY, ""), None)
+        for follower in self.followers.pop(number, []):
+            kept = {k: result[k] for k in KEPT_RESULT if k in result}
+            self._finish(follower, kept)
 
     def _values(self, result: dict[str, Any], spec: ModelSpec) -> tuple[list[float] | None, str]:
         """The objective values of a trained trial, or None and why there are none."""
@@ -430,6 +449,8 @@ class _Driver:
         if self.pending:
             recover_interrupted(self.study, self.storage)
             self.pending.clear()
+            self.training.clear()
+            self.followers.clear()
         self.executor.shutdown()
         summary = self.summary
         summary.trained = self._count_trained()

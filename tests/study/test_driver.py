@@ -295,3 +295,41 @@ def test_a_grid_study_ends_when_every_point_was_tried(tmp_path):
     assert summary.stopped_by == "grid" and len(trials) == 12
     points = {(t.params["d_model"], t.params["kind"], t.params["d_state"]) for t in trials}
     assert len(points) == 12
+
+
+def test_a_repeat_of_a_trial_still_training_waits_for_its_result_instead_of_training(
+    tmp_path, monkeypatch
+):
+    from hybridlab.execution import Executor, TrialOutcome, run_trial
+
+    class TwoAtOnce(Executor):
+        max_concurrent = 2
+
+        def __init__(self):
+            super().__init__()
+            self.submitted, self.trained = [], []
+
+        def submit(self, request):
+            self.submitted.append(request)
+            self.trained.append(request.number)
+            return request.number
+
+        def wait(self, timeout=None):
+            done, self.submitted = self.submitted, []
+            return [TrialOutcome(r.number, run_trial(r.to_dict())) for r in done]
+
+        @classmethod
+        def check_config(cls, config):
+            pass
+
+    monkeypatch.setattr(worker_module, "train_proxy", fake_training)
+    one_arch = KIND_SPACE.replace("kind: {choice: [ssd, scan, attn]}", "kind: {choice: [attn]}")
+    one_arch = one_arch.replace("d_model: {choice: [16, 32]}", "d_model: {choice: [16]}")
+    one_arch = one_arch.replace("d_state: {choice: [4, 8]}", "d_state: {choice: [4]}")
+    plan = load_plan(write_study(tmp_path, space=one_arch, trials=4))
+    executor = TwoAtOnce()
+    summary = run_study(plan, executor=executor)
+    assert summary.complete == 4 and executor.trained == [0]
+    trials = sorted(trials_of(plan), key=lambda t: t.number)
+    assert [t.user_attrs.get("duplicate_of") for t in trials] == [None, 0, 0, 0]
+    assert len({tuple(t.values) for t in trials}) == 1
