@@ -158,9 +158,9 @@ def front_table(
     hypervolume: float | None,
     noise: SeedSummary | None = None,
 ) -> Table:
-    """The front as a rich table: trial, objective values, pattern, canonical stack; with seed
-    runs (`budget.front_seeds`), measured values as mean ± std over the seeds, and which
-    trial each is within noise of."""
+    """The front as a rich table: trial, objective values, pattern, canonical stack (trials of
+    the same architecture share a row); with seed runs (`budget.front_seeds`), measured values
+    as mean ± std over the seeds, and which trial each is within noise of."""
     title = f"Pareto front: {len(front)} trial(s)"
     if hypervolume is not None:
         title += f", hypervolume {hypervolume:.4g}"
@@ -173,7 +173,12 @@ def front_table(
         table.add_column("within noise of", justify="right")
     table.add_column("pattern")
     table.add_column("stack", overflow="fold")
+    # A repeated architecture reused its twin's result (user attr duplicate_of): one row.
+    rows: dict[str, list[FrontPoint]] = {}
     for point in front:
+        rows.setdefault(point.stack, []).append(point)
+    for twins in rows.values():
+        point = twins[0]
         spread = noise.spread.get(point.number, {}) if noise is not None else {}
         cells = [
             f"{_fmt(spread[label].mean)} ± {spread[label].std:.2g} (n={spread[label].n})"
@@ -184,7 +189,8 @@ def front_table(
         if noise is not None and seeded:
             other = noise.within_noise_of.get(point.number)
             cells.append("" if other is None else f"trial {other}")
-        table.add_row(str(point.number), *cells, point.pattern, escape(point.stack))
+        numbers = ", ".join(str(p.number) for p in twins)
+        table.add_row(numbers, *cells, point.pattern, escape(point.stack))
     return table
 
 
