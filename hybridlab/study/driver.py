@@ -357,9 +357,15 @@ class _Driver:
         if not k or not self._has_complete():
             return
         recorded: dict[str, list[dict[str, Any]]] = dict(self.study.user_attrs.get(SEEDS_ATTR, {}))
+        # A repeated architecture (duplicate_of) shares the seed runs of the trial it repeats.
+        front = [
+            t
+            for t in sorted(self.study.best_trials, key=lambda t: t.number)
+            if t.user_attrs.get(TrialAttr.DUPLICATE_OF) is None
+        ]
         todo = [
             (trial, seed)
-            for trial in sorted(self.study.best_trials, key=lambda t: t.number)
+            for trial in front
             for seed in missing_seeds(recorded.get(str(trial.number), []), self.plan.train.seed, k)
         ]
         # Seed runs have negative numbers: executors key runs by number, trials own the rest.

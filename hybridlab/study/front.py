@@ -143,6 +143,7 @@ def study_front(study: Any, labels: Sequence[str]) -> list[FrontPoint]:
                 stack=attrs.get(TrialAttr.STACK, ""),
                 pattern=attrs.get(TrialAttr.PATTERN, ""),
                 spec=attrs.get(TrialAttr.SPEC, {}),
+                duplicate_of=attrs.get(TrialAttr.DUPLICATE_OF),
             )
         )
     return front
@@ -179,6 +180,11 @@ def seed_summary(
 ) -> SeedSummary:
     """The seed noise of the front trials that were trained again (`budget.front_seeds`)."""
     runs = {int(n): list(r) for n, r in study.user_attrs.get(SEEDS_ATTR, {}).items()}
+    # A repeated architecture has the seed runs of the trial it repeats.
+    for point in front:
+        original = point.duplicate_of
+        if point.number not in runs and original is not None and original in runs:
+            runs[point.number] = runs[original]
     seeded = {p.number: p.values for p in front if runs.get(p.number)}
     return summarise(
         seeded,

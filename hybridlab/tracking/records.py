@@ -68,6 +68,8 @@ class FrontPoint:
     stack: str
     pattern: str
     spec: dict[str, Any] = field(default_factory=dict)
+    # The trial whose result this one reused (the same architecture and settings), if any.
+    duplicate_of: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
