@@ -180,16 +180,19 @@ def seed_summary(
 ) -> SeedSummary:
     """The seed noise of the front trials that were trained again (`budget.front_seeds`)."""
     runs = {int(n): list(r) for n, r in study.user_attrs.get(SEEDS_ATTR, {}).items()}
-    # A repeated architecture has the seed runs of the trial it repeats.
-    for point in front:
-        original = point.duplicate_of
-        if point.number not in runs and original is not None and original in runs:
-            runs[point.number] = runs[original]
     seeded = {p.number: p.values for p in front if runs.get(p.number)}
-    return summarise(
+    summary = summarise(
         seeded,
         runs,
         measured=list(measured),
         analytic=[label for label in labels if label not in measured],
         directions=dict(zip(labels, directions, strict=True)),
     )
+    # A repeated architecture (duplicate_of) is its original: the same runs, the same flag.
+    for point in front:
+        original = point.duplicate_of
+        if point.number not in summary.spread and original in summary.spread:
+            summary.spread[point.number] = summary.spread[original]
+            if original in summary.within_noise_of:
+                summary.within_noise_of[point.number] = summary.within_noise_of[original]
+    return summary

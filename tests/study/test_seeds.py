@@ -54,7 +54,11 @@ def test_front_trials_are_trained_again_under_more_seeds_and_resume_adds_only_mi
     result = CliRunner().invoke(app, ["study", "pareto", str(path), "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
+    stacks = {p["number"]: p["stack"] for p in data["front"]}
     for point in data["front"]:
+        # A repeated architecture is never "within noise" of its own twin.
+        other = point["within_noise_of"]
+        assert other is None or stacks[other] != point["stack"]
         assert point["seeds"]["accuracy"]["n"] == 4
         assert point["values"]["accuracy"] == pytest.approx(
             runs[str(point["number"])][0]["values"]["accuracy"] - 0.01
