@@ -18,6 +18,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/hybridlab study run studies/quickstart.yaml
 	$(VENV)/bin/hybridlab study pareto studies/quickstart.yaml --export runs/quickstart/front
+	@echo "Every trial is in MLflow: $(VENV)/bin/hybridlab ui studies/quickstart.yaml (then filter tags.pareto = 'true')"
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -67,6 +67,9 @@ def write_study(
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "space.yaml").write_text(space)
     out = output if output is not None else str(folder / "out")
+    # Studies log to MLflow by default; these tiny ones do not unless a test asks for it.
+    if "tracking" not in extra:
+        extra = "tracking: none\n" + extra
     text = (
         TINY_STUDY.format(
             steps=steps, sampler=sampler, trials=trials, output=out, executor=executor

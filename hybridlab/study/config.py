@@ -13,8 +13,8 @@
                resources: {cpu: 1, gpu: 0}, options: {}}   # or {backend: inline}
     storage: null                        # null: a JournalFileBackend file in the study folder;
                                          # or an Optuna RDB URL (postgresql://..., sqlite:///...)
-    tracking: {backend: none, uri: null} # or `tracking: mlflow` (uri: null is
-                                         # sqlite:///<study folder>/mlflow.db)
+    tracking: {backend: mlflow, uri: null}   # the default (uri null: sqlite:///<study
+                                         # folder>/mlflow.db); `tracking: none` opts out
     output: null                         # the study folder; null: runs/<name>
 
 Overrides are `key=value` as in Hydra (`train.steps=50 sampler.seed=3 budget.trials=4`); one

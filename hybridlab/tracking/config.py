@@ -35,11 +35,12 @@ TRACKERS: dict[str, Callable[[str | None], Tracker]] = {
 class TrackingConfig:
     """A study's `tracking:` section.
 
-    backend: a name in `TRACKERS`; uri: where it logs (mlflow: null is a sqlite file in the
+    backend: a name in `TRACKERS`, MLflow unless the study says otherwise (`tracking: none`
+    logs nowhere but Optuna's storage); uri: where it logs (mlflow: null is a sqlite file in the
     study folder). In a study file `tracking: mlflow` is short for `tracking: {backend: mlflow}`.
     """
 
-    backend: str = "none"
+    backend: str = "mlflow"
     uri: str | None = None
 
     def validate(self) -> None:

@@ -279,3 +279,18 @@ def test_trials_run_before_tracking_was_on_get_runs_on_the_next_start(tmp_path, 
     trials = open_study(plan, create=False).get_trials()
     assert sorted(int(r.data.tags["trial_number"]) for r in runs) == [t.number for t in trials]
     assert all(r.info.status == "FINISHED" for r in runs if r.data.tags["outcome"] == "complete")
+
+
+def test_a_study_that_says_nothing_of_tracking_logs_to_mlflow(tmp_path, monkeypatch):
+    monkeypatch.setattr(worker_module, "train_proxy", fake_training)
+    fake_training.calls = 1
+    path = write_study(tmp_path, space=KIND_SPACE, trials=2)
+    path.write_text(path.read_text().replace("tracking: none\n", ""))
+    plan = load_plan(path)
+    assert plan.tracking.backend == "mlflow" and plan.tracking.uri is None
+    run_study(plan)
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{plan.folder.resolve()}/mlflow.db")
+    experiment = client.get_experiment_by_name("tiny")
+    assert len(_runs(client, experiment, "trial")) == 2
+    # `tracking: none` opts out.
+    assert load_plan(path, ["tracking=none"]).tracking.backend == "none"
