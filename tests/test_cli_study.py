@@ -137,3 +137,26 @@ def test_resume_after_sigkill_mid_trial(tmp_path):
     assert len(complete) == 3  # the budget: trained trials, the interrupted one not counted
     assert len({t.number for t in complete}) == len(complete)  # no trial finished twice
     assert {t.number: t.values for t in complete if t.number in finished} == finished
+
+
+def test_a_run_whose_every_trial_failed_exits_1_and_says_why(tmp_path, monkeypatch):
+    from hybridlab.execution import worker as worker_module
+    from hybridlab.train import TrainResult
+
+    def diverging(spec, task, config, report=None):
+        return TrainResult(status="failed", failure_reason="non-finite loss at step 1: nan")
+
+    monkeypatch.setattr(worker_module, "train_proxy", diverging)
+    result = runner.invoke(app, ["study", "run", str(write_study(tmp_path, trials=2))])
+    assert result.exit_code == 1, result.output
+    assert "every trial of this run failed: non-finite loss at step 1: nan (2×)" in result.stderr
+
+
+def test_pareto_export_onto_a_file_is_refused(tmp_path):
+    path = write_study(tmp_path, trials=1, steps=1)
+    assert runner.invoke(app, ["study", "run", str(path)]).exit_code == 0
+    (tmp_path / "taken").write_text("mine")
+    result = runner.invoke(app, ["study", "pareto", str(path), "--export", str(tmp_path / "taken")])
+    assert result.exit_code == 2
+    assert "--export:" in result.stderr and "is a file" in result.stderr
+    assert (tmp_path / "taken").read_text() == "mine"

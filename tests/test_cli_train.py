@@ -95,11 +95,23 @@ BAD = [
         ["--task", "mqar", "model.vocab_size=100"], "smaller than task 'mqar'", id="small-vocab"
     ),
     pytest.param([], "--task is required", id="no-task"),
+    pytest.param(
+        ["--task", "mqar", "train.device=cuda"],
+        "train.device=cuda but CUDA is not available",
+        id="cuda-without-cuda",
+    ),
+    pytest.param(
+        ["--task", "mqar", "train.seed=-1"], "train.seed must be a whole number", id="train-seed"
+    ),
+    pytest.param(
+        ["--task", "mqar", "task.seed=-1"], "task.seed must be a whole number", id="task-seed"
+    ),
 ]
 
 
 @pytest.mark.parametrize(("args", "message"), BAD)
-def test_bad_input_is_one_line_and_exit_code_2(args, message):
+def test_bad_input_is_one_line_and_exit_code_2(args, message, monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)  # on a GPU machine too
     result = _train(*args)
     assert result.exit_code == 2, result.output
     assert result.stdout == ""

@@ -92,6 +92,11 @@ def run(
         highlight=False,
     )
     Console().print(front_table(view.front, plan.labels, view.hypervolume))
+    if summary.failures and not summary.complete:
+        reasons = sorted(summary.failures.items(), key=lambda kv: -kv[1])
+        listed = "; ".join(f"{reason} ({n}×)" for reason, n in reasons[:3])
+        print(f"error: every trial of this run failed: {listed}", file=sys.stderr)
+        raise typer.Exit(1)
 
 
 @study_app.command("pareto")
@@ -121,6 +126,8 @@ def pareto(
     noise = seed_summary(optuna_study, front, plan.labels, plan.directions, plan.measured_labels)
     hv = optuna_study.user_attrs.get("hypervolume")
     written = []
+    if export is not None and export.exists() and not export.is_dir():
+        fail(f"--export: {export} is a file; give a folder for the spec files")
     if export is not None:
         export.mkdir(parents=True, exist_ok=True)
         for point in front:

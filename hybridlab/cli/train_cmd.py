@@ -13,6 +13,7 @@ import json
 import sys
 from typing import Annotated, Any
 
+import torch
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -59,6 +60,8 @@ def train(
         task_config = merge_dataclass(task_cls.config_class, sections["task"], "task")
         train_config = merge_dataclass(TrainConfig, sections["train"], "train")
         train_config.validate()
+        if str(train_config.device) == "cuda" and not torch.cuda.is_available():
+            raise ValueError("train.device=cuda but CUDA is not available; use auto or cpu")
         the_task = task_cls(task_config)
         model = _model_settings(sections["model"])
         model_spec = fit_spec(spec, the_task, **model)

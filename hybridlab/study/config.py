@@ -69,6 +69,7 @@ STUDY_KEYS = (
     "output",
 )
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+MAX_NAME = 100
 T = TypeVar("T")
 # A section's config class: a dataclass, as `merge_dataclass` needs.
 D = TypeVar("D", bound="DataclassInstance")
@@ -216,6 +217,7 @@ class _Sections:
         budget = self.config("budget", BudgetConfig, lambda config: config.validate())
         executor = self.config("executor", ExecutorConfig, lambda config: config.validate())
         tracking = self.config("tracking", TrackingConfig, lambda config: config.validate())
+        self.check_device(train, executor)
         storage = self.storage()
         folder = self.folder(name)
         return StudyPlan(
@@ -268,12 +270,34 @@ class _Sections:
         except ValueError as err:
             raise self.source.error(first_line(err), key) from None
 
+    def check_device(self, train: TrainConfig, executor: ExecutorConfig) -> None:
+        """`train.device: cuda` fails every trial that runs on this machine when it has no CUDA:
+        say so now, not after the first trial (a cluster's workers may have GPUs the driver
+        lacks, so a study that joins one is not checked)."""
+        import torch
+
+        here = executor.backend == "inline" or executor.address is None
+        if str(train.device) == "cuda" and here and not torch.cuda.is_available():
+            raise self.source.error(
+                "cuda, but this machine has no CUDA device (its trials run here); use "
+                "train.device=auto or cpu, or join a cluster with GPUs (--address)",
+                "train.device",
+            )
+
     def name(self) -> str:
         source = self.source
         name = str(self.get("name", source.path.stem if source.path else "study"))
         if not _NAME.fullmatch(name):
             raise source.error(
-                f"a study name is letters, digits, '_', '.', '-'; got {name!r}", "name"
+                f"a study name is ASCII letters, digits, '_', '.', '-', starting with a letter or "
+                f"digit; got {name!r}",
+                "name",
+            )
+        if len(name) > MAX_NAME:
+            raise source.error(
+                f"a study name has at most {MAX_NAME} characters (it names a folder), got "
+                f"{len(name)}",
+                "name",
             )
         return name
 
@@ -312,12 +336,31 @@ class _Sections:
 
     def storage(self) -> str | None:
         storage = self.get("storage")
-        if storage is not None and (not isinstance(storage, str) or "://" not in storage):
+        if storage is None:
+            return None
+        if not isinstance(storage, str) or "://" not in storage:
             raise self.source.error(
                 f"storage is null (a journal file in the study folder) or an Optuna RDB URL "
                 f"such as sqlite:///study.db or postgresql://host/db; got {storage!r}",
                 "storage",
             )
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+        try:
+            make_url(storage).get_dialect()
+        except (ArgumentError, NoSuchModuleError, ValueError) as err:
+            raise self.source.error(
+                f"not a database URL SQLAlchemy can open ({first_line(err)}); e.g. "
+                f"sqlite:///study.db or postgresql+psycopg2://user@host/db",
+                "storage",
+            ) from None
+        except ImportError as err:
+            raise self.source.error(
+                f"its database driver is not installed ({first_line(err)}); for PostgreSQL: "
+                f'pip install "hybridlab[postgres]"',
+                "storage",
+            ) from None
         return storage
 
     def folder(self, name: str) -> Path:

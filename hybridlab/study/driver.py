@@ -89,6 +89,8 @@ class RunSummary:
     front_size: int = 0
     wall_time_s: float = 0.0
     stopped_by: str = ""
+    # Why this run's trials failed: reason → how many.
+    failures: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -319,6 +321,7 @@ class _Driver:
             record.retried = self._retry(trial)
         self.study.tell(trial, state=TrialState.FAIL)
         self.summary.failed += not record.retried
+        self.summary.failures[reason] = self.summary.failures.get(reason, 0) + 1
         record.hypervolume = self.study.user_attrs.get(StudyAttr.HYPERVOLUME)
         self.tracker.log_trial_finished(record)
 

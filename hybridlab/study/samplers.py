@@ -44,6 +44,11 @@ class SamplerConfig:
             raise SettingError(
                 f"unknown sampler {self.name!r}; valid: {', '.join(SAMPLERS)}", key="sampler.name"
             )
+        # Optuna seeds numpy with seed + the number of trials so far: below 2**32.
+        if self.seed is not None and not 0 <= self.seed < 2**31:
+            raise SettingError(
+                f"a whole number from 0 to 2**31 - 1, or null, got {self.seed}", key="sampler.seed"
+            )
         try:
             check_sampler(self, space)
         except SettingError:

@@ -70,6 +70,8 @@ class Task(ABC):
                 f"got {type(config).__name__}"
             )
         self.config = config
+        if not 0 <= config.seed < 2**63:
+            raise ValueError(f"task.seed must be a whole number >= 0, got {config.seed}")
         self.validate()
 
     def validate(self) -> None:  # noqa: B027 (optional hook, most tasks override it)

@@ -96,6 +96,8 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ValueError naming the first setting that cannot work."""
+        if not 0 <= self.seed < 2**63:
+            raise ValueError(f"train.seed must be a whole number >= 0, got {self.seed}")
         positive = ("steps", "batch_size", "eval_batch_size", "log_every")
         for name in positive:
             if getattr(self, name) < 1:

@@ -375,6 +375,40 @@ CASES = [
     pytest.param(
         None, None, ["sampler.name=cmaes"], "override 'sampler.name=cmaes'", id="override-bad-value"
     ),
+    # Found by issue 13's sweep: each once a traceback, a wrong exit code or a written file.
+    pytest.param(
+        None, None, ["sampler.seed=-1"], "sampler.seed: a whole number from 0", id="sampler-seed"
+    ),
+    pytest.param(
+        None, None, ["train.seed=-1"], "train.seed must be a whole number >= 0", id="train-seed"
+    ),
+    pytest.param(
+        None, None, ["task.seed=-1"], "task.seed must be a whole number >= 0", id="task-seed"
+    ),
+    pytest.param(
+        None,
+        None,
+        ["storage=bogus://x"],
+        "storage: not a database URL SQLAlchemy can open",
+        id="storage-unknown-scheme",
+    ),
+    pytest.param(
+        None, None, ["name=" + "x" * 300], "a study name has at most 100 characters", id="long-name"
+    ),
+    pytest.param(
+        study("name: bad", "name: étude"),
+        None,
+        [],
+        "a study name is ASCII letters, digits",
+        id="non-ascii-name",
+    ),
+    pytest.param(
+        None,
+        None,
+        ["train.device=cuda", "executor.backend=inline"],
+        "train.device: cuda, but this machine has no CUDA device",
+        id="cuda-without-cuda",
+    ),
 ]
 
 
@@ -383,6 +417,8 @@ def test_bad_input_gives_one_clear_message_and_writes_nothing(
     tmp_path, monkeypatch, study_text, space_text, overrides, message
 ):
     monkeypatch.chdir(tmp_path)
+    # The CUDA case holds on a GPU machine too: this one has none.
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     (tmp_path / "study.yaml").write_text(study_text if study_text is not None else BASE)
     (tmp_path / "space.yaml").write_text(space_text if space_text is not None else KIND_SPACE)
     before = sorted(p.name for p in tmp_path.iterdir())
