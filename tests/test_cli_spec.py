@@ -65,3 +65,22 @@ def test_console_script_runs_as_a_process(tmp_path):
     assert json.loads(done.stdout)["canonical"] == "ssd(d_state=16), mlp"
     bad = subprocess.run([*exe[:-2], "ssd(", "--json"], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_help_shows_the_example_spec_with_its_brackets():
+    result = CliRunner().invoke(app, ["spec", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert '"[ssd(d_state=64), mlp]*3, attn(heads=4), mlp"' in result.stdout
+
+
+def test_a_spec_file_that_cannot_be_read_is_named(tmp_path):
+    binary, scalar = tmp_path / "binary.yaml", tmp_path / "scalar.yaml"
+    binary.write_bytes(b"\x00\xbe\xff" * 40)
+    scalar.write_text("42\n")
+    for path, message in (
+        (binary, "not a text file"),
+        (scalar, "a spec file must be a YAML mapping with a 'stack' key"),
+    ):
+        result = CliRunner().invoke(app, ["spec", str(path)])
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        assert str(path) in result.stderr and message in result.stderr

@@ -18,6 +18,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Help texts are plain: a spec's brackets are not rich markup.
+    rich_markup_mode=None,
 )
 
 

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 study_app = typer.Typer(
     help="Multi-objective architecture studies: run (or resume) one, show its Pareto front.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 Overrides = Annotated[

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from hybridlab.config.errors import StudyConfigError
+from hybridlab.config.files import read_text
 
 
 @dataclass
@@ -63,9 +64,11 @@ def load_yaml(path: Path | str, *, what: str) -> YamlSource:
         StudyConfigError: a missing file, malformed YAML (with its line) or a non-mapping.
     """
     path = Path(path)
-    if not path.is_file():
-        raise StudyConfigError(f"{what} file does not exist", where=str(path))
-    return parse_yaml(path.read_text(), where=str(path), what=what, path=path)
+    try:
+        text = read_text(path, f"{what} file")
+    except ValueError as err:
+        raise StudyConfigError(str(err), where=str(path)) from None
+    return parse_yaml(text, where=str(path), what=what, path=path)
 
 
 def parse_yaml(text: str, *, where: str, what: str, path: Path | None = None) -> YamlSource:
@@ -85,6 +88,8 @@ def parse_yaml(text: str, *, where: str, what: str, path: Path | None = None) ->
         raise StudyConfigError(f"malformed YAML: {problem}", where=where, line=line) from None
     except Exception as err:  # OmegaConf rejects some valid YAML (e.g. non-string keys)
         message = " ".join(str(err).split())
+        if not message:  # OmegaConf refuses a scalar document without a word
+            raise StudyConfigError(f"a {what} file must be a YAML mapping", where=where) from None
         raise StudyConfigError(f"cannot read the YAML: {message}", where=where) from None
     if not OmegaConf.is_dict(conf):
         raise StudyConfigError(f"a {what} file must be a YAML mapping", where=where)

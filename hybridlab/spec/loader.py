@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from hybridlab.config.files import read_text
 from hybridlab.spec.build import Defaults, build_from_pattern, build_spec
 from hybridlab.spec.errors import SpecError
 from hybridlab.spec.kinds import LETTERS
@@ -63,11 +64,11 @@ def parse(
         and "\n" not in source
     ):
         path = Path(source)
-        if not path.is_file():
-            raise SpecError(f"spec file {str(path)!r} does not exist")
-        return _from_mapping(
-            _load_yaml(path.read_text(), str(path)), str(path), d_model, vocab_size, defaults
-        )
+        try:
+            text = read_text(path, "spec file")
+        except ValueError as err:
+            raise SpecError(f"{path}: {err}") from None
+        return _from_mapping(_load_yaml(text, str(path)), str(path), d_model, vocab_size, defaults)
     if isinstance(source, Mapping):
         return _from_mapping(source, None, d_model, vocab_size, defaults)
     if not isinstance(source, str):
@@ -87,7 +88,12 @@ def _load_yaml(text: str, where: str | None) -> dict[str, Any]:
     try:
         conf = OmegaConf.create(text)
     except Exception as err:  # OmegaConf wraps yaml's errors in several types
-        raise SpecError(f"not valid YAML: {_one_line(err)}", where=where) from None
+        reason = _one_line(err)
+        if not reason:  # OmegaConf refuses a scalar document without a word
+            raise SpecError(
+                "a spec file must be a YAML mapping with a 'stack' key", where=where
+            ) from None
+        raise SpecError(f"not valid YAML: {reason}", where=where) from None
     if not isinstance(conf, Mapping) and not OmegaConf.is_dict(conf):
         raise SpecError("a spec file must be a YAML mapping with a 'stack' key", where=where)
     try:

@@ -22,6 +22,8 @@ from hybridlab.spec.kinds.base import Value
 
 # Guards against `ssd*100000000` exhausting memory; far above any real stack.
 MAX_LAYERS = 1024
+# Groups nest at most this deep (the parser recurses once per level; Python allows ~1000).
+MAX_DEPTH = 64
 
 _TOKEN = re.compile(
     r"""
@@ -93,6 +95,7 @@ class _Parser:
         self.tokens = tokenize(text)
         self.i = 0
         self.num_layers = 0
+        self.depth = 0  # groups open around the current token
 
     @property
     def tok(self) -> Token:
@@ -170,6 +173,9 @@ class _Parser:
     def unit(self) -> list[LayerNode]:
         tok = self.tok
         if tok.type == "punct" and tok.text == "[":
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise self.error(f"groups nest more than {MAX_DEPTH} deep", tok)
             self.i += 1
             if self.tok.text == "]":
                 raise self.error("empty group '[]': a group needs at least one layer")
@@ -180,6 +186,7 @@ class _Parser:
                     f"found {self.describe(self.tok)}"
                 )
             self.i += 1
+            self.depth -= 1
             return nodes
         if tok.type != "name":
             raise self.error(f"expected a layer kind or '[', found {self.describe(tok)}")

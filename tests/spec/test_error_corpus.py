@@ -10,6 +10,9 @@ from hybridlab import SpecError
 # (spec text, message fragment, line, column, layer index)
 CORPUS = [
     pytest.param("", "the spec is empty", 1, 1, 0, id="empty"),
+    pytest.param(
+        "[" * 500 + "ssd" + "]" * 500, "groups nest more than 64 deep", 1, 65, 0, id="too-deep"
+    ),
     pytest.param("   \n  ", "the spec is empty", 2, 3, 0, id="only-whitespace"),
     pytest.param("ssd, foo", "unknown layer kind 'foo'", 1, 6, 1, id="unknown-kind"),
     pytest.param("ssd, mlpp", "did you mean 'mlp'", 1, 6, 1, id="unknown-kind-suggestion"),

@@ -435,3 +435,29 @@ def test_a_missing_study_file():
     result = runner.invoke(app, ["study", "run", "/nonexistent/study.yaml"])
     assert result.exit_code == 2
     assert "error: /nonexistent/study.yaml: study file does not exist" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        pytest.param(lambda p: p.write_bytes(b"\x00\xbe\xff" * 40), "not a text file", id="binary"),
+        pytest.param(lambda p: p.mkdir(), "a folder, not a study file", id="folder"),
+        pytest.param(
+            lambda p: p.write_text("42\n"), "a study file must be a YAML mapping", id="42"
+        ),
+    ],
+)
+def test_a_study_file_that_cannot_be_read_is_named(tmp_path, make, message):
+    path = tmp_path / "study.yaml"
+    make(path)
+    result = runner.invoke(app, ["study", "run", str(path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"error: {path}: {message}" in result.stderr
+
+
+def test_a_binary_space_file_is_named(tmp_path):
+    (tmp_path / "study.yaml").write_text(BASE)
+    (tmp_path / "space.yaml").write_bytes(b"\x00\xbe\xff" * 40)
+    result = runner.invoke(app, ["study", "run", str(tmp_path / "study.yaml")])
+    assert result.exit_code == 2
+    assert f"error: {tmp_path / 'space.yaml'}: not a text file" in result.stderr
