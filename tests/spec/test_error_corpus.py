@@ -48,7 +48,17 @@ CORPUS = [
         "ssd(d_state=true)", "ssd.d_state must be int, got 'true'", 1, 5, 0, id="bool-for-int"
     ),
     pytest.param("ssd(d_state=1.5)", "must be int, got '1.5'", 1, 5, 0, id="float-for-int"),
-    pytest.param("ssd(d_state=auto)", "needs a value of type int", 1, 5, 0, id="auto-not-optional"),
+    pytest.param(
+        "ssd(d_state=auto)",
+        "needs a value of type int, not 'auto'",
+        1,
+        5,
+        0,
+        id="auto-not-optional",
+    ),
+    pytest.param("ssd(dt_max=1e309)", "must be a finite number, got inf", 1, 5, 0, id="inf"),
+    pytest.param("ssd(dt_max=1e308)", "need dt_max <= 10.0", 1, 5, 0, id="dt-max-huge"),
+    pytest.param("scan(dt_max=50)", "need dt_max <= 10.0", 1, 6, 0, id="scan-dt-max-huge"),
     pytest.param("ssd(dt_min=0.5, dt_max=0.1)", "dt_min=0.5 <= dt_max=0.1", 1, 5, 0, id="dt-range"),
     pytest.param("mlp(hidden=0)", "hidden=0 must be >= 1", 1, 5, 0, id="mlp-hidden"),
     pytest.param("scan(dt_rank=0)", "dt_rank=0 must be >= 1", 1, 6, 0, id="dt-rank"),

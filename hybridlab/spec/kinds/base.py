@@ -12,6 +12,7 @@ Optional fields (typed `X | None`) mean "derived from the model" when None, writ
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -97,7 +98,8 @@ def coerce(cls: type[LayerConfig], name: str, value: Value) -> Any:
     if value is None or (isinstance(value, str) and value.lower() in ("none", "auto", "null")):
         if optional:
             return None
-        raise ValueError(f"{cls.kind}.{name} needs a value of type {tp.__name__}, not 'none'")
+        given = value if isinstance(value, str) else "auto"
+        raise ValueError(f"{cls.kind}.{name} needs a value of type {tp.__name__}, not {given!r}")
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -108,6 +110,8 @@ def coerce(cls: type[LayerConfig], name: str, value: Value) -> Any:
             return int(value)
     elif tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ValueError(f"{cls.kind}.{name} must be a finite number, got {value!r}")
             return float(value)
     elif tp is str and isinstance(value, str):
         return value

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 from hybridlab.spec.kinds.base import LayerConfig, ceil_div
 
+# The largest dt range that keeps exp(Δ·A) and Δ·x finite for any sane input.
+MAX_DT = 10.0
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class ScanConfig(LayerConfig):
@@ -46,6 +49,14 @@ class ScanConfig(LayerConfig):
             issues.append(("dt_rank", f"dt_rank={self.dt_rank} must be >= 1 (or auto)"))
         if not 0 < self.dt_min <= self.dt_max:
             issues.append(("dt_min", f"need 0 < dt_min={self.dt_min} <= dt_max={self.dt_max}"))
+        elif self.dt_max > MAX_DT:
+            issues.append(
+                (
+                    "dt_max",
+                    f"need dt_max <= {MAX_DT} (a step size; Mamba uses 0.001-0.1), got "
+                    f"{self.dt_max}",
+                )
+            )
         return issues
 
     def num_params(self, d_model: int) -> int:

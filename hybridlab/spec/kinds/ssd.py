@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 from hybridlab.spec.kinds.base import LayerConfig, is_power_of_two
 
+# The largest dt range that keeps exp(Δ·A) and Δ·x finite for any sane input.
+MAX_DT = 10.0
+
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class SSDConfig(LayerConfig):
@@ -64,6 +67,14 @@ class SSDConfig(LayerConfig):
             issues.append(("chunk_size", f"chunk_size={self.chunk_size} must be a power of two"))
         if not 0 < self.dt_min <= self.dt_max:
             issues.append(("dt_min", f"need 0 < dt_min={self.dt_min} <= dt_max={self.dt_max}"))
+        elif self.dt_max > MAX_DT:
+            issues.append(
+                (
+                    "dt_max",
+                    f"need dt_max <= {MAX_DT} (a step size; Mamba uses 0.001-0.1), got "
+                    f"{self.dt_max}",
+                )
+            )
         if not 0 < self.A_init_min <= self.A_init_max:
             issues.append(
                 (
