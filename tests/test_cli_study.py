@@ -160,3 +160,16 @@ def test_pareto_export_onto_a_file_is_refused(tmp_path):
     assert result.exit_code == 2
     assert "--export:" in result.stderr and "is a file" in result.stderr
     assert (tmp_path / "taken").read_text() == "mine"
+
+
+def test_a_corrupted_study_journal_is_named_not_a_traceback(tmp_path):
+    path = write_study(tmp_path, trials=1, steps=1)
+    assert runner.invoke(app, ["study", "run", str(path)]).exit_code == 0
+    journal = tmp_path / "out" / "study.journal"
+    lines = journal.read_text().splitlines(keepends=True)
+    lines[1] = '{"op_code": 4, broken\n'
+    journal.write_text("".join(lines))
+    for command in (["study", "pareto", str(path)], ["study", "run", str(path)]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert "the study journal" in result.stderr and "cannot be read" in result.stderr

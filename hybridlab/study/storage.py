@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from filelock import FileLock, Timeout
 
-from hybridlab.config import StudyConfigError
+from hybridlab.config import StudyConfigError, first_line
 from hybridlab.study.attrs import StudyAttr, TrialAttr
 from hybridlab.tracking import Outcome
 
@@ -52,7 +52,16 @@ def make_storage(plan: StudyPlan, *, create: bool) -> Any:
                 where=plan.source,
             )
         plan.folder.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.JournalStorage(JournalFileBackend(str(plan.journal_path)))
+    try:
+        # Optuna replays the whole journal here.
+        return optuna.storages.JournalStorage(JournalFileBackend(str(plan.journal_path)))
+    except (ValueError, KeyError, TypeError) as err:
+        raise StudyConfigError(
+            f"the study journal {str(plan.journal_path)!r} cannot be read ({first_line(err)}): "
+            f"it was changed by something other than Optuna; restore it, or start a new study "
+            f"with another `name` or `output`",
+            where=plan.source,
+        ) from None
 
 
 def open_study(plan: StudyPlan, *, create: bool, storage: Any = None) -> Any:
