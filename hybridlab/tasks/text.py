@@ -52,9 +52,10 @@ class BytesTask(Task):
     reports_bits_per_byte = True
 
     def __init__(self, config: BytesConfig | None = None) -> None:
-        super().__init__(config)
+        # Set before the base class validates, which reads the corpus.
         self._data: tuple[torch.Tensor, torch.Tensor] | None = None
         self._eval: Batch | None = None
+        super().__init__(config)
 
     @property
     def vocab_size(self) -> int:
@@ -70,8 +71,16 @@ class BytesTask(Task):
             raise ValueError("bytes: seq_len, max_bytes and num_eval_examples must be ≥ 1")
         if not 0.0 < c.val_fraction < 1.0:
             raise ValueError(f"bytes: val_fraction must be in (0, 1), got {c.val_fraction}")
-        if c.path and not Path(c.path).expanduser().exists():
-            raise ValueError(f"bytes: path {c.path!r} does not exist")
+        if c.path:
+            path = Path(c.path).expanduser()
+            if not path.exists():
+                raise ValueError(f"bytes: path {c.path!r} does not exist")
+            if not (path.is_file() or path.is_dir()):
+                raise ValueError(
+                    f"bytes: path {c.path!r} is neither a file nor a folder (a device or a pipe?)"
+                )
+        # Read now, so that an empty or too small corpus is an error before any training.
+        self.corpus()
 
     def source_files(self) -> Iterator[Path]:
         """The files read, in order (the corpus is their bytes, concatenated, capped).
@@ -101,6 +110,12 @@ class BytesTask(Task):
                 chunk = f.read_bytes()[: c.max_bytes - size]
                 chunks.append(chunk)
                 size += len(chunk)
+            if size == 0:
+                where = c.path or "the Python standard library"
+                raise ValueError(
+                    f"bytes: no bytes to read in {where!r} (pattern {c.pattern or '*'!r}); name "
+                    f"a file or a folder with files"
+                )
             data = torch.frombuffer(bytearray(b"".join(chunks)), dtype=torch.uint8)
             split = int(len(data) * (1 - c.val_fraction))
             train, held_out = data[:split], data[split:]

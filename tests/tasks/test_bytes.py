@@ -48,8 +48,13 @@ def test_a_named_file_or_folder(tmp_path):
         pytest.param({"path": "/no/such/place"}, "does not exist", id="missing-path"),
         pytest.param({"val_fraction": 1.0}, "val_fraction", id="val-fraction-1"),
         pytest.param({"max_bytes": 100, "seq_len": 256}, "too few", id="corpus-too-small"),
+        pytest.param({"path": "/dev/zero"}, "neither a file nor a folder", id="device"),
+        pytest.param({"path": "EMPTY"}, "no bytes to read in", id="empty-folder"),
     ],
 )
-def test_bad_settings(kwargs, message):
+def test_bad_settings_fail_when_the_task_is_made(kwargs, message, tmp_path):
+    if kwargs.get("path") == "EMPTY":
+        kwargs = {"path": str(tmp_path)}
+    # The corpus is read when the task is made, so no trial trains on a corpus that cannot work.
     with pytest.raises(ValueError, match=message):
-        BytesTask(BytesConfig(**kwargs)).eval_set()
+        BytesTask(BytesConfig(**kwargs))
