@@ -106,6 +106,10 @@ BAD = [
     pytest.param(
         ["--task", "mqar", "task.seed=-1"], "task.seed must be a whole number", id="task-seed"
     ),
+    pytest.param(
+        ["--task", "mqar", "train.num_threads=100000"], "but this machine has", id="threads"
+    ),
+    pytest.param(["--task", "mqar", "train.steps="], "train.steps needs a value", id="empty"),
 ]
 
 

@@ -10,6 +10,7 @@ before training. Exit codes: 0 trained, 1 the run failed (non-finite loss, out o
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Annotated, Any
 
@@ -62,6 +63,12 @@ def train(
         train_config.validate()
         if str(train_config.device) == "cuda" and not torch.cuda.is_available():
             raise ValueError("train.device=cuda but CUDA is not available; use auto or cpu")
+        cpus = os.cpu_count() or 1
+        if train_config.num_threads is not None and train_config.num_threads > cpus:
+            raise ValueError(
+                f"train.num_threads={train_config.num_threads} but this machine has {cpus} CPUs "
+                f"(more threads than cores run several times slower); use at most {cpus}"
+            )
         the_task = task_cls(task_config)
         model = _model_settings(sections["model"])
         model_spec = fit_spec(spec, the_task, **model)

@@ -63,6 +63,12 @@ def merge_dataclass(cls: type[T], settings: Mapping[str, Any] | list[str], secti
                 key=f"{section}.{name}",
             )
         kind = hints[name]
+        optional = type(None) in typing.get_args(kind)
+        if value in (None, "") and not optional and "." not in key:
+            raise SettingError(
+                f"{section}.{name} needs a value (nothing was given after '=')",
+                key=f"{section}.{name}",
+            )
         if isinstance(kind, type) and issubclass(kind, enum.Enum):
             choices = [member.value for member in kind]
             if str(value) not in choices:

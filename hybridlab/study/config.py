@@ -217,7 +217,7 @@ class _Sections:
         budget = self.config("budget", BudgetConfig, lambda config: config.validate())
         executor = self.config("executor", ExecutorConfig, lambda config: config.validate())
         tracking = self.config("tracking", TrackingConfig, lambda config: config.validate())
-        self.check_device(train, executor)
+        self.check_machine(train, executor)
         storage = self.storage()
         folder = self.folder(name)
         return StudyPlan(
@@ -270,10 +270,13 @@ class _Sections:
         except ValueError as err:
             raise self.source.error(first_line(err), key) from None
 
-    def check_device(self, train: TrainConfig, executor: ExecutorConfig) -> None:
-        """`train.device: cuda` fails every trial that runs on this machine when it has no CUDA:
-        say so now, not after the first trial (a cluster's workers may have GPUs the driver
-        lacks, so a study that joins one is not checked)."""
+    def check_machine(self, train: TrainConfig, executor: ExecutorConfig) -> None:
+        """Settings that fail (or crawl through) every trial on this machine, said now rather
+        than after the first trial: `train.device: cuda` without CUDA, more `num_threads` than
+        cores in the driver's process (a cluster's workers may have GPUs the driver lacks, and
+        on Ray a trial's threads are its `executor.resources.cpu`, so those are not checked)."""
+        import os
+
         import torch
 
         here = executor.backend == "inline" or executor.address is None
@@ -282,6 +285,14 @@ class _Sections:
                 "cuda, but this machine has no CUDA device (its trials run here); use "
                 "train.device=auto or cpu, or join a cluster with GPUs (--address)",
                 "train.device",
+            )
+        cpus = os.cpu_count() or 1
+        threads = train.num_threads
+        if executor.backend == "inline" and threads is not None and threads > cpus:
+            raise self.source.error(
+                f"{threads} threads, but this machine has {cpus} CPUs (more threads than cores "
+                f"run several times slower); use at most {cpus}",
+                "train.num_threads",
             )
 
     def name(self) -> str:

@@ -409,6 +409,16 @@ CASES = [
         "train.device: cuda, but this machine has no CUDA device",
         id="cuda-without-cuda",
     ),
+    pytest.param(
+        None,
+        None,
+        ["train.num_threads=100000", "executor.backend=inline"],
+        "train.num_threads: 100000 threads, but this machine has",
+        id="threads-over-cores",
+    ),
+    pytest.param(
+        None, None, ["train.steps="], "train.steps needs a value", id="override-empty-value"
+    ),
 ]
 
 
