@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from hybridlab.cli.dashboard_cmd import dashboard
 from hybridlab.cli.spec_cmd import spec
 from hybridlab.cli.study_cmd import study_app
 from hybridlab.cli.train_cmd import train
@@ -32,6 +33,7 @@ app.command("spec")(spec)
 app.command("train")(train)
 app.add_typer(study_app, name="study")
 app.command("ui")(ui)
+app.command("dashboard")(dashboard)
 
 
 def main() -> None:

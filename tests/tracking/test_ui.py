@@ -15,7 +15,8 @@ from study_helpers import write_study
 from typer.testing import CliRunner
 
 from hybridlab.cli import app
-from hybridlab.cli.ui_cmd import stop_group, tracking_uri, ui_command
+from hybridlab.cli.serve import stop_group
+from hybridlab.cli.ui_cmd import tracking_uri, ui_command
 from hybridlab.study import load_plan
 
 

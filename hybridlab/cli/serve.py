@@ -1,0 +1,102 @@
+"""Serving a web UI from a child process group that always ends with this process.
+
+`hybridlab ui` (MLflow) and `hybridlab dashboard` (optuna-dashboard) run their server in its own
+session, since the servers leave helper processes behind (MLflow: uvicorn, its job runner, huey
+consumers) when only the leader is killed. However the command ends — Ctrl-C (SIGINT), SIGTERM
+(`kill`, `timeout`, a supervisor), SIGHUP (a closed terminal), or the server exiting by itself —
+the whole group is stopped (SIGTERM, then SIGKILL after a grace period) and the port is free.
+The exit code after a signal is 128 + its number, as a shell reports it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import time
+from types import FrameType
+
+GRACE_S = 10.0
+# How long helpers that outlived the leader get to exit on their own before SIGKILL.
+HELPERS_GRACE_S = 2.0
+
+
+class _Stopped(Exception):
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stopped(signum)
+
+
+def serve(command: list[str]) -> int:
+    """Run `command` in its own process group until it exits or this process is signalled;
+    either way the whole group is stopped. Returns the exit code for `hybridlab ui`: 0 when the
+    server exited cleanly, 1 when it failed, 128 + the signal's number when stopped by one."""
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    process = subprocess.Popen(command, start_new_session=True)
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        stop_group(process)
+        return 128 + signal.SIGINT
+    except _Stopped as stopped:
+        stop_group(process)
+        return 128 + stopped.signum
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    # The server ended by itself: its helpers may still run in its group.
+    stop_group(process)
+    return 0 if code == 0 else 1
+
+
+def check_port(port: int, *, free: bool = False) -> None:
+    """Exit 2 unless `port` is a TCP port (and, with `free`, nothing listens on it here)."""
+    from hybridlab.cli.errors import fail
+
+    if not 1 <= port <= 65535:
+        fail(f"--port must be a TCP port, 1 to 65535, got {port}")
+    if free and not port_is_free(port):
+        fail(f"port {port} on 127.0.0.1 is in use; pick another with --port")
+
+
+def port_is_free(port: int) -> bool:
+    """Whether nothing listens on 127.0.0.1:`port` (binding it succeeds)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> int:
+    """Stop the process group `process` leads (its own session): SIGTERM, the leader's exit
+    awaited for GRACE_S (else SIGKILL), then a moment for the helpers still in the group and
+    SIGKILL for those left. Returns the leader's exit code."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        code = process.wait(timeout=GRACE_S)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        code = process.wait()
+    deadline = time.monotonic() + HELPERS_GRACE_S
+    while _group_alive(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    return code
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True

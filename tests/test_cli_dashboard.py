@@ -1,0 +1,77 @@
+"""`hybridlab dashboard`: optuna-dashboard on a study's storage, on loopback, stopped cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from study_helpers import write_study
+from typer.testing import CliRunner
+
+from hybridlab.cli import app
+from hybridlab.execution import worker as worker_module
+from hybridlab.study import load_plan, run_study
+from hybridlab.train import TrainResult
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_the_dashboard_serves_the_study_and_sigterm_stops_all_of_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        worker_module,
+        "train_proxy",
+        lambda spec, task, config, report=None: TrainResult(status="ok", accuracy=0.5, loss=1.0),
+    )
+    path = write_study(tmp_path, trials=2)
+    run_study(load_plan(path))
+    port = _free_port()
+    dashboard = subprocess.Popen(
+        [sys.executable, "-m", "hybridlab", "dashboard", str(path), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert f"http://127.0.0.1:{port}/" in dashboard.stdout.readline()
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                url = f"http://127.0.0.1:{port}/api/studies"
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    studies = json.load(response)["study_summaries"]
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "optuna-dashboard never answered"
+                time.sleep(0.3)
+        assert [s["study_name"] for s in studies] == ["tiny"]
+        with open(f"/proc/{dashboard.pid}/task/{dashboard.pid}/children") as f:
+            (server,) = [int(p) for p in f.read().split()]
+        os.kill(dashboard.pid, signal.SIGTERM)
+        assert dashboard.wait(timeout=30) == 128 + signal.SIGTERM
+    finally:
+        if dashboard.poll() is None:
+            dashboard.kill()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(server, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0, "the port still answers"
+
+
+def test_a_study_that_has_not_run_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(app, ["dashboard", str(write_study(tmp_path)), "--port", "8123"])
+    assert result.exit_code == 2
+    assert "no study in" in result.stderr and "hybridlab study run" in result.stderr
