@@ -44,7 +44,13 @@ from hybridlab.tracking.mlflow_resume import (
     load_children,
     open_parent,
 )
-from hybridlab.tracking.mlflow_store import MAX_VALUE, RunStore, flatten, numeric
+from hybridlab.tracking.mlflow_store import (
+    MAX_VALUE,
+    RunStore,
+    check_reachable,
+    flatten,
+    numeric,
+)
 from hybridlab.tracking.records import FrontPoint, FrontUpdate, Outcome, TrialRecord
 
 STATUS = {
@@ -68,6 +74,9 @@ class MLflowTracker(Tracker):
     """
 
     def __init__(self, uri: str | None = None) -> None:
+        # A server that does not answer is an error now, before the study writes anything.
+        if uri is not None:
+            check_reachable(uri)
         self.uri_setting = uri
         self.store: RunStore | None = None
         self.book = RunBook()

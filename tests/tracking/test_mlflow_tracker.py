@@ -187,6 +187,7 @@ def test_an_unreachable_tracking_server_is_a_config_error_before_training(tmp_pa
     assert result.exit_code == 2, result.output
     assert "tracking.uri" in result.stderr and "cannot be reached" in result.stderr
     assert trained == []
+    assert not (tmp_path / "out").exists(), "nothing is written before the check"
 
 
 def test_tracking_settings_are_checked_at_load(tmp_path):
