@@ -265,10 +265,11 @@ class _Sections:
             return build()
         except StudyConfigError:
             raise
-        except SettingError as err:
-            raise self.source.error(first_line(err), err.key) from None
         except ValueError as err:
-            raise self.source.error(first_line(err), key) from None
+            at = err.key if isinstance(err, SettingError) else key
+            # The located error names the key itself: "train.device: train.device: ..." once.
+            message = first_line(err).removeprefix(f"{at}: ")
+            raise self.source.error(message, at) from None
 
     def check_machine(self, train: TrainConfig, executor: ExecutorConfig) -> None:
         """Settings that fail (or crawl through) every trial on this machine, said now rather

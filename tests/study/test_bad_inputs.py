@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from study_helpers import KIND_SPACE
 from typer.testing import CliRunner
@@ -419,6 +421,13 @@ CASES = [
     pytest.param(
         None, None, ["train.steps="], "train.steps needs a value", id="override-empty-value"
     ),
+    pytest.param(
+        None,
+        None,
+        ["train.device=tpu"],
+        "override 'train.device=tpu': train.device: invalid value 'tpu'",
+        id="key-named-once",
+    ),
 ]
 
 
@@ -437,6 +446,7 @@ def test_bad_input_gives_one_clear_message_and_writes_nothing(
     err = result.stderr
     assert err.startswith("error: ") and "Traceback" not in err
     assert message in err, err
+    assert not re.search(r"([\w.]+): \1:", err), "the message names its key twice"
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # no runs/, no journal
     assert not (tmp_path / "pwned").exists()
 
