@@ -173,3 +173,40 @@ def test_a_corrupted_study_journal_is_named_not_a_traceback(tmp_path):
         result = runner.invoke(app, command)
         assert result.exit_code == 2 and "Traceback" not in result.output, result.output
         assert "the study journal" in result.stderr and "cannot be read" in result.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["sigterm", "sighup"])
+def test_sigterm_or_sighup_mid_trial_cleans_up_like_ctrl_c(tmp_path, sig):
+    """The trial in flight is recorded interrupted and re-enqueued, the lock released, and the
+    exit code says which signal; a plain kill used to end the driver mid-write."""
+    path = write_study(tmp_path, trials=3, steps=150)
+    folder = tmp_path / "out"
+    command = [sys.executable, "-m", "hybridlab", "study", "run", str(path)]
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 240
+    try:
+        while True:
+            assert time.monotonic() < deadline, "no trial reached RUNNING"
+            assert process.poll() is None, "the study finished before the signal"
+            if (folder / "study.journal").exists():
+                states = [t.state for t in load(folder).get_trials(deepcopy=False)]
+                if states and states[-1] == TrialState.RUNNING:
+                    break
+            time.sleep(0.2)
+        process.send_signal(sig)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 128 + sig
+    assert "interrupted: run the same command again to resume" in stderr
+    trials = load(folder).get_trials(deepcopy=False)
+    assert TrialState.RUNNING not in [t.state for t in trials]
+    interrupted = [t for t in trials if t.user_attrs.get("outcome") == "interrupted"]
+    assert len(interrupted) == 1
+    assert any(t.state == TrialState.WAITING for t in trials), "its params are re-enqueued"
+    # The lock is free: the same command resumes at once.
+    result = runner.invoke(app, ["study", "run", str(path), "train.steps=3"])
+    assert result.exit_code == 0, result.output

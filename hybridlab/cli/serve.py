@@ -16,9 +16,11 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from types import FrameType
 
 GRACE_S = 10.0
+SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 # How long helpers that outlived the leader get to exit on their own before SIGKILL.
 HELPERS_GRACE_S = 2.0
 
@@ -100,3 +102,32 @@ def _group_alive(pgid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised like Ctrl-C so that every cleanup for Ctrl-C runs."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def terminate_like_ctrl_c() -> Iterator[None]:
+    """Within the block, SIGTERM (`kill`, a supervisor) and SIGHUP (a closed terminal) raise
+    `Interrupted`, a KeyboardInterrupt: the same cleanup as Ctrl-C instead of dying mid-write."""
+    previous = {sig: signal.signal(sig, _interrupt) for sig in SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def exit_code(interrupt: KeyboardInterrupt) -> int:
+    """128 + the signal's number, as a shell reports a process ended by it (Ctrl-C: 130)."""
+    return 128 + (interrupt.signum if isinstance(interrupt, Interrupted) else signal.SIGINT)

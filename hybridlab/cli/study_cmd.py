@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hybridlab.cli.errors import fail
+from hybridlab.cli.serve import exit_code, terminate_like_ctrl_c
 from hybridlab.tracking import FrontPoint, FrontUpdate, Outcome, Tracker, TrialRecord
 
 if TYPE_CHECKING:
@@ -74,16 +75,19 @@ def run(
     console = Console(stderr=True)
     view = LiveView(console, plan.budget.trials, plan.train.steps)
     try:
-        with Live(view, console=console, refresh_per_second=4, transient=True):
+        with (
+            terminate_like_ctrl_c(),
+            Live(view, console=console, refresh_per_second=4, transient=True),
+        ):
             summary = run_study(plan, trackers=[view])
     except StudyConfigError as err:
         fail(str(err))
     except (StudyFailed, ExecutorFailed) as err:
         print(f"error: {err}", file=sys.stderr)
         raise typer.Exit(1) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         print("interrupted: run the same command again to resume", file=sys.stderr)
-        raise typer.Exit(130) from None
+        raise typer.Exit(exit_code(interrupt)) from None
     retried = f"{summary.retried} retried after a fault, " if summary.retried else ""
     console.print(
         f"[bold]{escape(plan.name)}[/]: {summary.trained} trained ({summary.complete} complete, "
