@@ -56,7 +56,12 @@ def ui(
         )
     check_port(port, free=True)
     uri = tracking_uri(plan)
-    url = f"http://127.0.0.1:{port}/" + experiment_fragment(uri, plan.name)
+    try:
+        fragment = experiment_fragment(uri, plan.name)
+    except Exception as err:  # MLflow raises many types for a store it cannot read
+        message = " ".join(str(err).split())[:300] or type(err).__name__
+        fail(f"the MLflow store {uri} cannot be read ({message}); is it an MLflow database?")
+    url = f"http://127.0.0.1:{port}/" + fragment
     print(f"MLflow UI for {plan.name} on {url} (Ctrl-C stops it)", flush=True)
     raise typer.Exit(serve(ui_command(uri, port)))
 

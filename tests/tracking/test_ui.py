@@ -50,3 +50,12 @@ def test_stop_group_stops_the_leader_and_its_helpers():
         while time.monotonic() < deadline:
             os.killpg(process.pid, 0)
             time.sleep(0.05)
+
+
+def test_ui_on_a_store_that_is_no_database_is_a_clear_error(tmp_path):
+    path = write_study(tmp_path, trials=1)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "mlflow.db").write_bytes(b"\x00\xbe\xff" * 2000)
+    result = CliRunner().invoke(app, ["ui", str(path), "tracking=mlflow", "--port", "5125"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "cannot be read" in result.stderr and "is it an MLflow database?" in result.stderr
