@@ -15,7 +15,8 @@
                                          # or an Optuna RDB URL (postgresql://..., sqlite:///...)
     tracking: {backend: mlflow, uri: null}   # the default (uri null: sqlite:///<study
                                          # folder>/mlflow.db); `tracking: none` opts out
-    output: null                         # the study folder; null: runs/<name>
+    output: null                         # the study folder; null: runs/<name> (from the working
+                                         # directory); a relative path here: from this file
 
 Overrides are `key=value` as in Hydra (`train.steps=50 sampler.seed=3 budget.trials=4`); one
 that names no setting is an error. `load_plan` checks everything and creates nothing. Each
@@ -380,6 +381,11 @@ class _Sections:
         if output is not None and not isinstance(output, str):
             raise self.source.error(f"output must be a folder path, got {output!r}", "output")
         folder = Path(output) if output else Path("runs") / name
+        # A relative `output:` written in the file is read from the file's folder, as `space:`
+        # is; one given on the command line (and the default, runs/<name>) from where you are.
+        source = self.source
+        if output and not folder.is_absolute() and "output" not in source.overrides:
+            folder = (source.path.parent if source.path else Path()) / folder
         if folder.exists() and not folder.is_dir():
             raise self.source.error(f"{str(folder)!r} exists and is not a folder", "output")
         return folder

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 
 import optuna
 import pytest
@@ -333,3 +334,16 @@ def test_a_repeat_of_a_trial_still_training_waits_for_its_result_instead_of_trai
     trials = sorted(trials_of(plan), key=lambda t: t.number)
     assert [t.user_attrs.get("duplicate_of") for t in trials] == [None, 0, 0, 0]
     assert len({tuple(t.values) for t in trials}) == 1
+
+
+def test_a_relative_output_in_the_file_is_read_from_the_file_like_space(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write_study(tmp_path / "project" / "studies", trials=1, output="../runs/x")
+    plan = load_plan(path)
+    assert plan.folder == tmp_path / "project" / "studies" / ".." / "runs" / "x"
+    # On the command line, a relative path is read from the working directory.
+    assert load_plan(path, ["output=here"]).folder == Path("here")
+    # The default stays runs/<name> under the working directory.
+    text = path.read_text().replace("output: ../runs/x\n", "")
+    path.write_text(text)
+    assert load_plan(path).folder == Path("runs") / "tiny"
