@@ -5,7 +5,7 @@ Layout in the store (one experiment per study, named after it):
     parent run   tags hybridlab.study=<name>, hybridlab.role=study; params: the resolved
                  settings as flat dotted keys; metric `hypervolume` (step = complete trials);
                  artifacts `front.json` (an MLflow table: one row per front trial),
-                 `pareto.png` and `pareto.html` (`hybridlab.tracking.figures`)
+                 `pareto.png` and `pareto.html` (every objective, `hybridlab.tracking.figures`)
     child runs   one per trial: tags mlflow.parentRunId, hybridlab.role=trial, trial_number,
                  stack, pattern, outcome, pareto ("true"/"false"), pareto_rank (non-dominated
                  sorting rank among complete trials, 1 = on the front), failure_reason,
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from hybridlab.tracking.base import Tracker
-from hybridlab.tracking.figures import pareto_scatter, to_html, to_matplotlib
+from hybridlab.tracking.figures import pareto_figure, to_html, to_matplotlib
 from hybridlab.tracking.mlflow_resume import (
     NUMBER_TAG,
     PARENT_TAG,
@@ -239,10 +239,10 @@ class MLflowTracker(Tracker):
     def _log_figures(self) -> None:
         """`pareto.png` and `pareto.html` on the parent run (`hybridlab.tracking.figures`)."""
         stacks = {p.number: p.stack for p in self.front}
-        scatter = pareto_scatter(self.name, self.labels, self.directions, self.book.values, stacks)
-        if scatter is None:
+        data = pareto_figure(self.name, self.labels, self.directions, self.book.values, stacks)
+        if data is None:
             return
-        figure = to_matplotlib(scatter)
+        figure = to_matplotlib(data)
         if figure is not None:
             self._store.client.log_figure(self.parent_id, figure, "pareto.png")
-        self._store.client.log_text(self.parent_id, to_html(scatter), "pareto.html")
+        self._store.client.log_text(self.parent_id, to_html(data), "pareto.html")
