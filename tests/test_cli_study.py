@@ -12,6 +12,7 @@ import time
 import optuna
 import pytest
 from optuna.trial import TrialState
+from ray_helpers import descendants
 from study_helpers import write_study
 from typer.testing import CliRunner
 
@@ -19,6 +20,29 @@ from hybridlab.cli import app
 
 runner = CliRunner()
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def alive(pid: int) -> bool:
+    """Running (not a zombie waiting to be reaped); Ray's processes outlive a few seconds'
+    shutdown, so this waits up to 15 s for one to go."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return False
+        except OSError:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def command_line(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "(gone)"
 
 
 def load(folder):
@@ -175,11 +199,21 @@ def test_a_corrupted_study_journal_is_named_not_a_traceback(tmp_path):
         assert "the study journal" in result.stderr and "cannot be read" in result.stderr
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["sigterm", "sighup"])
-def test_sigterm_or_sighup_mid_trial_cleans_up_like_ctrl_c(tmp_path, sig):
+@pytest.mark.parametrize(
+    ("sig", "executor"),
+    [
+        pytest.param(signal.SIGTERM, "{backend: inline}", id="sigterm-inline"),
+        pytest.param(signal.SIGHUP, "{backend: inline}", id="sighup-inline"),
+        pytest.param(
+            signal.SIGTERM, "{backend: ray}", id="sigterm-local-ray", marks=pytest.mark.ray
+        ),
+    ],
+)
+def test_sigterm_or_sighup_mid_trial_cleans_up_like_ctrl_c(tmp_path, sig, executor):
     """The trial in flight is recorded interrupted and re-enqueued, the lock released, and the
-    exit code says which signal; a plain kill used to end the driver mid-write."""
-    path = write_study(tmp_path, trials=3, steps=150)
+    exit code says which signal; a plain kill used to end the driver mid-write. On local Ray,
+    every process the study started (GCS, raylet, workers, the trial's actor) ends with it."""
+    path = write_study(tmp_path, trials=3, steps=150, executor=executor)
     folder = tmp_path / "out"
     command = [sys.executable, "-m", "hybridlab", "study", "run", str(path)]
     process = subprocess.Popen(
@@ -195,13 +229,18 @@ def test_sigterm_or_sighup_mid_trial_cleans_up_like_ctrl_c(tmp_path, sig):
                 if states and states[-1] == TrialState.RUNNING:
                     break
             time.sleep(0.2)
+        started = {pid: command_line(pid) for pid in descendants({process.pid}) - {process.pid}}
         process.send_signal(sig)
-        _, stderr = process.communicate(timeout=60)
+        _, stderr = process.communicate(timeout=90)
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == 128 + sig
+    assert process.returncode == 128 + sig, stderr[-2000:]
     assert "interrupted: run the same command again to resume" in stderr
+    if "ray" in executor:
+        assert any("raylet" in line for line in started.values()), started
+        left = {pid: line for pid, line in started.items() if alive(pid)}
+        assert not left, left
     trials = load(folder).get_trials(deepcopy=False)
     assert TrialState.RUNNING not in [t.state for t in trials]
     interrupted = [t for t in trials if t.user_attrs.get("outcome") == "interrupted"]

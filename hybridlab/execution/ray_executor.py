@@ -34,12 +34,15 @@ cluster node (see the README's cluster recipe).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
 import queue
+import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -93,15 +96,16 @@ class RayExecutor(Executor):
             if address not in (None, "auto"):
                 _check_reachable(address)  # ray.init waits for minutes on a wrong address
             try:
-                ray.init(
-                    address=address,
-                    num_cpus=options.get("num_cpus") if address is None else None,
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    # Ray annotates logging_level as int, yet documents and accepts level names.
-                    logging_level="ERROR",  # type: ignore[arg-type]
-                    configure_logging=True,
-                )
+                with _sigterm_kept():
+                    ray.init(
+                        address=address,
+                        num_cpus=options.get("num_cpus") if address is None else None,
+                        include_dashboard=False,
+                        log_to_driver=False,
+                        # Ray annotates logging_level as int, yet documents and accepts names.
+                        logging_level="ERROR",  # type: ignore[arg-type]
+                        configure_logging=True,
+                    )
             except (ConnectionError, RuntimeError) as err:
                 raise StudyConfigError(
                     f"cannot start or join Ray (address {address!r}): {first_line(err)}",
@@ -276,6 +280,20 @@ class RayExecutor(Executor):
                 f"Ray Tune stopped with {len(self._running)} trial(s) running{reason}; run the "
                 f"same command again to resume"
             )
+
+
+@contextlib.contextmanager
+def _sigterm_kept() -> Iterator[None]:
+    """Keep the caller's SIGTERM handler across `ray.init`, which replaces it with its own
+    (`sys.exit(15)`, plus a stack dump from its C++ failure handler): `hybridlab study run`
+    handles SIGTERM like Ctrl-C, interrupting the trial in flight and stopping Ray cleanly."""
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _check_reachable(address: str) -> None:
