@@ -14,6 +14,7 @@ import typer
 
 from hybridlab.cli.errors import fail
 from hybridlab.cli.serve import check_port, serve
+from hybridlab.tracking.mlflow_view import front_address
 
 
 def tracking_uri(plan) -> str:
@@ -57,19 +58,16 @@ def ui(
     check_port(port, free=True)
     uri = tracking_uri(plan)
     try:
-        fragment = experiment_fragment(uri, plan.name)
+        fragment = front_address(uri, plan.name)
     except Exception as err:  # MLflow raises many types for a store it cannot read
         message = " ".join(str(err).split())[:300] or type(err).__name__
         fail(f"the MLflow store {uri} cannot be read ({message}); is it an MLflow database?")
     url = f"http://127.0.0.1:{port}/" + fragment
     print(f"MLflow UI for {plan.name} on {url} (Ctrl-C stops it)", flush=True)
+    if "viewStateShareKey" in fragment:
+        print(
+            "  it opens on the Pareto front: one row per front trial, its objectives and stack; "
+            "the parent run, named after the study, holds pareto.html, pareto.png and front.json",
+            flush=True,
+        )
     raise typer.Exit(serve(ui_command(uri, port)))
-
-
-def experiment_fragment(uri: str, name: str) -> str:
-    """The UI's address of the study's experiment (`#/experiments/<id>/runs`), or "" if the
-    store has none of that name yet."""
-    import mlflow
-
-    experiment = mlflow.MlflowClient(uri).get_experiment_by_name(name)
-    return f"#/experiments/{experiment.experiment_id}/runs" if experiment else ""

@@ -17,6 +17,8 @@ Layout in the store (one experiment per study, named after it):
                  `seeds/<objective>/mean`, `seeds/<objective>/std`, `seeds/n` and the tags
                  within_noise ("true"/"false") and within_noise_of (a trial number);
                  status FINISHED (complete), FAILED (failed or infeasible), KILLED (interrupted)
+    experiment   tag mlflow.sharedViewState.pareto-front: the front view `hybridlab ui` opens
+                 (`hybridlab.tracking.mlflow_view`)
 
 Only the driver logs (one writer per sqlite file). Resuming is `hybridlab.tracking.mlflow_resume`:
 the parent run is reused, no finished trial is logged twice, and runs a crash left RUNNING are
@@ -51,6 +53,7 @@ from hybridlab.tracking.mlflow_store import (
     flatten,
     numeric,
 )
+from hybridlab.tracking.mlflow_view import save_front_view
 from hybridlab.tracking.records import FrontPoint, FrontUpdate, Outcome, TrialRecord
 
 STATUS = {
@@ -92,6 +95,7 @@ class MLflowTracker(Tracker):
         self.config_params = flatten({k: settings[k] for k in ("task", "train") if k in settings})
         self.store = RunStore(self.uri, self.name, folder)
         self.parent_id = open_parent(self.store, self.name, settings)
+        save_front_view(self.store.client, self.store.experiment_id, self.labels, self.directions)
         self.book = load_children(self.store, self.parent_id, self.labels)
 
     def log_trial_started(self, trial: TrialRecord) -> None:

@@ -8,6 +8,7 @@ and its MLflow run left RUNNING), then a resume with a larger budget.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mlflow
@@ -23,6 +24,7 @@ from hybridlab.study import load_plan, run_study
 from hybridlab.study.storage import open_study
 from hybridlab.tracking import TrialRecord
 from hybridlab.tracking.mlflow_tracker import MLflowTracker
+from hybridlab.tracking.mlflow_view import VIEW_TAG, front_address
 from hybridlab.train import TrainResult
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -174,6 +176,34 @@ def test_pareto_tags_match_optunas_best_trials(study):
             assert int(run.data.tags["pareto_rank"]) >= 1
         else:
             assert "pareto_rank" not in run.data.tags
+
+
+def test_the_front_view_lists_each_front_trial_with_every_objective_and_its_stack(study):
+    """The shared view `hybridlab ui` opens: its filter finds exactly the front trials, and its
+    columns are metrics and tags those runs carry."""
+    client, plan = study["client"], study["plan"]
+    experiment = client.get_experiment(study["experiment"].experiment_id)
+    view = json.loads(experiment.tags[VIEW_TAG])
+    shown = client.search_runs([experiment.experiment_id], view["searchFilter"])
+    best = {t.number for t in open_study(plan, create=False).best_trials}
+    assert {int(r.data.tags["trial_number"]) for r in shown} == best
+    objectives = [f"metrics.`obj/{label}`" for label in plan.labels]
+    assert view["selectedColumns"] == [*objectives, "tags.`stack`", "tags.`pattern`"]
+    assert view["orderByKey"] == objectives[0]
+    assert view["orderByAsc"] == (plan.directions[0] == "minimize")
+    for run in shown:
+        assert {f"obj/{label}" for label in plan.labels} <= set(run.data.metrics)
+        assert run.data.tags["stack"]
+    uri = f"sqlite:///{plan.folder.resolve()}/mlflow.db"
+    runs = f"#/experiments/{experiment.experiment_id}/runs"
+    assert front_address(uri, "tiny") == f"{runs}?viewStateShareKey=pareto-front"
+    assert front_address(uri, "no-such-study") == ""
+
+
+def test_a_store_without_the_front_view_opens_on_the_runs_page(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    experiment_id = mlflow.tracking.MlflowClient(uri).create_experiment("older")
+    assert front_address(uri, "older") == f"#/experiments/{experiment_id}/runs"
 
 
 def test_an_unreachable_tracking_server_is_a_config_error_before_training(tmp_path, monkeypatch):
