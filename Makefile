@@ -18,7 +18,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/hybridlab study run studies/quickstart.yaml
 	$(VENV)/bin/hybridlab study pareto studies/quickstart.yaml --export runs/quickstart/front
-	@echo "Every trial is in MLflow: $(VENV)/bin/hybridlab ui studies/quickstart.yaml (then filter tags.pareto = 'true')"
+	@echo "Every trial is in MLflow. To see the front: $(VENV)/bin/hybridlab ui studies/quickstart.yaml"
+	@echo "  and open the address it prints: one row per front trial, its objectives and stack."
 
 test: $(STAMP)
 	$(PY) -m pytest

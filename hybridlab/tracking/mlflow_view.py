@@ -46,7 +46,14 @@ def front_view(labels: Sequence[str], directions: Sequence[str]) -> dict[str, An
         "orderByAsc": directions[0] == "minimize",
         "selectedColumns": columns,
         "columnOrder": [column("attributes", "Run Name"), *columns],
-        "columnWidths": {**dict.fromkeys(objectives, 100), column("tags", "stack"): 260},
+        # Narrow fixed columns leave the stack room on a laptop's screen (1440 px, with MLflow's
+        # assistant panel open); "runDateAndNestInfo" is the id of the Created column.
+        "columnWidths": {
+            column("attributes", "Run Name"): 100,
+            "runDateAndNestInfo": 110,
+            **dict.fromkeys(objectives, 95),
+            column("tags", "stack"): 320,
+        },
         "runsHiddenMode": "SHOW_ALL",
     }
 
