@@ -6,7 +6,7 @@ Layout in the store (one experiment per study, named after it):
                  settings as flat dotted keys; metric `hypervolume` (step = complete trials);
                  artifacts `front.json` (an MLflow table: one row per front trial),
                  `pareto.png` and `pareto.html` (every objective, `hybridlab.tracking.figures`)
-    child runs   one per trial: tags mlflow.parentRunId, hybridlab.role=trial, trial_number,
+    child runs   one per trial, named "<number>: <stack>": tags mlflow.parentRunId, hybridlab.role=trial, trial_number,
                  stack, pattern, outcome, pareto ("true"/"false"), pareto_rank (non-dominated
                  sorting rank among complete trials, 1 = on the front), failure_reason,
                  infeasible=true, fault and retried=true (a fault, run again as a new
@@ -62,7 +62,23 @@ STATUS = {
     Outcome.INFEASIBLE: "FAILED",
     Outcome.INTERRUPTED: "KILLED",
 }
+MAX_NAME = 200  # characters of a run name
 SUMMARY_TAGS = ("trained", "complete", "failed", "infeasible", "front_size", "stopped_by")
+
+
+def run_name(number: int, stack: str) -> str:
+    """A trial run's name: its number and its stack, so that every view of the runs (tables,
+    chart legends, a narrow window where only the name column fits) says which architecture
+    it is. Long stacks are cut (the tag `stack` keeps the whole).
+
+    Example:
+        >>> run_name(3, "ssd(d_state=8)*2, attn(heads=2)")
+        '3: ssd(d_state=8)*2, attn(heads=2)'
+    """
+    if not stack:
+        return f"trial-{number}"
+    name = f"{number}: {stack}"
+    return name if len(name) <= MAX_NAME else name[: MAX_NAME - 1] + "…"
 
 
 class MLflowTracker(Tracker):
@@ -191,7 +207,7 @@ class MLflowTracker(Tracker):
             "pattern": trial.pattern[:MAX_VALUE],
             "pareto": "false",
         }
-        run_id = self._store.create_run(f"trial-{trial.number}", tags)
+        run_id = self._store.create_run(run_name(trial.number, trial.stack), tags)
         self.book.runs[trial.number] = run_id
         self._store.log(run_id, params={**flatten(trial.params, "knobs."), **self.config_params})
         return run_id

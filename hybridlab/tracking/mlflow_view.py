@@ -7,8 +7,9 @@ MLflow 3's runs page loads a *shared view* from the experiment tag
 - the filter `tags.pareto = 'true'`, so only front trials are listed;
 - sorted by the first objective (best first). A filter with a sort other than "created" lists
   child runs flat, so the front trials are rows of their own, not hidden under the parent;
-- the columns: every objective (`obj/<label>`), then `stack` and `pattern`, in that order, so
-  each trial's values and architecture fit a laptop's screen.
+- the columns: the run name (`<number>: <stack>`, `hybridlab.tracking.mlflow_tracker.run_name`),
+  every objective (`obj/<label>`), then the tags `pattern` and `stack`, so each trial's
+  architecture and values fit a laptop's screen.
 
 The user can then refine the view (MLflow says the changes are kept only when saved). A store
 written before this view existed gets the plain runs page (`front_address` returns it).
@@ -39,19 +40,21 @@ def front_view(labels: Sequence[str], directions: Sequence[str]) -> dict[str, An
         ('metrics.`obj/accuracy`', False)
     """
     objectives = [column("metrics", f"obj/{label}") for label in labels]
-    columns = [*objectives, column("tags", "stack"), column("tags", "pattern")]
+    columns = [*objectives, column("tags", "pattern"), column("tags", "stack")]
     return {
         "searchFilter": FRONT_FILTER,
         "orderByKey": objectives[0],
         "orderByAsc": directions[0] == "minimize",
         "selectedColumns": columns,
         "columnOrder": [column("attributes", "Run Name"), *columns],
-        # Narrow fixed columns leave the stack room on a laptop's screen (1440 px, with MLflow's
-        # assistant panel open); "runDateAndNestInfo" is the id of the Created column.
+        # The run name ("<number>: <stack>") says the architecture; it gets the room, the
+        # objective columns sit right of it: all fit a laptop's screen (1440 px, with MLflow's
+        # assistant panel open). "runDateAndNestInfo" is the id of the Created column.
         "columnWidths": {
-            column("attributes", "Run Name"): 100,
+            column("attributes", "Run Name"): 280,
             "runDateAndNestInfo": 110,
             **dict.fromkeys(objectives, 95),
+            column("tags", "pattern"): 80,
             column("tags", "stack"): 320,
         },
         "runsHiddenMode": "SHOW_ALL",

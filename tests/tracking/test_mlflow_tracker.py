@@ -23,7 +23,7 @@ from hybridlab.execution import worker as worker_module
 from hybridlab.study import load_plan, run_study
 from hybridlab.study.storage import open_study
 from hybridlab.tracking import TrialRecord
-from hybridlab.tracking.mlflow_tracker import MLflowTracker
+from hybridlab.tracking.mlflow_tracker import MLflowTracker, run_name
 from hybridlab.tracking.mlflow_view import VIEW_TAG, front_address
 from hybridlab.train import TrainResult
 
@@ -188,16 +188,24 @@ def test_the_front_view_lists_each_front_trial_with_every_objective_and_its_stac
     best = {t.number for t in open_study(plan, create=False).best_trials}
     assert {int(r.data.tags["trial_number"]) for r in shown} == best
     objectives = [f"metrics.`obj/{label}`" for label in plan.labels]
-    assert view["selectedColumns"] == [*objectives, "tags.`stack`", "tags.`pattern`"]
+    assert view["selectedColumns"] == [*objectives, "tags.`pattern`", "tags.`stack`"]
     assert view["orderByKey"] == objectives[0]
     assert view["orderByAsc"] == (plan.directions[0] == "minimize")
     for run in shown:
         assert {f"obj/{label}" for label in plan.labels} <= set(run.data.metrics)
-        assert run.data.tags["stack"]
+        # The run name carries the architecture: visible even where only that column fits.
+        number, stack = run.data.tags["trial_number"], run.data.tags["stack"]
+        assert stack and run.info.run_name == f"{number}: {stack}"
     uri = f"sqlite:///{plan.folder.resolve()}/mlflow.db"
     runs = f"#/experiments/{experiment.experiment_id}/runs"
     assert front_address(uri, "tiny") == f"{runs}?viewStateShareKey=pareto-front"
     assert front_address(uri, "no-such-study") == ""
+
+
+def test_a_long_stack_is_cut_in_the_run_name_and_kept_whole_in_its_tag():
+    name = run_name(7, "ssd(d_state=8), mlp, " * 30)
+    assert len(name) == 200 and name.startswith("7: ssd(d_state=8), mlp") and name.endswith("…")
+    assert run_name(7, "") == "trial-7"
 
 
 def test_a_store_without_the_front_view_opens_on_the_runs_page(tmp_path):

@@ -124,8 +124,10 @@ def test_the_first_screen_of_hybridlab_ui_is_the_pareto_front(tmp_path):
         assert f"<strong>{len(front)}</strong> matching runs" in dom, dom[-3000:]
         for run in front:
             # The grid renders the cells of the columns in view (and a small margin) only.
-            assert run.info.run_name in dom
-            assert html.escape(run.data.tags["stack"], quote=False) in dom, run.data.tags
+            # Its name is "<number>: <stack>" (the stack is its tag too, further right).
+            stack = run.data.tags["stack"]
+            assert run.info.run_name == f"{run.data.tags['trial_number']}: {stack}"
+            assert html.escape(run.info.run_name, quote=False) in dom, run.info.run_name
             for label in ("accuracy", "params", "state_bytes"):
                 value = run.data.metrics[f"obj/{label}"]
                 assert f">{as_shown(value)}<" in dom, (label, value)
