@@ -1,3 +1,4 @@
 from hybridlab.model.hybrid_lm import Block, HybridLM, ModelCache, build_model
+from hybridlab.model.inputs import DEFAULT_MAX_CACHE_BYTES
 
-__all__ = ["Block", "HybridLM", "ModelCache", "build_model"]
+__all__ = ["DEFAULT_MAX_CACHE_BYTES", "Block", "HybridLM", "ModelCache", "build_model"]

@@ -4,7 +4,9 @@ Shapes: B batch, T tokens, D d_model, V vocab_size.
 
 embedding -> [x + layer(RMSNorm(x))] for each layer of the spec -> RMSNorm -> head (tied by
 default). Cached decoding: `allocate_cache`, then `forward(ids, cache)` to prefill and `step` for
-one token at a time; `generate` is greedy decoding on top.
+one token at a time; `generate` is greedy decoding on top, with its cache checked against
+`max_cache_bytes` before it is allocated. Every public method checks its arguments first
+(`hybridlab.model.inputs`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from hybridlab.cost import state_bytes
 from hybridlab.layers import Cache, Layer, RMSNorm, build_layer
+from hybridlab.model.inputs import (
+    DEFAULT_MAX_CACHE_BYTES,
+    check_cache_budget,
+    check_count,
+    check_ids,
+)
 from hybridlab.spec.model_spec import ModelSpec
 
 
@@ -35,9 +44,11 @@ class Block(nn.Module):
 
 @dataclass(eq=False)
 class ModelCache:
-    """The decoding state of every layer (None for stateless layers) and the tokens seen."""
+    """The decoding state of every layer (None for stateless layers) for `batch` sequences of
+    up to `max_len` tokens, and the tokens seen (`pos`)."""
 
     layers: list[Cache | None]
+    batch: int
     max_len: int
     pos: int = 0
 
@@ -48,12 +59,19 @@ class ModelCache:
 class HybridLM(nn.Module):
     """A hybrid SSM/attention language model.
 
+    Token ids are int64 or int32 tensors of shape (B, T) (`step`: (B,)) on the model's device,
+    every id in [0, vocab_size), B and T ≥ 1. A 1-D prompt is refused rather than guessed at
+    (one sequence, or B sequences of one token?): pass `ids[None]` for one sequence. Anything
+    else is a TypeError or ValueError naming the argument (see `hybridlab.model.inputs`).
+
     Args:
         spec: the validated model description (`hybridlab.parse(...)`).
 
     Example:
         >>> model = HybridLM(hybridlab.parse("[ssd(d_state=16), mlp]*2, attn", d_model=64))
         >>> logits = model(torch.randint(0, 256, (2, 32)))  # (2, 32, 256)
+        >>> model.generate(torch.tensor([[1, 2, 3]]), max_new_tokens=5).shape
+        torch.Size([1, 8])
     """
 
     def __init__(self, spec: ModelSpec) -> None:
@@ -73,17 +91,29 @@ class HybridLM(nn.Module):
             nn.init.normal_(self.lm_head.weight, std=0.02)
 
     def forward(self, ids: torch.Tensor, cache: ModelCache | None = None) -> torch.Tensor:
-        """Logits (B, T, V) for token ids (B, T); with a cache, `ids` continue its sequence."""
-        x = self.embedding(ids)  # (B, T, D)
-        if cache is None:
-            for block in self.blocks:
-                x = block(x)
-        else:
+        """Logits (B, T, V) for token ids (B, T); with a cache, `ids` continue its sequence.
+
+        Args:
+            ids: int64/int32 token ids (B, T) on the model's device, in [0, vocab_size).
+            cache: None, or a `ModelCache` from `allocate_cache(B, ...)` with room for T more
+                tokens.
+        """
+        self._check_ids(ids)
+        if cache is not None:
+            self._check_cache(cache, ids.shape[0])
             if cache.pos + ids.shape[1] > cache.max_len:
                 raise ValueError(
                     f"cache holds {cache.max_len} tokens: {cache.pos} used, "
                     f"{ids.shape[1]} more given"
                 )
+        return self._forward(ids, cache)
+
+    def _forward(self, ids: torch.Tensor, cache: ModelCache | None) -> torch.Tensor:
+        x = self.embedding(ids)  # (B, T, D)
+        if cache is None:
+            for block in self.blocks:
+                x = block(x)
+        else:
             for block, layer_cache in zip(self.blocks, cache.layers, strict=True):
                 x = block(x, layer_cache)
             cache.pos += ids.shape[1]
@@ -96,12 +126,32 @@ class HybridLM(nn.Module):
         dtype: torch.dtype | None = None,
         device: torch.device | str | None = None,
     ) -> ModelCache:
-        """An empty decoding cache; its bytes equal `state_bytes(spec, max_len, dtype) · batch`."""
+        """An empty decoding cache for `batch` (≥ 1) sequences of up to `max_len` (≥ 1) tokens.
+
+        Its bytes equal `cache_bytes(batch, max_len, dtype)`; it is allocated without a limit
+        (`generate` checks its own against `max_cache_bytes`).
+        """
+        check_count("batch", batch, minimum=1)
+        check_count("max_len", max_len, minimum=1)
         layers = [b.layer.allocate_cache(batch, max_len, dtype, device) for b in self.blocks]
-        return ModelCache(layers=layers, max_len=max_len)
+        return ModelCache(layers=layers, batch=batch, max_len=max_len)
+
+    def cache_bytes(self, batch: int, max_len: int, dtype: torch.dtype | None = None) -> int:
+        """Bytes of `allocate_cache(batch, max_len, dtype)`: KV caches (bounded by a window),
+        conv and SSM states, `state_bytes(spec, max_len, dtype) · batch`; dtype None means the
+        weights' dtype, as `allocate_cache` uses."""
+        check_count("batch", batch, minimum=1)
+        check_count("max_len", max_len, minimum=1)
+        dtype = dtype or self.embedding.weight.dtype
+        return state_bytes(self.spec, int(max_len), dtype) * int(batch)
 
     def step(self, ids: torch.Tensor, cache: ModelCache) -> torch.Tensor:
         """Logits (B, V) for one token per sequence, ids (B,), continuing `cache`."""
+        self._check_ids(ids, ndim=1)
+        self._check_cache(cache, ids.shape[0])
+        return self._step(ids, cache)
+
+    def _step(self, ids: torch.Tensor, cache: ModelCache) -> torch.Tensor:
         if cache.pos >= cache.max_len:
             raise ValueError(f"cache is full ({cache.max_len} tokens)")
         x = self.embedding(ids)  # (B, D)
@@ -111,19 +161,66 @@ class HybridLM(nn.Module):
         return self.lm_head(self.norm_f(x))
 
     @torch.no_grad()
-    def generate(self, ids: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
-        """Greedy decoding: ids (B, T) -> (B, T + max_new_tokens)."""
-        if max_new_tokens < 0:
-            raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-        cache = self.allocate_cache(ids.shape[0], ids.shape[1] + max_new_tokens)
-        logits = self.forward(ids, cache)[:, -1]
-        out = [ids]
-        for i in range(max_new_tokens):
+    def generate(
+        self,
+        ids: torch.Tensor,
+        max_new_tokens: int,
+        *,
+        max_cache_bytes: int | None = DEFAULT_MAX_CACHE_BYTES,
+    ) -> torch.Tensor:
+        """Greedy decoding: ids (B, T) -> (B, T + max_new_tokens), of the dtype of `ids`.
+
+        Args:
+            ids: the prompt, int64/int32 token ids (B, T) on the model's device, in
+                [0, vocab_size), B and T ≥ 1; for one sequence pass `ids[None]`.
+            max_new_tokens: how many tokens to append, an int ≥ 0.
+            max_cache_bytes: the most bytes the decode cache (`cache_bytes(B, T +
+                max_new_tokens)`) may take, an int ≥ 1, 4 GiB by default; a larger request is a
+                ValueError that says what it would need, before anything is allocated. None:
+                no limit (the allocator's out-of-memory error is the limit).
+
+        Example:
+            >>> model.generate(torch.tensor([[5, 7]]), max_new_tokens=3).shape
+            torch.Size([1, 5])
+        """
+        self._check_ids(ids)
+        check_count("max_new_tokens", max_new_tokens, minimum=0)
+        B, T = ids.shape
+        total = T + int(max_new_tokens)
+        dtype = self.embedding.weight.dtype
+        check_cache_budget(
+            self.cache_bytes(B, total),
+            max_cache_bytes,
+            what=f"batch {B} × {total:,} positions of KV caches and SSM states in {dtype}",
+        )
+        if total == T:
+            return ids.clone()
+        cache = self.allocate_cache(B, total)
+        out = ids.new_empty(B, total)
+        out[:, :T] = ids
+        logits = self._forward(ids, cache)[:, -1]  # (B, V)
+        for t in range(T, total):
             token = logits.argmax(-1)  # (B,)
-            out.append(token[:, None])
-            if i + 1 < max_new_tokens:
-                logits = self.step(token, cache)
-        return torch.cat(out, dim=1)
+            out[:, t] = token
+            if t + 1 < total:
+                logits = self._step(token, cache)
+        return out
+
+    def _check_ids(self, ids: torch.Tensor, ndim: int = 2) -> None:
+        check_ids(
+            ids, vocab_size=self.spec.vocab_size, device=self.embedding.weight.device, ndim=ndim
+        )
+
+    def _check_cache(self, cache: ModelCache, batch: int) -> None:
+        if not isinstance(cache, ModelCache):
+            raise TypeError(
+                f"cache must be a ModelCache from model.allocate_cache(batch, max_len), got "
+                f"{type(cache).__name__}"
+            )
+        if cache.batch != batch:
+            raise ValueError(
+                f"ids hold {batch} sequences but the cache was allocated for {cache.batch}"
+            )
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
