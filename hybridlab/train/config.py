@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass, field
+import numbers
+import typing
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from hybridlab.config import SettingError
+
+# numpy's limit for a seed (`np.random.seed`); torch's `manual_seed` takes up to 2**64 - 1.
+MAX_SEED = 2**32 - 1
 
 
 class Device(enum.StrEnum):
@@ -27,33 +35,46 @@ class Precision(enum.StrEnum):
 class TrainConfig:
     """Settings of `train_proxy`.
 
+    `validate()` checks every field: int fields take an int (not a bool, a float such as 2.5 or
+    a string), number fields an int or float that is finite (no nan or inf), `X | None` fields
+    also None; the ranges are given below. A wrong type raises `SettingTypeError` (a TypeError
+    and a ValueError), a value out of range `SettingError` (a ValueError), both naming the
+    setting as `train.<field>`.
+
     Args:
-        steps: optimizer steps.
-        batch_size: examples per step.
-        lr: peak learning rate of AdamW (unless `lr_race` names candidates).
-        lr_race: candidate peak learning rates raced at the start of the run: each trains the
-            same initial model on the same batches for `lr_race_fraction · steps` steps, the one
-            with the lowest mean training loss over the last fifth of those steps continues
-            to `steps`, the others are dropped (their steps count in `TrainResult.race_steps`).
-            Empty: train at `lr`. Architectures differ in the rate that suits them (zoology and
-            MAD sweep it per model); a race gives each its own at a fraction of a sweep's cost.
-        lr_race_fraction: the share of `steps` each candidate trains in the race.
-        weight_decay: AdamW decay on matrices; norms, biases, other 1-D parameters and any
+        steps: optimizer steps, ≥ 1.
+        batch_size: examples per step, ≥ 1.
+        lr: peak learning rate of AdamW (unless `lr_race` names candidates), > 0.
+        lr_race: candidate peak learning rates (a list of distinct positive numbers) raced at the
+            start of the run: each trains the same initial model on the same batches for
+            `lr_race_fraction · steps` steps, the one with the lowest mean training loss over
+            the last fifth of those steps continues to `steps`, the others are dropped (their
+            steps count in `TrainResult.race_steps`). Empty: train at `lr`; one rate: train at
+            it; two or more need `steps` ≥ 2. Architectures differ in the rate that suits them
+            (zoology and MAD sweep it per model); a race gives each its own at a fraction of a
+            sweep's cost.
+        lr_race_fraction: the share of `steps` each candidate trains in the race, in (0, 1).
+        weight_decay: AdamW decay on matrices, ≥ 0; norms, biases, other 1-D parameters and any
             parameter marked `_no_weight_decay = True` (mamba_ssm's convention) get none.
-        beta1, beta2, eps: AdamW's.
+        beta1, beta2, eps: AdamW's; betas in [0, 1), eps > 0.
         warmup_fraction: the first `warmup_fraction · steps` steps raise the lr linearly from 0;
-            then it follows a cosine down to `min_lr_ratio · lr` at the last step.
-        grad_clip: clip the global gradient norm to this; None = no clipping.
-        eval_every: evaluate every this many steps (and always at the end); None = only at the end.
-        eval_batch_size: examples per evaluation forward pass.
-        max_eval_examples: evaluate on the first this many held-out examples; None = all.
-        log_every: report training loss every this many steps.
-        seed: fixes the model's initialisation and the order of training batches.
-        device, precision: see `Device` and `Precision`.
-        num_threads: torch CPU threads (process-wide, `torch.set_num_threads`); None = leave.
-        target_accuracy: stop once an evaluation reaches this accuracy; None = never.
+            then it follows a cosine down to `min_lr_ratio · lr` at the last step. In [0, 1);
+            `min_lr_ratio` in [0, 1].
+        grad_clip: clip the global gradient norm to this (> 0); None = no clipping.
+        eval_every: evaluate every this many steps (≥ 1, and always at the end); None = only at
+            the end.
+        eval_at: also evaluate at these steps (each in [1, steps]); a study's pruner judges its
+            trials there (`hybridlab.study.pruning`).
+        eval_batch_size: examples per evaluation forward pass, ≥ 1.
+        max_eval_examples: evaluate on the first this many held-out examples (≥ 1); None = all.
+        log_every: report training loss every this many steps, ≥ 1.
+        seed: fixes the model's initialisation and the order of training batches; an int in
+            [0, 2**32 - 1] (`MAX_SEED`, numpy's limit).
+        device, precision: see `Device` and `Precision`; the Enum or its string value.
+        num_threads: torch CPU threads (process-wide, `torch.set_num_threads`), ≥ 1; None = leave.
+        target_accuracy: stop once an evaluation reaches this accuracy, in (0, 1]; None = never.
         max_wall_time_s: stop once the run has taken this long (wall clock from the model's
-            creation, evaluations included), then evaluate a last time; None = never.
+            creation, evaluations included), then evaluate a last time; > 0, None = never.
 
     Example:
         >>> TrainConfig(steps=200, lr=3e-3, target_accuracy=0.99).warmup_steps
@@ -73,6 +94,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.1
     grad_clip: float | None = 1.0
     eval_every: int | None = 100
+    eval_at: list[int] = field(default_factory=list)
     eval_batch_size: int = 256
     max_eval_examples: int | None = None
     log_every: int = 10
@@ -95,44 +117,143 @@ class TrainConfig:
         return min(self.steps - 1, max(1, round(self.lr_race_fraction * self.steps)))
 
     def validate(self) -> None:
-        """Raise ValueError naming the first setting that cannot work."""
-        if not 0 <= self.seed < 2**63:
-            raise ValueError(f"train.seed must be a whole number >= 0, got {self.seed}")
-        positive = ("steps", "batch_size", "eval_batch_size", "log_every")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ValueError(f"train.{name} must be ≥ 1, got {getattr(self, name)}")
+        """Raise a `SettingError` (a ValueError) naming the first setting that cannot work.
+
+        Every int setting must be an int (a bool, 2.5 or "3" is not: `SettingTypeError`, also a
+        TypeError), every number setting an int or float and finite; then the ranges of
+        `Args` apply. Plain strings are accepted for `device` and `precision`.
+        """
+        self._check_types()
+        if not 0 <= self.seed <= MAX_SEED:
+            raise SettingError(
+                f"train.seed must be a whole number >= 0 and <= {MAX_SEED} (2**32 - 1, numpy's "
+                f"limit), got {self.seed}",
+                key="train.seed",
+            )
+        for name in ("steps", "batch_size", "eval_batch_size", "log_every"):
+            _require(self, name, getattr(self, name) >= 1, "≥ 1")
         for name in ("eval_every", "max_eval_examples", "num_threads"):
             value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ValueError(f"train.{name} must be ≥ 1 or null, got {value}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"train.lr must be a positive number, got {self.lr}")
+            _require(self, name, value is None or value >= 1, "≥ 1 or null")
+        _require(self, "lr", self.lr > 0, "a positive number")
         for lr in self.lr_race:
-            if not (lr > 0 and math.isfinite(lr)):
-                raise ValueError(f"train.lr_race: every rate must be a positive number, got {lr}")
+            if not lr > 0:
+                raise SettingError(
+                    f"train.lr_race: every rate must be a positive number, got {lr}",
+                    key="train.lr_race",
+                )
         if len(set(self.lr_race)) != len(self.lr_race):
-            raise ValueError(f"train.lr_race: a rate is listed twice in {self.lr_race}")
-        if not 0 < self.lr_race_fraction < 1:
-            raise ValueError(
-                f"train.lr_race_fraction must be in (0, 1), got {self.lr_race_fraction}"
+            raise SettingError(
+                f"train.lr_race: a rate is listed twice in {self.lr_race}", key="train.lr_race"
             )
-        if self.weight_decay < 0:
-            raise ValueError(f"train.weight_decay must be ≥ 0, got {self.weight_decay}")
-        if not 0 <= self.warmup_fraction < 1:
-            raise ValueError(f"train.warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"train.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
-        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
-            raise ValueError(
-                f"train.beta1 and beta2 must be in [0, 1), got {self.beta1}, {self.beta2}"
+        if len(self.lr_race) >= 2 and self.steps < 2:
+            raise SettingError(
+                f"train.lr_race races {len(self.lr_race)} rates, which needs train.steps ≥ 2 "
+                f"(a race step and a step after it), got {self.steps}",
+                key="train.lr_race",
             )
-        if self.grad_clip is not None and not self.grad_clip > 0:
-            raise ValueError(f"train.grad_clip must be > 0 or null, got {self.grad_clip}")
-        if self.target_accuracy is not None and not 0 < self.target_accuracy <= 1:
-            raise ValueError(f"train.target_accuracy must be in (0, 1], got {self.target_accuracy}")
-        if self.max_wall_time_s is not None and not self.max_wall_time_s > 0:
-            raise ValueError(f"train.max_wall_time_s must be > 0, got {self.max_wall_time_s}")
-        # Plain strings are accepted (OmegaConf hands Enums back, Python callers may not).
-        Device(self.device)
-        Precision(self.precision)
+        for step in self.eval_at:
+            if not 1 <= step <= self.steps:
+                raise SettingError(
+                    f"train.eval_at: every step must be in [1, train.steps = {self.steps}], "
+                    f"got {step}",
+                    key="train.eval_at",
+                )
+        _require(self, "lr_race_fraction", 0 < self.lr_race_fraction < 1, "in (0, 1)")
+        _require(self, "weight_decay", self.weight_decay >= 0, "≥ 0")
+        _require(self, "eps", self.eps > 0, "> 0")
+        _require(self, "warmup_fraction", 0 <= self.warmup_fraction < 1, "in [0, 1)")
+        _require(self, "min_lr_ratio", 0 <= self.min_lr_ratio <= 1, "in [0, 1]")
+        _require(self, "beta1", 0 <= self.beta1 < 1, "in [0, 1)")
+        _require(self, "beta2", 0 <= self.beta2 < 1, "in [0, 1)")
+        _require(self, "grad_clip", self.grad_clip is None or self.grad_clip > 0, "> 0 or null")
+        target = self.target_accuracy
+        _require(self, "target_accuracy", target is None or 0 < target <= 1, "in (0, 1] or null")
+        wall = self.max_wall_time_s
+        _require(self, "max_wall_time_s", wall is None or wall > 0, "> 0 or null")
+
+    def _check_types(self) -> None:
+        """Ints are ints, numbers are finite ints or floats, choices are valid: by annotation,
+        so that a new field is checked the moment it is declared."""
+        hints = typing.get_type_hints(TrainConfig)
+        for f in fields(self):
+            kind, value = hints[f.name], getattr(self, f.name)
+            if typing.get_origin(kind) is list:
+                (item_kind,) = typing.get_args(kind)
+                what = "whole numbers" if item_kind is int else "numbers"
+                if not isinstance(value, list | tuple):
+                    raise SettingTypeError(
+                        f"train.{f.name} must be a list of {what}, got {_shown(value)}",
+                        key=f"train.{f.name}",
+                    )
+                for item in value:
+                    if item_kind is int:
+                        _require_int(f.name, item)
+                    else:
+                        _require_number(f.name, item, what="every rate")
+                continue
+            # `X | None`: None is allowed, otherwise the value must be an X.
+            args = typing.get_args(kind)
+            if value is None and type(None) in args:
+                continue
+            base = next(a for a in args if a is not type(None)) if args else kind
+            if base is int:
+                _require_int(f.name, value)
+            elif base is float:
+                _require_number(f.name, value)
+            elif isinstance(base, type) and issubclass(base, enum.Enum):
+                _require_choice(f.name, value, base)
+            else:  # a field of a new kind needs its check written here
+                raise AssertionError(f"TrainConfig.{f.name}: no type check for {kind}")
+
+
+class SettingTypeError(SettingError, TypeError):
+    """A setting of the wrong type (a string, a bool or 2.5 where an int belongs).
+
+    Both a `TypeError`, as Python code expects, and a `SettingError`, so that the loaders
+    that place settings errors at their line (study files, `hybridlab train`) catch it too.
+    """
+
+
+def _shown(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _require_int(name: str, value: Any) -> None:
+    # bool is an int subclass, but `steps=True` is a mistake, not 1.
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise SettingTypeError(
+            f"train.{name} must be a whole number (an int), got {_shown(value)}",
+            key=f"train.{name}",
+        )
+
+
+def _require_number(name: str, value: Any, what: str = "") -> None:
+    subject = f"train.{name}: {what}" if what else f"train.{name}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise SettingTypeError(
+            f"{subject} must be a number (an int or float), got {_shown(value)}",
+            key=f"train.{name}",
+        )
+    if not math.isfinite(value):
+        raise SettingError(f"{subject} must be a finite number, got {value}", key=f"train.{name}")
+
+
+def _require_choice(name: str, value: Any, choices: type[enum.Enum]) -> None:
+    valid = [member.value for member in choices]
+    if not isinstance(value, str):
+        raise SettingTypeError(
+            f"train.{name} must be one of {', '.join(valid)} (a string), got {_shown(value)}",
+            key=f"train.{name}",
+        )
+    if value not in valid:
+        raise SettingError(
+            f"train.{name} must be one of {', '.join(valid)}, got {value!r}", key=f"train.{name}"
+        )
+
+
+def _require(config: TrainConfig, name: str, ok: bool, rule: str) -> None:
+    if not ok:
+        raise SettingError(
+            f"train.{name} must be {rule}, got {getattr(config, name)}", key=f"train.{name}"
+        )

@@ -14,21 +14,22 @@ import contextlib
 import dataclasses
 import gc
 import math
+import reprlib
 import resource
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hybridlab.config import first_line
+from hybridlab.config import first_line, merge_dataclass
 from hybridlab.cost import count_params, state_bytes
 from hybridlab.model import build_model as _build_model
 from hybridlab.spec import ModelSpec
-from hybridlab.tasks import IGNORE_INDEX, Readout, Task, make_task
+from hybridlab.tasks import IGNORE_INDEX, TASKS, Readout, Task, make_task
 from hybridlab.train.config import Device, Precision, TrainConfig
 from hybridlab.train.optim import make_optimizer, make_schedule
 from hybridlab.train.readout import LastStateReadout
@@ -57,7 +58,7 @@ def build_model(spec: ModelSpec) -> nn.Module:
 def train_proxy(
     spec: ModelSpec | str,
     task: Task | str,
-    train_config: TrainConfig | None = None,
+    train_config: TrainConfig | Mapping[str, Any] | None = None,
     report: Report | None = None,
 ) -> TrainResult:
     """Train the model of `spec` on `task`; return its result, never raising for NaN or OOM.
@@ -65,9 +66,13 @@ def train_proxy(
     Args:
         spec: a `ModelSpec` or anything `hybridlab.parse` reads; its vocab_size is fitted to the
             task's (see `fit_spec`).
-        task: a `Task`, or a registered task name (default settings).
-        train_config: optimisation, evaluation, device and stopping settings.
-        report: called as `report(step, metrics)` every `log_every` steps with "train/loss",
+        task: a `Task` (an instance of `hybridlab.tasks.Task`, e.g. `make_task("mqar")`), or a
+            registered task name (default settings).
+        train_config: optimisation, evaluation, device and stopping settings: a `TrainConfig`,
+            a mapping of its fields (read as a study file's `train:` section is, so "3" may
+            stand for 3), or None for the defaults. It is validated before anything is built.
+        report: None, or a callable, called as `report(step, metrics)` every `log_every` steps
+            with "train/loss",
             "train/lr" and "train/tokens_per_s", and after each evaluation with "eval/accuracy",
             "eval/loss" (and "eval/bits_per_byte" for byte-level tasks). It may raise
             `StopTraining` to end the run early.
@@ -76,15 +81,25 @@ def train_proxy(
         A `TrainResult`; `status` is "failed" with `failure_reason` on a non-finite loss or out
         of memory.
 
+    Raises:
+        TypeError: `task`, `train_config` or `report` of the wrong kind, or a setting of the
+            wrong type (`SettingTypeError`, also a ValueError).
+        ValueError: a setting that cannot work (`SettingError`, naming `train.<field>`), an
+            unknown task name, a malformed spec, or `device=cuda` without CUDA.
+
     Example:
         >>> config = TrainConfig(steps=20, batch_size=8, eval_every=None)
         >>> task = make_task("mqar", {"vocab_size": 128, "num_eval_examples": 16})
         >>> train_proxy("attn, mlp", task, config).status
         'ok'
     """
-    config = train_config if train_config is not None else TrainConfig()
+    config = _as_train_config(train_config)
     config.validate()
-    task = make_task(task) if isinstance(task, str) else task
+    task = _as_task(task)
+    if report is not None and not callable(report):
+        raise TypeError(
+            f"report must be None or a callable report(step, metrics), got {type(report).__name__}"
+        )
     spec = fit_spec(spec, task)
     device = _resolve_device(Device(config.device))
     if config.num_threads is not None:
@@ -225,6 +240,7 @@ class _Run:
         config, result = self.config, self.result
         result.stop_reason = "completed"
         evaluated_at = -1
+        eval_at = set(config.eval_at)
         for step in range(self.first_step, config.steps + 1):
             tick = time.perf_counter()
             loss = self._step()
@@ -242,7 +258,8 @@ class _Run:
                             "train/tokens_per_s": self.tokens_per_s(),
                         },
                     )
-                if config.eval_every and step % config.eval_every == 0 and step < config.steps:
+                every = config.eval_every and step % config.eval_every == 0
+                if (every or step in eval_at) and step < config.steps:
                     evaluated_at = step
                     accuracy = self.evaluate(step)
                     if config.target_accuracy is not None and accuracy >= config.target_accuracy:
@@ -329,6 +346,32 @@ def _masked_cross_entropy(
     n = int(labelled.sum())
     hits = int((logits.argmax(-1)[labelled] == targets[labelled]).sum())
     return loss_sum / max(n, 1), float(loss_sum.detach()), hits, n
+
+
+def _as_train_config(value: TrainConfig | Mapping[str, Any] | None) -> TrainConfig:
+    """`train_proxy`'s settings: a `TrainConfig` as it is, a mapping read into one."""
+    if value is None:
+        return TrainConfig()
+    if isinstance(value, TrainConfig):
+        return value
+    if isinstance(value, Mapping):
+        return merge_dataclass(TrainConfig, value, "train")
+    raise TypeError(
+        f"train_config must be a TrainConfig, a mapping of its fields or None, got "
+        f"{type(value).__name__}; e.g. TrainConfig(steps=200, lr=3e-3)"
+    )
+
+
+def _as_task(value: Task | str) -> Task:
+    """`train_proxy`'s task: a `Task` as it is, a registered name built with its defaults."""
+    if isinstance(value, str):
+        return make_task(value)
+    if not isinstance(value, Task):
+        raise TypeError(
+            f"task must be a Task (e.g. hybridlab.tasks.make_task('mqar')) or a registered task "
+            f"name ({', '.join(TASKS)}), got {reprlib.repr(value)} ({type(value).__name__})"
+        )
+    return value
 
 
 def _resolve_device(device: Device) -> torch.device:
