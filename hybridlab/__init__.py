@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from hybridlab.cost import count_params, flops_per_token, layer_costs, state_bytes
 from hybridlab.spec import ModelSpec, SpecError, format_spec, parse
+from hybridlab.spec.loader import SpecSource, resolve
 
 if TYPE_CHECKING:
     from hybridlab.model import HybridLM
@@ -23,11 +24,22 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 
-def build_model(spec: ModelSpec | str, **parse_kwargs: Any) -> HybridLM:
-    """Build a `HybridLM` (an nn.Module) from a spec or anything `parse` accepts."""
+def build_model(spec: SpecSource, **parse_kwargs: Any) -> HybridLM:
+    """Build a `HybridLM` (an nn.Module) from a spec or anything `parse` accepts.
+
+    The spec is parsed and checked here, before torch is imported: a bad value is a `SpecError`
+    naming its key, an unknown keyword a `TypeError`.
+
+    Args:
+        spec: a `ModelSpec`, stack text, a pattern, YAML text, a path to a `.yaml` file or a
+            mapping of the YAML form.
+        parse_kwargs: `parse`'s `d_model`, `vocab_size` and `defaults` (they override a
+            `ModelSpec`'s too).
+    """
+    checked = resolve(spec, parse_kwargs, "build_model")
     from hybridlab.model import build_model as _build
 
-    return _build(spec, **parse_kwargs)
+    return _build(checked)
 
 
 def train_proxy(

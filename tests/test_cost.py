@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pytest
 
 import hybridlab
@@ -92,3 +95,68 @@ def test_itemsize_accepts_names_and_torch_dtypes():
     assert itemsize("torch.float32") == 4
     with pytest.raises(ValueError, match="unknown dtype"):
         itemsize("int3")
+
+
+@pytest.mark.parametrize(
+    "dtype, size",
+    [
+        pytest.param(np.float16, 2, id="numpy-scalar-type"),
+        pytest.param(np.dtype("float16"), 2, id="numpy-dtype"),
+        pytest.param(np.double, 8, id="numpy-double"),
+        pytest.param("BFloat16", 2, id="name-any-case"),
+        pytest.param("fp16", 2, id="short-name"),
+        pytest.param("numpy.float32", 4, id="numpy-prefix"),
+        pytest.param(2, 2, id="bytes-per-element"),
+    ],
+)
+def test_itemsize_accepts_what_a_user_passes(dtype, size):
+    assert itemsize(dtype) == size
+
+
+def test_state_bytes_takes_a_numpy_type():
+    # Issue 14: this raised a TypeError about a 'getset_descriptor'.
+    spec = hybridlab.parse("ssd", d_model=128)
+    # conv state (Di + 2·N)·K and SSM state H·P·N, 2 bytes each: Di 256, N 128, K 4, H 4, P 64.
+    numel = (256 + 2 * 128) * 4 + 4 * 64 * 128
+    assert hybridlab.state_bytes(spec, 4096, np.float16) == 2 * numel
+
+
+@pytest.mark.parametrize(
+    "dtype, error, fragment",
+    [
+        pytest.param(2.0, TypeError, "dtype must be a torch.dtype", id="float"),
+        pytest.param(True, TypeError, "got True (bool)", id="bool"),
+        pytest.param(None, TypeError, "bytes per element as an int", id="none"),
+        pytest.param(float, TypeError, "dtype must be", id="python-float-type"),
+        pytest.param(3, ValueError, "must be one of (1, 2, 4, 8), got 3", id="three-bytes"),
+        pytest.param("int3", ValueError, "unknown dtype 'int3'", id="unknown-name"),
+    ],
+)
+def test_a_bad_dtype_names_the_argument_and_the_accepted_forms(dtype, error, fragment):
+    with pytest.raises(error, match=re.escape(fragment)):
+        hybridlab.state_bytes("ssd", 16, dtype)
+
+
+@pytest.mark.parametrize(
+    "function",
+    [
+        hybridlab.count_params,
+        hybridlab.state_bytes,
+        hybridlab.flops_per_token,
+        hybridlab.layer_costs,
+        hybridlab.format_spec,
+    ],
+    ids=lambda f: f.__name__,
+)
+def test_cost_functions_take_what_build_model_takes(function, tmp_path):
+    # Issue 14: a string spec raised AttributeError.
+    spec = hybridlab.parse("[ssd(d_state=16), mlp]*2, attn", d_model=64)
+    path = tmp_path / "m.yaml"
+    path.write_text(spec.to_yaml())
+    expected = function(spec)
+    assert function("[ssd(d_state=16), mlp]*2, attn", d_model=64) == expected
+    assert function(spec.to_yaml()) == function(spec.to_dict()) == function(path) == expected
+    with pytest.raises(TypeError, match=f"{function.__name__}\\(\\) got an unexpected keyword"):
+        function(spec, d_modle=64)
+    with pytest.raises(hybridlab.SpecError, match="d_model must be a positive integer"):
+        function("ssd", d_model="64")

@@ -18,35 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hybridlab.spec.model_spec import ModelSpec, format_layer
-
-_ITEMSIZE = {
-    "float64": 8,
-    "fp64": 8,
-    "double": 8,
-    "float32": 4,
-    "fp32": 4,
-    "float": 4,
-    "bfloat16": 2,
-    "bf16": 2,
-    "float16": 2,
-    "fp16": 2,
-    "half": 2,
-    "float8_e4m3fn": 1,
-    "fp8": 1,
-}
-
-
-def itemsize(dtype: Any) -> int:
-    """Bytes per element of `dtype`: a torch.dtype, or a name such as "float32" / "bf16"."""
-    if hasattr(dtype, "itemsize"):
-        return int(dtype.itemsize)
-    name = str(dtype).removeprefix("torch.")
-    if name not in _ITEMSIZE:
-        raise ValueError(
-            f"unknown dtype {dtype!r}; use a torch.dtype or one of {sorted(_ITEMSIZE)}"
-        )
-    return _ITEMSIZE[name]
+from hybridlab.cost.dtypes import itemsize
+from hybridlab.spec.loader import SpecSource, resolve
+from hybridlab.spec.model_spec import format_layer
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +35,19 @@ class LayerCost:
     flops_per_token: int
 
 
-def layer_costs(spec: ModelSpec, context: int = 2048, dtype: Any = "float32") -> list[LayerCost]:
-    """Per-block costs: params (layer + its RMSNorm), decoding-state bytes, FLOPs per token."""
-    D, size = spec.d_model, itemsize(dtype)
+def layer_costs(
+    spec: SpecSource, context: int = 2048, dtype: Any = "float32", **parse_kwargs: Any
+) -> list[LayerCost]:
+    """Per-block costs: params (layer + its RMSNorm), decoding-state bytes, FLOPs per token.
+
+    Args:
+        spec: a `ModelSpec` or anything `hybridlab.parse` accepts (stack text, YAML, a path).
+        context: tokens per sequence, an int >= 1.
+        dtype: the decoding state's dtype (`hybridlab.cost.dtypes.itemsize` lists the forms).
+        parse_kwargs: `parse`'s `d_model`, `vocab_size`, `defaults` for a spec not yet parsed.
+    """
+    model = resolve(spec, parse_kwargs, "layer_costs")
+    D, size = model.d_model, itemsize(dtype)
     _check_context(context)
     return [
         LayerCost(
@@ -74,39 +58,67 @@ def layer_costs(spec: ModelSpec, context: int = 2048, dtype: Any = "float32") ->
             state_bytes=layer.state_numel(D, context) * size,
             flops_per_token=layer.flops_per_token(D, context),
         )
-        for i, layer in enumerate(spec.layers)
+        for i, layer in enumerate(model.layers)
     ]
 
 
-def count_params(spec: ModelSpec) -> int:
-    """Parameters of `build_model(spec)`, equal to the sum of `numel` over its parameters."""
-    D, V = spec.d_model, spec.vocab_size
-    blocks = sum(layer.num_params(D) + D for layer in spec.layers)
-    head = 0 if spec.tie_embeddings else V * D
+def count_params(spec: SpecSource, **parse_kwargs: Any) -> int:
+    """Parameters of `build_model(spec)`, equal to the sum of `numel` over its parameters.
+
+    `spec` is a `ModelSpec` or anything `parse` accepts, with `parse`'s keyword arguments.
+
+    Example:
+        >>> count_params("mlp(hidden=10)", d_model=8, vocab_size=50)
+        656
+    """
+    model = resolve(spec, parse_kwargs, "count_params")
+    D, V = model.d_model, model.vocab_size
+    blocks = sum(layer.num_params(D) + D for layer in model.layers)
+    head = 0 if model.tie_embeddings else V * D
     return V * D + blocks + D + head
 
 
-def state_bytes(spec: ModelSpec, context: int = 2048, dtype: Any = "float32") -> int:
+def state_bytes(
+    spec: SpecSource, context: int = 2048, dtype: Any = "float32", **parse_kwargs: Any
+) -> int:
     """Bytes of the decoding cache for one sequence of up to `context` tokens.
 
     KV caches (2·kv_heads·head_dim per kept token), conv states and SSM states, all in `dtype`;
     equal to the bytes of `model.allocate_cache(batch=1, max_len=context, dtype=dtype)`.
+
+    Args:
+        spec: a `ModelSpec` or anything `parse` accepts; `parse_kwargs` are `parse`'s options.
+        context: tokens per sequence, an int >= 1.
+        dtype: a torch.dtype, a numpy dtype or scalar type, a name (`"bfloat16"`, `"fp16"`) or
+            bytes per element (1, 2, 4, 8).
+
+    Example:
+        >>> state_bytes("attn(heads=4)", 100, "bf16", d_model=128)
+        51200
     """
+    model = resolve(spec, parse_kwargs, "state_bytes")
+    size = itemsize(dtype)
     _check_context(context)
-    numel = sum(layer.state_numel(spec.d_model, context) for layer in spec.layers)
-    return numel * itemsize(dtype)
+    numel = sum(layer.state_numel(model.d_model, context) for layer in model.layers)
+    return numel * size
 
 
-def flops_per_token(spec: ModelSpec, context: int = 2048) -> int:
-    """Forward FLOPs per token at `context` (convention in this module's docstring)."""
+def flops_per_token(spec: SpecSource, context: int = 2048, **parse_kwargs: Any) -> int:
+    """Forward FLOPs per token at `context` (convention in this module's docstring).
+
+    `spec` is a `ModelSpec` or anything `parse` accepts, with `parse`'s keyword arguments;
+    `context` an int >= 1.
+    """
+    model = resolve(spec, parse_kwargs, "flops_per_token")
     _check_context(context)
-    layers = sum(layer.flops_per_token(spec.d_model, context) for layer in spec.layers)
-    return layers + 2 * spec.d_model * spec.vocab_size
+    layers = sum(layer.flops_per_token(model.d_model, context) for layer in model.layers)
+    return layers + 2 * model.d_model * model.vocab_size
 
 
 def _check_context(context: int) -> None:
     if isinstance(context, bool) or not isinstance(context, int) or context < 1:
-        raise ValueError(f"context must be a positive integer, got {context!r}")
+        shown = f"{context!r} ({type(context).__name__})"
+        raise ValueError(f"context must be a positive integer, got {shown}")
 
 
 __all__ = ["LayerCost", "count_params", "flops_per_token", "itemsize", "layer_costs", "state_bytes"]

@@ -12,7 +12,8 @@ from typing import Any
 
 from hybridlab.spec.errors import SpecError
 from hybridlab.spec.kinds import ALIASES, KINDS, LETTERS, LayerConfig, coerce, resolve_kind
-from hybridlab.spec.model_spec import ModelSpec
+from hybridlab.spec.kinds.base import describe
+from hybridlab.spec.model_spec import ModelSpec, check_setting
 from hybridlab.spec.parser import LayerNode, Token, parse_nodes
 
 Defaults = Mapping[str, Mapping[str, Any]]
@@ -26,9 +27,12 @@ def build_spec(
     defaults: Defaults | None = None,
     **model_kwargs: Any,
 ) -> ModelSpec:
-    """Parse stack `text` and build a `ModelSpec`; `defaults` maps kind -> {arg: value}."""
-    check_model_settings(d_model, vocab_size)
-    defaults = check_defaults(defaults or {})
+    """Parse stack `text` and build a `ModelSpec`; `defaults` maps kind -> {arg: value}.
+
+    `model_kwargs` are the other model-wide settings (`norm_eps`, `tie_embeddings`).
+    """
+    check_model_settings(d_model=d_model, vocab_size=vocab_size, **model_kwargs)
+    defaults = check_defaults({} if defaults is None else defaults)
     nodes = parse_nodes(text)
     layers = [_make_layer(node, index, text, d_model, defaults) for index, node in enumerate(nodes)]
     return ModelSpec(layers=tuple(layers), d_model=d_model, vocab_size=vocab_size, **model_kwargs)
@@ -44,18 +48,21 @@ def build_from_pattern(
 ) -> ModelSpec:
     """Build from a Megatron-style pattern (`M-M-*-`): one layer per letter, with `defaults`.
 
-    Spaces and Megatron's pipeline separator `|` are ignored.
+    Spaces, Megatron's pipeline separator `|` and `#` comments (to the end of the line) are
+    ignored.
     """
-    check_model_settings(d_model, vocab_size)
-    defaults = check_defaults(defaults or {})
+    check_model_settings(d_model=d_model, vocab_size=vocab_size, **model_kwargs)
+    defaults = check_defaults({} if defaults is None else defaults)
     layers: list[LayerConfig] = []
     line, column = 1, 0
+    in_comment = False
     for char in pattern:
         column += 1
         if char == "\n":
-            line, column = line + 1, 0
+            line, column, in_comment = line + 1, 0, False
             continue
-        if char in " \t\r|":
+        in_comment = in_comment or char == "#"
+        if in_comment or char in " \t\r|":
             continue
         kind = LETTERS.get(char)
         if kind is None:
@@ -74,17 +81,16 @@ def build_from_pattern(
     return ModelSpec(layers=tuple(layers), d_model=d_model, vocab_size=vocab_size, **model_kwargs)
 
 
-def check_model_settings(d_model: Any, vocab_size: Any) -> None:
-    """Model-wide sizes are checked first: every layer's shape rules depend on them."""
-    for name, value, low in (("d_model", d_model, 1), ("vocab_size", vocab_size, 2)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise SpecError(f"{name} must be a positive integer >= {low}, got {value!r}")
+def check_model_settings(**settings: Any) -> None:
+    """Model-wide settings are checked first: every layer's shape rules depend on them."""
+    for name, value in settings.items():
+        check_setting(name, value)
 
 
 def check_defaults(defaults: Defaults) -> dict[str, dict[str, Any]]:
     """Validate per-kind defaults ({kind: {arg: value}}); aliases are folded to kind names."""
     if not isinstance(defaults, Mapping):
-        raise SpecError(f"defaults must map layer kinds to arguments, got {defaults!r}")
+        raise SpecError(f"defaults must map layer kinds to arguments, got {describe(defaults)}")
     out: dict[str, dict[str, Any]] = {}
     for name, args in defaults.items():
         cls = resolve_kind(str(name))
@@ -94,7 +100,9 @@ def check_defaults(defaults: Defaults) -> dict[str, dict[str, Any]]:
                 valid=_all_kind_names(),
             )
         if not isinstance(args, Mapping):
-            raise SpecError(f"defaults.{name} must map argument names to values, got {args!r}")
+            raise SpecError(
+                f"defaults.{name} must map argument names to values, got {describe(args)}"
+            )
         checked = out.setdefault(cls.kind, {})
         for arg, value in args.items():
             if arg not in cls.field_names():

@@ -9,11 +9,19 @@ and runs of repeated layers folded into `kind*N` / `[a, b]*N` greedily, longest 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from hybridlab.spec.errors import SpecError
 from hybridlab.spec.kinds import KINDS, LayerConfig, format_value
+from hybridlab.spec.kinds.base import describe
+
+# RMSNorm's epsilon (usually 1e-5 or 1e-6). Below 1.4e-45 it is 0 in float32 and an all-zero row
+# divides by zero (NaN); above 1 it swamps the activations (logits near zero).
+NORM_EPS_RANGE = (1e-12, 1.0)
+# The model-wide settings, in the order they are checked.
+SETTINGS = ("d_model", "vocab_size", "norm_eps", "tie_embeddings")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -21,11 +29,15 @@ class ModelSpec:
     """A hybrid language model: embedding, `layers` as pre-norm residual blocks, final norm, head.
 
     Args:
-        layers: the stack, one config per block, in order.
-        d_model: residual width.
-        vocab_size: embedding and output size.
-        norm_eps: epsilon of every RMSNorm.
-        tie_embeddings: share the embedding matrix with the output head.
+        layers: the stack, one config per block, in order (a sequence of `LayerConfig`s).
+        d_model: residual width, an int >= 1.
+        vocab_size: embedding and output size, an int >= 2.
+        norm_eps: epsilon of every RMSNorm, a finite number in `NORM_EPS_RANGE`.
+        tie_embeddings: share the embedding matrix with the output head; a bool (never a string).
+
+    Raises:
+        SpecError: naming the field and the value received, for a wrong type or range, or the
+            layer index for a layer whose shape rules fail at `d_model`.
 
     Example:
         >>> spec = hybridlab.parse("[ssd(d_state=64), mlp]*3, attn(heads=4), mlp", d_model=128)
@@ -40,21 +52,26 @@ class ModelSpec:
     tie_embeddings: bool = True
 
     def __post_init__(self) -> None:
+        for name in SETTINGS:
+            check_setting(name, getattr(self, name))
+        # A frozen dataclass: normalise `norm_eps=1` to 1.0 so equal specs print equally.
+        object.__setattr__(self, "norm_eps", float(self.norm_eps))
+        if isinstance(self.layers, str | bytes | Mapping) or not isinstance(self.layers, Iterable):
+            raise SpecError(
+                "layers must be a sequence of layer configs such as SSDConfig() (use "
+                f"hybridlab.parse for spec text), got {describe(self.layers)}"
+            )
         if not isinstance(self.layers, tuple):
             object.__setattr__(self, "layers", tuple(self.layers))
         if not self.layers:
             raise SpecError("the stack is empty: a model needs at least one layer")
-        for name in ("d_model", "vocab_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise SpecError(f"{name} must be a positive integer, got {value!r}", valid=None)
-        if self.vocab_size < 2:
-            raise SpecError(f"vocab_size must be >= 2, got {self.vocab_size}")
-        if not self.norm_eps > 0:
-            raise SpecError(f"norm_eps must be > 0, got {self.norm_eps}")
         for index, layer in enumerate(self.layers):
             if type(layer) not in KINDS.values():
-                raise SpecError(f"{layer!r} is not a registered layer config", layer=index)
+                raise SpecError(
+                    f"layers[{index}] must be a layer config such as SSDConfig(), "
+                    f"got {describe(layer)}",
+                    layer=index,
+                )
             issues = layer.check(self.d_model)
             if issues:
                 raise SpecError(f"{layer.kind}: {issues[0][1]}", layer=index)
@@ -97,6 +114,36 @@ class ModelSpec:
     @property
     def num_layers(self) -> int:
         return len(self.layers)
+
+
+def check_setting(name: str, value: Any) -> None:
+    """Raise `SpecError` naming model-wide setting `name` if `value` has the wrong type or range.
+
+    `d_model` is an int >= 1 and `vocab_size` an int >= 2 (a bool or `64.0` is no int); `norm_eps`
+    a finite number in `NORM_EPS_RANGE`; `tie_embeddings` a bool (a string such as "false" is
+    never one).
+    """
+    if name in ("d_model", "vocab_size"):
+        least = 1 if name == "d_model" else 2
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecError(f"{name} must be a positive integer >= {least}, got {describe(value)}")
+        if value < least:
+            raise SpecError(f"{name} must be a positive integer >= {least}, got {value}")
+    elif name == "norm_eps":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise SpecError(f"norm_eps must be a number, got {describe(value)}")
+        low, high = NORM_EPS_RANGE
+        # Written so that NaN fails too.
+        if not low <= value <= high:
+            raise SpecError(
+                f"norm_eps must be a finite number in [{low:g}, {high:g}] (RMSNorm's epsilon, "
+                f"usually 1e-5), got {describe(value)}"
+            )
+    elif name == "tie_embeddings":
+        if not isinstance(value, bool):
+            raise SpecError(f"tie_embeddings must be true or false, got {describe(value)}")
+    else:
+        raise SpecError(f"unknown model setting {name!r}", valid=SETTINGS)
 
 
 def format_layer(layer: LayerConfig) -> str:

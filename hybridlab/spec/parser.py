@@ -84,6 +84,7 @@ def tokenize(text: str) -> list[Token]:
 
 
 def _number(text: str) -> int | float:
+    """The value of a number token; ValueError past Python's 4300-digit int conversion limit."""
     if re.fullmatch(r"[-+]?\d+", text):
         return int(text)
     return float(text)
@@ -158,7 +159,10 @@ class _Parser:
                     f"expected a repeat count (a positive integer) after '*', "
                     f"found {self.describe(tok)}"
                 )
-            count = int(tok.text)
+            try:
+                count = int(tok.text)
+            except ValueError:
+                raise self.error("repeat count is too long", tok, layer=start) from None
             if count < 1:
                 raise self.error(f"repeat count must be >= 1, got {count}", tok, layer=start)
             if len(nodes) * count + start > MAX_LAYERS:
@@ -212,7 +216,10 @@ class _Parser:
             self.i += 1
             value_tok = self.tok
             if value_tok.type == "number":
-                value: Value = _number(value_tok.text)
+                try:
+                    value: Value = _number(value_tok.text)
+                except ValueError:
+                    raise self.error(f"the value of {name.text!r} is too long", name) from None
             elif value_tok.type == "name":
                 lowered = value_tok.text.lower()
                 value = {"true": True, "false": False}.get(lowered, value_tok.text)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import re
+from pathlib import Path
+
 import pytest
 
 import hybridlab
 from hybridlab import SpecError
+from hybridlab.spec import AttnConfig, MLPConfig, ModelSpec, SSDConfig
 
 # (spec text, message fragment, line, column, layer index)
 CORPUS = [
@@ -45,9 +51,9 @@ CORPUS = [
     pytest.param("attn(heads=4, head_dim=7)", "must be even", 1, 15, 0, id="odd-head-dim"),
     pytest.param("attn(window=0)", "window=0 must be >= 1", 1, 6, 0, id="window"),
     pytest.param(
-        "ssd(d_state=true)", "ssd.d_state must be int, got 'true'", 1, 5, 0, id="bool-for-int"
+        "ssd(d_state=true)", "ssd.d_state must be int, got True (bool)", 1, 5, 0, id="bool-for-int"
     ),
-    pytest.param("ssd(d_state=1.5)", "must be int, got '1.5'", 1, 5, 0, id="float-for-int"),
+    pytest.param("ssd(d_state=1.5)", "must be int, got 1.5 (float)", 1, 5, 0, id="float-for-int"),
     pytest.param(
         "ssd(d_state=auto)",
         "needs a value of type int, not 'auto'",
@@ -65,6 +71,22 @@ CORPUS = [
     pytest.param("[ssd, mlp]*2, attn(kv_heads=5)", "kv_heads=5", 1, 20, 4, id="layer-index"),
     pytest.param("M-X*", "unknown pattern letter 'X'", 1, 3, 2, id="pattern-letter"),
     pytest.param("ssd(d_state=12abc)", "expected ',' or ')'", 1, 15, 0, id="number-then-name"),
+    # Issue 14: every value in the text is checked for type, finiteness and range.
+    pytest.param("ssd(A_init_max=1e309)", "A_init_max must be a finite", 1, 5, 0, id="a-init-inf"),
+    pytest.param("ssd(A_init_max=1e7)", "need A_init_max <= 1e+06", 1, 5, 0, id="a-init-huge"),
+    pytest.param("ssd(dt_max=nan)", "ssd.dt_max must be float, got 'nan'", 1, 5, 0, id="nan"),
+    pytest.param("ssd(dt_min=-1e309)", "must be a finite number, got -inf", 1, 5, 0, id="-inf"),
+    pytest.param("attn(rope_theta=1e309)", "must be a finite", 1, 6, 0, id="rope-theta-inf"),
+    pytest.param("attn(rope_theta=0.5)", "rope_theta=0.5 must be >= 1", 1, 6, 0, id="rope-tiny"),
+    pytest.param(
+        "ssd(d_state=1" + "0" * 5000 + ")", "value of 'd_state' is too long", 1, 5, 0, id="5000-dig"
+    ),
+    pytest.param("ssd*1" + "0" * 5000, "repeat count is too long", 1, 5, 0, id="5000-digit-count"),
+    pytest.param("ssd(d_state: 4)", "unexpected character ':'", 1, 12, None, id="colon-in-args"),
+    pytest.param("ssd, mlp:", "unexpected character ':'", 1, 9, None, id="colon-after-stack"),
+    pytest.param(
+        "[" * 400 + "ssd" + "]" * 400, "groups nest more than 64 deep", 1, 65, 0, id="400-deep"
+    ),
 ]
 
 
@@ -118,3 +140,182 @@ def test_default_that_breaks_a_shape_rule_points_at_the_layer():
     with pytest.raises(SpecError) as info:
         hybridlab.parse("mlp, ssd", defaults={"ssd": {"headdim": 48}})
     assert (info.value.line, info.value.column, info.value.layer) == (1, 6, 1)
+
+
+# Issue 14, the API sweep: each input that was accepted (a silently wrong model) or failed deep
+# inside Python, with the message it must give now. (source, parse keyword arguments, fragments)
+SWEEP = [
+    pytest.param(
+        {"stack": "ssd", "tie_embeddings": "false"},
+        {},
+        ["tie_embeddings must be true or false, got 'false' (str)"],
+        id="tie-embeddings-string-false",
+    ),
+    pytest.param(
+        {"stack": "ssd", "tie_embeddings": "no"}, {}, ["tie_embeddings", "'no' (str)"], id="tie-no"
+    ),
+    pytest.param(
+        {"stack": "ssd", "tie_embeddings": "maybe"}, {}, ["tie_embeddings"], id="tie-maybe"
+    ),
+    pytest.param({"stack": "ssd", "tie_embeddings": 0}, {}, ["got 0 (int)"], id="tie-zero"),
+    pytest.param(
+        "stack: ssd\ntie_embeddings: 'false'\n", {}, ["tie_embeddings"], id="tie-yaml-quoted"
+    ),
+    pytest.param(
+        "ssd",
+        {"defaults": {"ssd": {"dt_max": math.inf}}},
+        ["defaults.ssd: ssd.dt_max must be a finite number, got inf"],
+        id="defaults-dt-max-inf",
+    ),
+    pytest.param(
+        "ssd", {"defaults": {"ssd": {"dt_max": math.nan}}}, ["ssd.dt_max", "nan"], id="dt-max-nan"
+    ),
+    pytest.param(
+        "ssd",
+        {"defaults": {"ssd": {"A_init_max": math.inf}}},
+        ["ssd.A_init_max must be a finite number"],
+        id="defaults-a-init-max-inf",
+    ),
+    pytest.param(
+        "ssd", {"defaults": {"ssd": {"A_init_max": 1e39}}}, ["A_init_max <= 1e+06"], id="a-1e39"
+    ),
+    pytest.param(
+        "attn",
+        {"defaults": {"attn": {"rope_theta": 1e-300}}},
+        ["rope_theta=1e-300 must be >= 1"],
+        id="rope-theta-tiny-nan-logits",
+    ),
+    pytest.param(
+        {"stack": "ssd", "norm_eps": math.inf},
+        {},
+        ["norm_eps must be a finite number in [1e-12, 1]", "got inf"],
+        id="norm-eps-inf",
+    ),
+    pytest.param(
+        {"stack": "ssd", "norm_eps": math.nan}, {}, ["norm_eps", "nan"], id="norm-eps-nan"
+    ),
+    pytest.param({"stack": "ssd", "norm_eps": 1e-50}, {}, ["norm_eps"], id="norm-eps-underflow"),
+    pytest.param({"stack": "ssd", "norm_eps": True}, {}, ["True (bool)"], id="norm-eps-bool"),
+    pytest.param(
+        "stack: ssd\nnorm_eps: abc\n",
+        {},
+        ["norm_eps must be a number, got 'abc' (str)"],
+        id="norm-eps-yaml-abc",
+    ),
+    pytest.param("stack: ssd\nnorm_eps: .inf\n", {}, ["norm_eps", "inf"], id="norm-eps-yaml-inf"),
+    pytest.param(
+        "stack: ssd\nd_model: 64.0\n", {}, ["d_model", "64.0 (float)"], id="d-model-yaml-float"
+    ),
+    pytest.param("stack: ssd\nd_model: true\n", {}, ["d_model", "True (bool)"], id="d-model-yes"),
+    pytest.param("ssd", {"d_model": 2.5}, ["d_model", "2.5 (float)"], id="d-model-2.5"),
+    pytest.param("ssd", {"d_model": True}, ["d_model", "True (bool)"], id="d-model-true"),
+    pytest.param("ssd", {"vocab_size": "256"}, ["vocab_size", "'256' (str)"], id="vocab-str"),
+    pytest.param(
+        "ssd", {"defaults": {"ssd": {"d_state": True}}}, ["ssd.d_state", "True"], id="arg-true"
+    ),
+    pytest.param(
+        "ssd", {"defaults": {"ssd": {"d_state": 2.5}}}, ["ssd.d_state", "2.5"], id="arg-2.5"
+    ),
+    pytest.param(
+        "ssd", {"defaults": {"ssd": {"d_state": "64"}}}, ["ssd.d_state", "'64'"], id="arg-str"
+    ),
+    pytest.param(
+        "stack: ssd\ndefaults: {ssd: 3}\n",
+        {},
+        ["defaults.ssd must map argument names to values, got 3 (int)"],
+        id="defaults-not-a-mapping",
+    ),
+    pytest.param("ssd", {"defaults": []}, ["defaults must map layer kinds"], id="defaults-list"),
+    pytest.param(
+        "ssd, mlp,  # see spec.yaml\nfoo",
+        {},
+        ["unknown layer kind 'foo'"],
+        id="comment-with-path-stays-text",
+    ),
+    pytest.param("spec.yaml", {}, ["spec.yaml: spec file does not exist"], id="missing-file"),
+    pytest.param("a" * 5000 + ".yaml", {}, ["cannot be read: File name too long"], id="long-path"),
+    pytest.param(5, {}, ["source must be spec text", "5 (int)"], id="source-int"),
+    pytest.param(None, {}, ["source must be spec text", "None"], id="source-none"),
+    pytest.param(
+        "stack: ssd\ndefaults: " + "[" * 1500 + "]" * 1500,
+        {},
+        ["not valid YAML", "nesting depth"],
+        id="yaml-1500-deep",
+    ),
+    pytest.param(
+        "stack: ssd\ndefaults: " + "{a: " * 400 + "1" + "}" * 400,
+        {},
+        ["the YAML nests too deeply"],
+        id="yaml-400-deep-mapping",
+    ),
+]
+
+
+@pytest.mark.parametrize("source, kwargs, fragments", SWEEP)
+def test_api_sweep_inputs_are_refused_with_the_key_named(source, kwargs, fragments):
+    with pytest.raises(SpecError) as info:
+        hybridlab.parse(source, **kwargs)
+    for fragment in fragments:
+        assert fragment in str(info.value), str(info.value)
+
+
+def test_a_yaml_stack_too_deep_is_positioned_in_the_stack():
+    stack = "[" * 400 + "ssd" + "]" * 400
+    with pytest.raises(SpecError) as info:
+        hybridlab.parse(f"d_model: 64\nstack: '{stack}'\n")
+    err = info.value
+    assert err.where == "stack" and "groups nest more than 64 deep" in err.message
+    assert (err.line, err.column, err.layer) == (1, 65, 0)
+
+
+def test_a_setting_in_a_file_is_named_with_the_file(tmp_path: Path):
+    path = tmp_path / "m.yaml"
+    path.write_text("stack: ssd\nnorm_eps: abc\n")
+    with pytest.raises(SpecError, match=r"m\.yaml: norm_eps must be a number, got 'abc'"):
+        hybridlab.parse(path)
+
+
+@pytest.mark.parametrize(
+    "make, fragment",
+    [
+        pytest.param(
+            lambda: ModelSpec(layers=(MLPConfig(),), tie_embeddings="false"),
+            "tie_embeddings must be true or false",
+            id="spec-tie-string",
+        ),
+        pytest.param(
+            lambda: ModelSpec(layers=(MLPConfig(),), norm_eps=math.inf), "norm_eps", id="spec-eps"
+        ),
+        pytest.param(lambda: ModelSpec(layers="ssd, mlp"), "layers must be a sequence", id="text"),
+        pytest.param(lambda: ModelSpec(layers=(1,)), "layers[0] must be a layer config", id="int"),
+        pytest.param(lambda: SSDConfig(d_state="64"), "ssd.d_state must be int", id="config-str"),
+        pytest.param(lambda: SSDConfig(expand=True), "ssd.expand must be int", id="config-bool"),
+        pytest.param(lambda: SSDConfig(dt_max=math.inf), "dt_max must be a finite", id="cfg-inf"),
+        pytest.param(lambda: AttnConfig(window=2.5), "attn.window must be int or auto", id="win"),
+        pytest.param(
+            lambda: dataclasses.replace(hybridlab.parse("ssd"), tie_embeddings="no"),
+            "tie_embeddings",
+            id="replace",
+        ),
+    ],
+)
+def test_constructors_check_types(make, fragment):
+    with pytest.raises(SpecError, match=re.escape(fragment)):
+        make()
+
+
+def test_to_yaml_keeps_an_untied_head():
+    spec = hybridlab.parse({"stack": "ssd", "tie_embeddings": False, "norm_eps": 1e-6})
+    assert "tie_embeddings: false" in spec.to_yaml()
+    assert hybridlab.parse(spec.to_yaml()) == spec
+
+
+def test_build_model_checks_its_arguments_before_building():
+    # Issue 14: tie_embeddings="false" built a model whose head was tied.
+    with pytest.raises(SpecError, match="tie_embeddings must be true or false, got 'false'"):
+        hybridlab.build_model({"stack": "mlp", "tie_embeddings": "false"})
+    with pytest.raises(TypeError, match=r"build_model\(\) got an unexpected keyword .*'d_modle'"):
+        hybridlab.build_model("mlp", d_modle=16)
+    # Keyword arguments override a ModelSpec's settings too (they were dropped silently).
+    model = hybridlab.build_model(hybridlab.parse("mlp(hidden=8)"), d_model=16, vocab_size=10)
+    assert (model.spec.d_model, model.spec.vocab_size) == (16, 10)

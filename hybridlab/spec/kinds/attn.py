@@ -40,8 +40,10 @@ class AttnConfig(LayerConfig):
             issues.append(("head_dim", f"head_dim={hd} must be even (RoPE rotates pairs) and >= 2"))
         if self.window is not None and self.window < 1:
             issues.append(("window", f"window={self.window} must be >= 1 (or auto for none)"))
-        if self.rope_theta <= 0:
-            issues.append(("rope_theta", f"rope_theta={self.rope_theta} must be > 0"))
+        # Below 1 the inverse frequencies theta^(-2i/hd) overflow float32 for tiny theta (NaN
+        # angles) and alias above one turn per token anyway; Llama uses 1e4 to 5e5.
+        if self.rope_theta < 1:
+            issues.append(("rope_theta", f"rope_theta={self.rope_theta} must be >= 1"))
         return issues
 
     def cache_len(self, context: int) -> int:
@@ -62,4 +64,7 @@ class AttnConfig(LayerConfig):
         # each; averaged over the `context` positions of a causal sequence.
         W = self.cache_len(context)
         keys_total = W * (W + 1) // 2 + (context - W) * W
-        return proj + round(4 * H * hd * keys_total / max(context, 1))
+        # Rounded half to even like round(), in exact integers: no float overflow at any context.
+        quotient, rest = divmod(4 * H * hd * keys_total, max(context, 1))
+        half_up = 2 * rest > context or (2 * rest == context and quotient % 2 == 1)
+        return proj + quotient + int(half_up)

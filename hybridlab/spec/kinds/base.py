@@ -7,17 +7,24 @@ torch ever sees them; `num_params`, `state_numel` and `flops_per_token` are exac
 
 Optional fields (typed `X | None`) mean "derived from the model" when None, written `auto` (or
 `none`) in a spec.
+
+Every config checks its field types on construction (`SSDConfig(d_state="64")` is an error, not a
+model that fails later): an int field takes an int (not a bool), a float field a finite int or
+float, a bool field a bool; `coerce` is the laxer door for parsed values (`auto`, `2.0` for 2).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import reprlib
 import types
 import typing
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar
+
+from hybridlab.spec.errors import SpecError
 
 # A parsed argument value: what the spec grammar's INT | FLOAT | BOOL | NAME produce.
 Value = int | float | bool | str | None
@@ -31,6 +38,16 @@ class LayerConfig:
     letter: ClassVar[str] = ""
     # One line for `--help`-style listings.
     summary: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        # Types first: `check` and the cost arithmetic compare and multiply these values.
+        for name in self.field_names():
+            try:
+                value = check_type(type(self), name, getattr(self, name))
+            except ValueError as err:
+                raise SpecError(str(err)) from None
+            # Frozen dataclass: normalise `dt_max=1` to 1.0 so equal configs print equally.
+            object.__setattr__(self, name, value)
 
     def check(self, d_model: int) -> list[tuple[str, str]]:
         """Shape rules this config breaks for a model of width `d_model`, as (field, message)."""
@@ -93,30 +110,61 @@ def _field_types(cls: type) -> dict[str, tuple[type, bool]]:
 
 
 def coerce(cls: type[LayerConfig], name: str, value: Value) -> Any:
-    """Convert a parsed value to field `name`'s type, or raise ValueError saying what was wanted."""
+    """Convert a parsed value to field `name`'s type, or raise ValueError saying what was wanted.
+
+    Laxer than `check_type` in two ways only: `auto` / `none` / `null` (any case) mean None for an
+    optional field, and an integral float (`2.0`) is taken for an int field.
+    """
     tp, optional = cls.field_type(name)
-    if value is None or (isinstance(value, str) and value.lower() in ("none", "auto", "null")):
+    if isinstance(value, str) and value.lower() in ("none", "auto", "null"):
+        if not optional:
+            raise ValueError(
+                f"{cls.kind}.{name} needs a value of type {tp.__name__}, not {value!r}"
+            )
+        return None
+    if tp is int and isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    return check_type(cls, name, value)
+
+
+def check_type(cls: type[LayerConfig], name: str, value: Any) -> Any:
+    """`value` if it has field `name`'s type (floats finite, ints as float for a float field);
+    a ValueError naming the field, the type wanted and the value received otherwise."""
+    tp, optional = cls.field_type(name)
+    if value is None:
         if optional:
             return None
-        given = value if isinstance(value, str) else "auto"
-        raise ValueError(f"{cls.kind}.{name} needs a value of type {tp.__name__}, not {given!r}")
+        raise ValueError(f"{cls.kind}.{name} needs a value of type {tp.__name__}, not auto")
     if tp is bool:
         if isinstance(value, bool):
             return value
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-            return int(value)
     elif tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
-            if not math.isfinite(value):
-                raise ValueError(f"{cls.kind}.{name} must be a finite number, got {value!r}")
-            return float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # an int past float's range, such as 10**400
+                number = math.inf
+            if not math.isfinite(number):
+                shown = _SHORT.repr(value)
+                raise ValueError(f"{cls.kind}.{name} must be a finite number, got {shown}")
+            return number
     elif tp is str and isinstance(value, str):
         return value
     want = tp.__name__ + (" or auto" if optional else "")
-    raise ValueError(f"{cls.kind}.{name} must be {want}, got {format_value(value)!r}")
+    raise ValueError(f"{cls.kind}.{name} must be {want}, got {describe(value)}")
+
+
+def describe(value: Any) -> str:
+    """A received value for an error message, with its type: `'64' (str)`, `True (bool)`."""
+    return f"{_SHORT.repr(value)} ({type(value).__name__})"
+
+
+# Bounded in length and depth, so a huge or deeply nested value cannot swamp (or overflow) it.
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 3, 60, 60, 40
 
 
 def format_value(value: Any) -> str:
@@ -136,4 +184,13 @@ def is_power_of_two(n: int) -> bool:
     return n > 0 and (n & (n - 1)) == 0
 
 
-__all__ = ["LayerConfig", "Value", "ceil_div", "coerce", "format_value", "is_power_of_two"]
+__all__ = [
+    "LayerConfig",
+    "Value",
+    "ceil_div",
+    "check_type",
+    "coerce",
+    "describe",
+    "format_value",
+    "is_power_of_two",
+]

@@ -13,6 +13,10 @@ from hybridlab.spec.kinds.base import LayerConfig, is_power_of_two
 
 # The largest dt range that keeps exp(Δ·A) and Δ·x finite for any sane input.
 MAX_DT = 10.0
+# A = -exp(A_log) starts in [A_init_min, A_init_max] (Mamba-2: [1, 16]). At 1e6 every state is
+# forgotten within one step even at dt = 1e-4 (exp(-100)); past float32's 3.4e38 torch cannot draw
+# A at all, so the cap keeps `build_model` from failing on a spec that validated.
+MAX_A_INIT = 1e6
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -80,6 +84,13 @@ class SSDConfig(LayerConfig):
                 (
                     "A_init_min",
                     f"need 0 < A_init_min={self.A_init_min} <= A_init_max={self.A_init_max}",
+                )
+            )
+        elif self.A_init_max > MAX_A_INIT:
+            issues.append(
+                (
+                    "A_init_max",
+                    f"need A_init_max <= {MAX_A_INIT:g} (Mamba-2 uses 16), got {self.A_init_max}",
                 )
             )
         return issues
