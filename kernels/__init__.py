@@ -1,7 +1,15 @@
 """hybridlab.kernels: pure functions on tensors for the SSM layers.
 
 Each op has a naive reference (a sequential recurrence, for tests), a fast PyTorch path (what
-CPUs run) and one public entry taking `backend="auto"|"torch"|"naive"` (see `_dispatch.py`).
+CPUs run), a Triton path (what GPUs run) and one public entry taking
+`backend="auto"|"torch"|"naive"|"triton"` (see `_dispatch.py`).
+
+Every public entry checks its arguments once, before dispatch, with the shared checks of
+`_checks.py`, so that all backends accept the same things: float32/bfloat16/float16 tensors
+(float64, integer, bool and complex ones are TypeErrors), all on one device and not meta, no
+dimension of size 0, ints and bools where ints and bools go; each error names the function
+and the argument. The scans are exact for any sign of Δ and A, and a NaN or inf at position t
+never changes an output before t.
 
     ssd                      Mamba-2 SSD over a sequence          (b, l, h, p)
     selective_scan           Mamba-1 selective scan over a sequence  (b, d, l)

@@ -93,9 +93,7 @@ def resolve(op: str, backend: str, device: torch.device) -> Callable[..., Any]:
         order = AUTO_ORDER.get(device.type, _AUTO_FALLBACK)
         backend = next((name for name in order if name in table), "torch")
     if backend not in table:
-        raise ValueError(
-            f"unknown backend {backend!r} for {op}; valid backends: {valid_backends(op)}"
-        )
+        raise ValueError(f"{op}: unknown backend {backend!r}; valid backends: {valid_backends(op)}")
     impl = table[backend]
     if isinstance(impl, str):
         module_name, _, attr = impl.partition(":")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from hybridlab.kernels._checks import check_backend, check_bool, check_tensors
 from hybridlab.kernels._dispatch import resolve
 
 _ACTIVATIONS = (None, "silu", "swish")
@@ -144,6 +145,11 @@ def _check_common(name, channels, weight, bias, activation) -> None:
         raise ValueError(f"{name}: weight must be ({channels}, width), got {tuple(weight.shape)}")
     if bias is not None and tuple(bias.shape) != (channels,):
         raise ValueError(f"{name}: bias must be ({channels},), got {tuple(bias.shape)}")
+    if activation is not None and not isinstance(activation, str):
+        raise TypeError(
+            f"{name}: activation must be None or a str, got {activation!r} "
+            f"({type(activation).__name__})"
+        )
     if activation not in _ACTIVATIONS:
         raise ValueError(f"{name}: activation must be one of {_ACTIVATIONS}, got {activation!r}")
 
@@ -159,18 +165,25 @@ def causal_conv1d(
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Causal depthwise 1-D convolution over a whole sequence. Computes in fp32; returns x's dtype.
 
+    Accepted (checked here, once, for every backend; kernels/_checks.py): every tensor float32,
+    bfloat16 or float16 (mixed freely), all on one device, no dimension of size 0 (a width-0
+    filter included). float64, integer, bool and complex tensors and None for a required tensor
+    are TypeErrors; meta tensors, mixed devices, zero sizes and wrong shapes are ValueErrors;
+    each message names the argument. A NaN or inf at position t never changes an output
+    before t.
+
     Args:
         x: inputs, (b, d, l).
-        weight: one filter per channel, (d, w).
+        weight: one filter per channel, (d, w), w ≥ 1.
         bias: (d,); None for none.
-        initial_state: inputs before x, (b, d, s) with s ≥ w - 1; its last w - 1 columns are used,
-            so a conv state (b, d, w) from a prefill or from `causal_conv1d_update` fits. None
-            means zeros.
+        initial_state: inputs before x, (b, d, s) with s ≥ max(w - 1, 1); its last w - 1
+            columns are used, so a conv state (b, d, w) from a prefill or from
+            `causal_conv1d_update` fits. None means zeros.
         activation: None, or "silu" (alias "swish").
-        return_final_state: also return the conv state for decoding: the last w inputs,
+        return_final_state: bool; also return the conv state for decoding: the last w inputs,
             (b, d, w), oldest first, zero-padded on the left when fewer than w were seen.
-        backend: "auto", "torch" (channels-last multiply-adds with a hand-written backward) or
-            "naive" (a sum over taps, through autograd).
+        backend: "auto", "torch" (channels-last multiply-adds with a hand-written backward),
+            "naive" (a sum over taps, through autograd) or "triton".
 
     Returns:
         y of shape (b, d, l), or (y, final_state) when return_final_state.
@@ -181,11 +194,13 @@ def causal_conv1d(
         >>> y.shape, conv_state.shape
         (torch.Size([2, 8, 10]), torch.Size([2, 8, 4]))
     """
-    if x.dim() != 3 or x.shape[-1] < 1:
-        raise ValueError(
-            f"causal_conv1d: x must be (batch, channels, length), got {tuple(x.shape)}"
-        )
-    _check_common("causal_conv1d", x.shape[1], weight, bias, activation)
+    name = "causal_conv1d"
+    check_tensors(name, {"x": x, "weight": weight}, {"bias": bias, "initial_state": initial_state})
+    check_bool(name, "return_final_state", return_final_state)
+    check_backend(name, backend)
+    if x.dim() != 3:
+        raise ValueError(f"{name}: x must be (batch, channels, length), got {tuple(x.shape)}")
+    _check_common(name, x.shape[1], weight, bias, activation)
     width = weight.shape[1]
     if initial_state is not None and (
         initial_state.dim() != 3
@@ -210,14 +225,18 @@ def causal_conv1d_update(
 ) -> torch.Tensor:
     """One decode step: shift `x` into `conv_state` (in place) and convolve.
 
+    Accepted as by `causal_conv1d` (kernels/_checks.py): float32/bfloat16/float16 tensors, the
+    conv state included (an integer state would be truncated in place: a TypeError), on one
+    device, no dimension of size 0.
+
     Args:
         x: this token's input, (b, d).
         conv_state: the last inputs, (b, d, s) with s ≥ w, oldest first; rolled left by one and
             x written at the end, in place.
-        weight: (d, w).
+        weight: (d, w), w ≥ 1.
         bias: (d,); None for none.
         activation: None, or "silu" (alias "swish").
-        backend: "auto", "torch" or "naive" (the same code).
+        backend: "auto", "torch" or "naive" (the same code), or "triton".
 
     Returns:
         y of shape (b, d), x's dtype.
@@ -228,9 +247,12 @@ def causal_conv1d_update(
         >>> y.shape
         torch.Size([2, 8])
     """
+    name = "causal_conv1d_update"
+    check_tensors(name, {"x": x, "conv_state": conv_state, "weight": weight}, {"bias": bias})
+    check_backend(name, backend)
     if x.dim() != 2:
-        raise ValueError(f"causal_conv1d_update: x must be (batch, channels), got {tuple(x.shape)}")
-    _check_common("causal_conv1d_update", x.shape[1], weight, bias, activation)
+        raise ValueError(f"{name}: x must be (batch, channels), got {tuple(x.shape)}")
+    _check_common(name, x.shape[1], weight, bias, activation)
     if (
         conv_state.dim() != 3
         or tuple(conv_state.shape[:2]) != tuple(x.shape)

@@ -16,11 +16,19 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from hybridlab.kernels._checks import check_backend, check_bool, check_shapes, check_tensors
 from hybridlab.kernels._dispatch import resolve
 
 
-def _check(state, x, dt, A, B, C, D, z, dt_bias) -> None:
+def _check(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus) -> None:
+    """Everything `selective_state_update` refuses (kernels/_checks.py), then its shapes."""
     name = "selective_state_update"
+    check_tensors(
+        name,
+        {"state": state, "x": x, "dt": dt, "A": A, "B": B, "C": C},
+        {"D": D, "z": z, "dt_bias": dt_bias},
+    )
+    check_bool(name, "dt_softplus", dt_softplus)
     if state.dim() == 4:
         b, h, p, n = state.shape
         if B.dim() != 3 or B.shape[0] != b or B.shape[2] != n or h % B.shape[1]:
@@ -61,11 +69,11 @@ def _check(state, x, dt, A, B, C, D, z, dt_bias) -> None:
             f"{name}: state must be (batch, heads, headdim, d_state) for SSD or "
             f"(batch, channels, d_state) for Mamba-1, got {tuple(state.shape)}"
         )
-    for arg, (t, shape) in expected.items():
-        if t is not None and tuple(t.shape) != shape:
-            raise ValueError(f"{name}: {arg} must have shape {shape}, got {tuple(t.shape)}")
+    check_shapes(name, expected)
     if D is not None and tuple(D.shape) not in d_shapes:
-        raise ValueError(f"{name}: D must have shape {' or '.join(map(str, d_shapes))}")
+        raise ValueError(
+            f"{name}: D must have shape {' or '.join(map(str, d_shapes))}, got {tuple(D.shape)}"
+        )
 
 
 def selective_state_update_torch(
@@ -134,19 +142,26 @@ def selective_state_update(
     bf16 activations is fine). Running it token by token equals `ssd` / `selective_scan` over the
     sequence. For inference: the in-place update is not differentiable.
 
+    Accepted (checked here, once, for every backend; kernels/_checks.py): every tensor, the
+    state included, float32, bfloat16 or float16 (mixed freely), all on one device, no
+    dimension of size 0. float64, integer, bool and complex tensors (an int state would be
+    truncated in place) and None for a required tensor are TypeErrors; meta tensors, mixed
+    devices, zero sizes and wrong shapes are ValueErrors; each message names the argument.
+    Any sign of Δ and A is computed exactly.
+
     Args:
         state: SSD (b, h, p, n) or Mamba-1 (b, d, n); updated in place.
         x: this token's input, (b, h, p) or (b, d).
         dt: time step before bias/softplus, (b, h) or (b, d).
-        A: decay rates, (h,) or (d, n), negative.
-        B: input projection, (b, g, n); for Mamba-1 also (b, n).
+        A: rates, (h,) or (d, n); negative for decaying states.
+        B: input projection, (b, g, n) with g ≥ 1 dividing h (or d); for Mamba-1 also (b, n).
         C: output projection, same shape as B.
         D: skip connection, (h,) or (h, p) for SSD, (d,) for Mamba-1; None for none.
         z: gate, same shape as x: y *= silu(z). None for none.
         dt_bias: added to dt, (h,) or (d,).
-        dt_softplus: apply softplus to dt + dt_bias.
-        backend: "auto", "torch" or "naive" (the same PyTorch code; a single step has nothing
-            to speed up).
+        dt_softplus: bool; apply softplus to dt + dt_bias.
+        backend: "auto", "torch", "naive" (the same PyTorch code; a single step has nothing
+            to speed up) or "triton".
 
     Returns:
         y, same shape and dtype as x.
@@ -159,6 +174,7 @@ def selective_state_update(
         >>> y.shape
         torch.Size([2, 4, 16])
     """
-    _check(state, x, dt, A, B, C, D, z, dt_bias)
+    _check(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus)
+    check_backend("selective_state_update", backend)
     impl = resolve("selective_state_update", backend, x.device)
     return impl(state, x, dt, A, B, C, D=D, z=z, dt_bias=dt_bias, dt_softplus=dt_softplus)

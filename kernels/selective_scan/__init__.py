@@ -12,45 +12,48 @@ through hybridlab.kernels._dispatch.
 from __future__ import annotations
 
 import torch
+from hybridlab.kernels._checks import check_backend, check_bool, check_shapes, check_tensors
 from hybridlab.kernels._dispatch import resolve
 
 
-def _check(u, delta, A, B, C, D, z, delta_bias, initial_state) -> None:
+def _check(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, final) -> None:
+    """Everything `selective_scan` refuses (kernels/_checks.py), then its shapes."""
+    name = "selective_scan"
+    check_tensors(
+        name,
+        {"u": u, "delta": delta, "A": A, "B": B, "C": C},
+        {"D": D, "z": z, "delta_bias": delta_bias, "initial_state": initial_state},
+    )
+    check_bool(name, "delta_softplus", delta_softplus)
+    check_bool(name, "return_final_state", final)
     if u.dim() != 3:
-        raise ValueError(
-            f"selective_scan: u must be (batch, channels, length), got {tuple(u.shape)}"
-        )
+        raise ValueError(f"{name}: u must be (batch, channels, length), got {tuple(u.shape)}")
     b, d, l = u.shape
-    if l < 1:
-        raise ValueError("selective_scan: empty sequence (length 0)")
     if A.dim() != 2 or A.shape[0] != d:
-        raise ValueError(f"selective_scan: A must be ({d}, d_state), got {tuple(A.shape)}")
+        raise ValueError(f"{name}: A must be ({d}, d_state), got {tuple(A.shape)}")
     n = A.shape[1]
-    for name, t in (("B", B), ("C", C)):
+    for arg, t in (("B", B), ("C", C)):
         grouped = t.dim() == 4 and t.shape[0] == b and tuple(t.shape[2:]) == (n, l)
         ok = (t.dim() == 3 and tuple(t.shape) == (b, n, l)) or (grouped and d % t.shape[1] == 0)
         if not ok:
             raise ValueError(
-                f"selective_scan: {name} must be ({b}, {n}, {l}) or ({b}, g, {n}, {l}) with g "
+                f"{name}: {arg} must be ({b}, {n}, {l}) or ({b}, g, {n}, {l}) with g "
                 f"dividing {d} channels, got {tuple(t.shape)}"
             )
     if B.shape != C.shape:
         raise ValueError(
-            f"selective_scan: B and C must have the same shape, got {tuple(B.shape)} and "
-            f"{tuple(C.shape)}"
+            f"{name}: B and C must have the same shape, got {tuple(B.shape)} and {tuple(C.shape)}"
         )
-    expected = {
-        "delta": (delta, (b, d, l)),
-        "D": (D, (d,)),
-        "z": (z, (b, d, l)),
-        "delta_bias": (delta_bias, (d,)),
-        "initial_state": (initial_state, (b, d, n)),
-    }
-    for name, (t, shape) in expected.items():
-        if t is not None and tuple(t.shape) != shape:
-            raise ValueError(
-                f"selective_scan: {name} must have shape {shape}, got {tuple(t.shape)}"
-            )
+    check_shapes(
+        name,
+        {
+            "delta": (delta, (b, d, l)),
+            "D": (D, (d,)),
+            "z": (z, (b, d, l)),
+            "delta_bias": (delta_bias, (d,)),
+            "initial_state": (initial_state, (b, d, n)),
+        },
+    )
 
 
 def selective_scan(
@@ -74,19 +77,27 @@ def selective_scan(
     y_t *= silu(z_t) if z. Channel i uses group i // (d // g) of B and C. Computes in fp32;
     returns u's dtype.
 
+    Accepted (checked here, once, for every backend; kernels/_checks.py): every tensor float32,
+    bfloat16 or float16 (mixed freely), all on one device, no dimension of size 0. float64,
+    integer, bool and complex tensors and None for a required tensor are TypeErrors; meta
+    tensors, mixed devices, zero sizes and wrong shapes are ValueErrors; each message names
+    the argument. Any sign of Δ and A is computed exactly (the backends run the recurrence; a
+    growing state can overflow to inf). A NaN or inf at position t makes outputs from t on
+    non-finite and never changes an output before t.
+
     Args:
         u: inputs, (b, d, l).
-        delta: time steps before bias/softplus, (b, d, l).
-        A: decay rates, (d, n), negative.
+        delta: time steps before bias/softplus, (b, d, l); any sign without softplus.
+        A: rates, (d, n); negative for decaying states, any sign works.
         B: input projections, (b, n, l), or (b, g, n, l) shared by groups of d/g channels.
         C: output projections, same layouts as B.
         D: skip connection, (d,); None for none.
         z: gate, (b, d, l): y *= silu(z). None for none.
         delta_bias: added to delta, (d,).
-        delta_softplus: apply softplus to delta + delta_bias.
+        delta_softplus: bool; apply softplus to delta + delta_bias.
         initial_state: state before the first token, (b, d, n); None means zeros.
-        return_final_state: also return the state after the last token, (b, d, n).
-        backend: "auto", "torch" or "naive" (see hybridlab.kernels._dispatch).
+        return_final_state: bool; also return the state after the last token, (b, d, n).
+        backend: "auto", "torch", "naive" or "triton" (see hybridlab.kernels._dispatch).
 
     Returns:
         y of shape (b, d, l), or (y, final_state) when return_final_state.
@@ -99,7 +110,8 @@ def selective_scan(
         >>> y.shape
         torch.Size([2, 64, 100])
     """
-    _check(u, delta, A, B, C, D, z, delta_bias, initial_state)
+    _check(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, return_final_state)
+    check_backend("selective_scan", backend)
     impl = resolve("selective_scan", backend, u.device)
     return impl(
         u,

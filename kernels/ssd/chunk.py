@@ -15,10 +15,18 @@ CPU-specific choices, each measured (benchmarks/README.md, "CPU scans"):
     - C·Bᵀ is computed once per group, not per head (h/g times fewer products);
     - heads of a group are stacked along p so that steps 2 and 4 are a few large matmuls, and
       every matmul is an explicit `bmm` on 3-D views (torch.matmul on 5-D operands copied);
-    - the (q × q) decay exponent is clamped to [-80, 0] before `exp`: exp of arguments below
+    - the (q × q) decay exponent is clamped below at -80 before `exp`: exp of arguments below
       about -87 (results in the denormal range) runs ~15x slower on x86, and exp(-80) ≈ 2e-35 is
       zero for every practical purpose. The upper triangle is masked through C·Bᵀ, not `-inf`.
-      So the chunked path assumes decaying states (Δ ≥ 0, A ≤ 0), as every Mamba-2 does;
+      When every Δ·A ≤ 0 (decaying states, every Mamba-2; one max over (b, l, h) tells) the
+      upper triangle's exponents are ≥ 0 and a clamp to [-80, 0] keeps them finite in the same
+      pass. Otherwise (Δ < 0 without softplus, A > 0, or a NaN Δ) the exponents below the
+      diagonal may be positive, and the upper triangle is filled with -80 before `exp` instead
+      (one more pass): exact for any sign, and neither an overflow nor a NaN there reaches M;
+    - causal under NaN: the diagonal-block product M·Δx multiplies the zeros above M's diagonal
+      by later rows of Δx, and 0 · NaN = NaN; `_masked_product` checks Δx with one sum and, only
+      when it is not finite, zeroes the non-finite entries for the product and sets the outputs
+      from their positions on to NaN, as the recurrence does;
     - the backward is hand-written. It reuses what forward saved (the decay L, the masked
       product M, Δx in head-major layout and the state entering each chunk) and gets the
       gradients of the log-decays from the identity
@@ -41,6 +49,22 @@ _MIN_LOG_DECAY = -80.0
 
 def _tril(q: int, device: torch.device) -> torch.Tensor:
     return torch.ones(q, q, dtype=torch.bool, device=device).tril()
+
+
+def _masked_product(M: torch.Tensor, xd: torch.Tensor) -> torch.Tensor:
+    """M @ xd for M (·, q, q) zero above its diagonal, and causal even where xd is not finite.
+
+    A matmul multiplies the zeros above the diagonal by later rows of xd, and 0 · NaN = NaN:
+    a NaN or inf at position t would spoil every earlier output of its chunk. One sum tells
+    whether xd is finite (its sum is finite only then; measured 1% of this product's time);
+    otherwise the product runs on xd with its non-finite entries zeroed and, as the recurrence
+    does, every output from a non-finite entry's position on is NaN (per column of p).
+    """
+    if torch.isfinite(xd.sum()):
+        return torch.bmm(M, xd)
+    bad = ~torch.isfinite(xd)  # (·, q, p)
+    y = torch.bmm(M, xd.masked_fill(bad, 0.0))
+    return y.masked_fill_(bad.cumsum(1) > 0, float("nan"))
 
 
 # Layout helpers. Every matmul below is an explicit `bmm` on 3-D views: `torch.matmul` on 5-D
@@ -74,21 +98,30 @@ def _chunk_forward(x, dt, A, B, C, h0, q, states=True):
     dims = (b, c, q, g, r, p)
     x_c = x.view(b, c, q, h, p)
     dt_c = dt.view(b, c, q, h)
-    cs = (dt_c * A).cumsum(2)  # (b, c, q, h)
+    a = dt_c * A  # (b, c, q, h)
+    cs = a.cumsum(2)  # (b, c, q, h)
     B_g = _group_major(B, b, c, q, g, n)  # (bcg, q, n)
     C_g = _group_major(C, b, c, q, g, n)  # (bcg, q, n)
 
     # 1. diagonal blocks: M = (C Bᵀ ∘ causal mask) ∘ L with L_ij = exp(cs_i - cs_j), per head.
-    CB = torch.bmm(C_g, B_g.transpose(1, 2)).masked_fill_(~_tril(q, x.device), 0.0)
+    tril = _tril(q, x.device)
+    CB = torch.bmm(C_g, B_g.transpose(1, 2)).masked_fill_(~tril, 0.0)
     cs_T = cs.transpose(2, 3).contiguous()  # (b, c, h, q); contiguous so that L is too
-    L = (cs_T[..., :, None] - cs_T[..., None, :]).clamp_(_MIN_LOG_DECAY, 0.0).exp_()
+    L = cs_T[..., :, None] - cs_T[..., None, :]
+    # Every Δ·A ≤ 0 (False if one is NaN): exponents are ≤ 0 below the diagonal and ≥ 0 above,
+    # where the clamp keeps them finite. Otherwise the upper triangle is masked before exp.
+    if a.max() <= 0:
+        L.clamp_(_MIN_LOG_DECAY, 0.0)
+    else:
+        L.masked_fill_(~tril, _MIN_LOG_DECAY).clamp_min_(_MIN_LOG_DECAY)
+    L.exp_()
     M = x.new_empty(b, c, h, q, q)  # out=, so that M is contiguous whatever the broadcast
     torch.mul(L.view(b, c, g, r, q, q), CB.view(b, c, g, 1, q, q), out=M.view(b, c, g, r, q, q))
     M = M.view(b * c * h, q, q)
     # Δx, written straight into the head-major layout the per-head products need.
     xd_T = x.new_empty(b, c, h, q, p)
     torch.mul(x_c.transpose(2, 3), dt_c.transpose(2, 3)[..., None], out=xd_T)
-    y_diag = torch.bmm(M, xd_T.view(b * c * h, q, p)).view(b, c, h, q, p)
+    y_diag = _masked_product(M, xd_T.view(b * c * h, q, p)).view(b, c, h, q, p)
     if not states:
         y = y_diag.transpose(2, 3).contiguous()  # (b, c, q, h, p)
         return y.view(b, l, h, p), None, (cs, L, M, xd_T, None)

@@ -1,9 +1,14 @@
-"""Fixtures shared by the kernel tests."""
+"""Fixtures shared by the kernel tests; this folder goes on sys.path for `kernel_cases`."""
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
 
 
 @pytest.fixture

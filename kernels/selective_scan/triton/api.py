@@ -7,6 +7,7 @@ Shape legend:
 forward.py scans each chunk of T time steps with `tl.associative_scan` and carries the state
 across chunks in registers; backward.py recomputes each chunk from the saved entering state and
 runs the adjoint recurrence as a reverse scan. Both compute in fp32 whatever the inputs' dtype.
+Arguments are checked by the public `hybridlab.kernels.selective_scan` (kernels/_checks.py).
 """
 
 from __future__ import annotations
@@ -97,10 +98,6 @@ def selective_scan_triton(
     check_cuda_or_interpreter(u, "u")
     if B.dim() == 3:
         B, C = B[:, None], C[:, None]
-    if u.shape[1] % B.shape[1]:
-        raise ValueError(
-            f"ngroups ({B.shape[1]}) must divide the number of channels ({u.shape[1]})"
-        )
     u, delta, A, B, C = (t.contiguous() for t in (u, delta, A, B, C))
     z = z.contiguous() if z is not None else None
     y, final = _SelectiveScanTriton.apply(

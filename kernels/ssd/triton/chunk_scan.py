@@ -12,7 +12,11 @@ and `_chunk_scan_fwd` split the work the same way):
               + D x_i,      then  y_i ∘= silu(z_i)
 The intra-chunk term is the masked (C Bᵀ ∘ decay) X product: the decay-weighted (BM × BK) block
 of CB is formed in fp32, cast to the inputs' dtype and multiplied with x on tensor cores. Blocks
-above the diagonal are never visited (the j loop stops at the row block's end).
+above the diagonal are never visited (the j loop stops at the row block's end); inside the
+diagonal blocks, `tl.where` keeps a NaN or inf at position j from reaching outputs before j (see
+the kernel's comment). Its cost, compiled for sm_90 by benchmarks/triton_compile_check.py:
+in bf16 the same shared memory and registers within ±7% (one variant spills 16 bytes); in
+fp32 fewer spilled bytes and up to a third more shared memory. GPU time not yet measured.
 """
 
 from __future__ import annotations
@@ -172,10 +176,16 @@ def _chunk_scan_fwd_kernel(
     acc *= tl.exp(cs_m)[:, None]
 
     # Intra-chunk: Σ_{j ≤ i} CB_ij exp(cs_i − cs_j) Δ_j x_j, over column blocks up to the diagonal.
+    # Causal under NaN: the dot multiplies the zero weights of pairs j > i by x_j, and
+    # 0 · NaN = NaN would reach earlier outputs. So the weights are zeroed with `tl.where` (not
+    # by the decay alone: CB_ij or Δ_j may be NaN), a non-finite x_j enters the dot as 0, and
+    # the rows from the first non-finite x_j of each column on are set to NaN afterwards, as the
+    # recurrence makes them (the j loop covers every j ≤ i of this row block).
     cb_base = cb_ptr + (
         ((pid_b * num_chunks + pid_c) * num_groups + pid_g).to(tl.int64) * chunk_size * chunk_size
     )
     j_end = tl.minimum((pid_m + 1) * BLOCK_M, chunk_size)
+    first_bad = tl.full((BLOCK_P,), chunk_size, dtype=tl.int32)  # first non-finite x_j per column
     for j0 in range(0, j_end, BLOCK_K):
         offs_j = j0 + tl.arange(0, BLOCK_K)
         mask_j = offs_j < chunk_size
@@ -193,9 +203,12 @@ def _chunk_scan_fwd_kernel(
             mask=(mask_j & (t0 + offs_j < seqlen))[:, None] & mask_p[None, :],
             other=0.0,
         )  # (BK, BP)
-        acc = tl.dot(
-            (cb * decay * dt_j[None, :]).to(x_j.dtype), x_j, acc, input_precision=DOT_PRECISION
-        )
+        bad = (x_j != x_j) | (tl.abs(x_j) == float("inf"))  # (BK, BP)
+        first_bad = tl.minimum(first_bad, tl.min(tl.where(bad, offs_j[:, None], chunk_size), 0))
+        x_j = tl.where(bad, 0.0, x_j)
+        w = tl.where(causal, cb * decay * dt_j[None, :], 0.0)
+        acc = tl.dot(w.to(x_j.dtype), x_j, acc, input_precision=DOT_PRECISION)
+    acc = tl.where(offs_m[:, None] >= first_bad[None, :], float("nan"), acc)
 
     io_offs = x_base + offs_m[:, None] * x_row + offs_p[None, :]
     io_mask = mask_mt[:, None] & mask_p[None, :]
