@@ -105,22 +105,25 @@ def _group_alive(pgid: int) -> bool:
 
 
 class Interrupted(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, raised like Ctrl-C so that every cleanup for Ctrl-C runs."""
+    """SIGTERM, SIGHUP (or SIGINT), raised like Ctrl-C so that every cleanup for Ctrl-C runs."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise Interrupted(signum)
-
-
 @contextlib.contextmanager
 def terminate_like_ctrl_c() -> Iterator[None]:
     """Within the block, SIGTERM (`kill`, a supervisor) and SIGHUP (a closed terminal) raise
-    `Interrupted`, a KeyboardInterrupt: the same cleanup as Ctrl-C instead of dying mid-write."""
-    previous = {sig: signal.signal(sig, _interrupt) for sig in SIGNALS}
+    `Interrupted`, a KeyboardInterrupt: the same cleanup as Ctrl-C instead of dying mid-write.
+    All three (Ctrl-C too) wait for a study journal write under way to end
+    (`hybridlab.study.interrupts`)."""
+    from hybridlab.study.interrupts import raise_or_defer
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise_or_defer(Interrupted(signum))
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, *SIGNALS)}
     try:
         yield
     finally:

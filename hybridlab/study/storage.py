@@ -27,6 +27,7 @@ from filelock import FileLock, Timeout
 
 from hybridlab.config import StudyConfigError, first_line
 from hybridlab.study.attrs import StudyAttr, TrialAttr
+from hybridlab.study.interrupts import whole_write
 from hybridlab.tracking import Outcome
 
 if TYPE_CHECKING:
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 def make_storage(plan: StudyPlan, *, create: bool) -> Any:
     """The Optuna storage of `plan`; with `create=False` a missing journal is an error."""
     import optuna
-    from optuna.storages.journal import JournalFileBackend
 
     if plan.storage is not None:
         if plan.storage.startswith("sqlite:///") and not create:
@@ -54,7 +54,7 @@ def make_storage(plan: StudyPlan, *, create: bool) -> Any:
         plan.folder.mkdir(parents=True, exist_ok=True)
     try:
         # Optuna replays the whole journal here.
-        return optuna.storages.JournalStorage(JournalFileBackend(str(plan.journal_path)))
+        return _journal_storage(str(plan.journal_path))
     except (ValueError, KeyError, TypeError) as err:
         raise StudyConfigError(
             f"the study journal {str(plan.journal_path)!r} cannot be read ({first_line(err)}): "
@@ -62,6 +62,33 @@ def make_storage(plan: StudyPlan, *, create: bool) -> Any:
             f"with another `name` or `output`",
             where=plan.source,
         ) from None
+
+
+def _journal_storage(path: str) -> Any:
+    """Optuna's journal storage on the file at `path`, every storage operation whole: an
+    interrupt waits for it to end (`hybridlab.study.interrupts`). An operation writes the log
+    and replays it into memory; cut in the middle, the file lock was left half released or a
+    log entry was skipped in memory ("Record does not exist" later)."""
+    import functools
+
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    def whole(method: Any) -> Any:
+        @functools.wraps(method)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with whole_write():
+                return method(*args, **kwargs)
+
+        return run
+
+    methods = {
+        name: whole(method)
+        for name, method in vars(JournalStorage).items()
+        if callable(method) and not name.startswith("_")
+    }
+    methods["__init__"] = whole(JournalStorage.__init__)  # it replays the whole journal
+    return type("WholeJournalStorage", (JournalStorage,), methods)(JournalFileBackend(path))
 
 
 def open_study(plan: StudyPlan, *, create: bool, storage: Any = None) -> Any:
