@@ -89,9 +89,10 @@ def run(
         print("interrupted: run the same command again to resume", file=sys.stderr)
         raise typer.Exit(exit_code(interrupt)) from None
     retried = f"{summary.retried} retried after a fault, " if summary.retried else ""
+    pruned = f", {summary.pruned} stopped early by the pruner" if plan.pruner.enabled else ""
     console.print(
         f"[bold]{escape(plan.name)}[/]: {summary.trained} trained ({summary.complete} complete, "
-        f"{summary.failed} failed), {summary.infeasible} infeasible this run, "
+        f"{summary.failed} failed{pruned}), {summary.infeasible} infeasible this run, "
         f"{len(summary.interrupted)} interrupted trial(s) re-enqueued, {retried}"
         f"{summary.wall_time_s:.0f} s; study folder {escape(summary.folder)}",
         highlight=False,
@@ -119,7 +120,7 @@ def pareto(
     """
     from hybridlab.spec import parse
     from hybridlab.study import StudyConfigError, load_plan
-    from hybridlab.study.front import seed_summary, study_front
+    from hybridlab.study.front import outcome_counts, seed_summary, study_front
     from hybridlab.study.storage import open_study, storage_label
 
     try:
@@ -130,6 +131,7 @@ def pareto(
     front = study_front(optuna_study, plan.labels)
     noise = seed_summary(optuna_study, front, plan.labels, plan.directions, plan.measured_labels)
     hv = optuna_study.user_attrs.get("hypervolume")
+    counts = outcome_counts(optuna_study)
     written = []
     if export is not None and export.exists() and not export.is_dir():
         fail(f"--export: {export} is a file; give a folder for the spec files")
@@ -148,6 +150,7 @@ def pareto(
             "storage": storage_label(plan),
             "objectives": objectives,
             "hypervolume": hv,
+            "trials": counts,
             "front": [p.to_dict() for p in front],
         }
         for point in data["front"]:
@@ -159,6 +162,7 @@ def pareto(
             data["exported"] = written
         typer.echo(json.dumps(data))
         return
+    print("trials: " + ", ".join(f"{n} {outcome}" for outcome, n in counts.items()))
     Console().print(front_table(front, plan.labels, hv, noise))
     if written:
         Console(stderr=True).print(f"wrote {len(written)} spec files to {escape(str(export))}")
@@ -217,7 +221,8 @@ class LiveView(Tracker):
 
     def __init__(self, console: Console, budget: int | None, steps: int) -> None:
         self.console, self.budget, self.steps = console, budget, steps
-        self.counts = {Outcome.COMPLETE: 0, Outcome.FAILED: 0, Outcome.INFEASIBLE: 0}
+        self.counts = {o: 0 for o in (Outcome.COMPLETE, Outcome.FAILED, Outcome.PRUNED)}
+        self.counts[Outcome.INFEASIBLE] = 0
         self.running: dict[int, dict[str, Any]] = {}
         self.front: list[FrontPoint] = []
         self.labels: list[str] = []
@@ -253,6 +258,8 @@ class LiveView(Tracker):
         if record.outcome == Outcome.COMPLETE:
             values = ", ".join(f"{k} {_fmt(v)}" for k, v in record.values.items())
             self.last = f"trial {record.number}: {values}"
+        elif record.outcome == Outcome.PRUNED:
+            self.last = f"trial {record.number} stopped at step {record.pruned_at_step}"
         else:
             self.last = f"trial {record.number} {record.outcome}: {record.reason}"
 
@@ -261,13 +268,13 @@ class LiveView(Tracker):
 
     def __rich__(self) -> Group:
         c = self.counts
-        trained = self.trained_before + c[Outcome.COMPLETE] + c[Outcome.FAILED]
+        trained = self.trained_before + c[Outcome.COMPLETE] + c[Outcome.FAILED] + c[Outcome.PRUNED]
         budget = f"/{self.budget}" if self.budget else ""
         head = Text.assemble(
             ("trials ", "bold"),
             f"{trained}{budget} trained · {len(self.running)} running · "
             f"this run: {c[Outcome.COMPLETE]} complete · {c[Outcome.FAILED]} failed · "
-            f"{c[Outcome.INFEASIBLE]} infeasible",
+            f"{c[Outcome.PRUNED]} pruned · {c[Outcome.INFEASIBLE]} infeasible",
         )
         if self.hypervolume is not None:
             head.append(f" · hypervolume {self.hypervolume:.4g}")

@@ -7,7 +7,10 @@ The contract, so that backends slot in beside each other (inline, Ray):
   finished (or `timeout` seconds passed: then possibly none) and return the finished ones.
   While waiting, the executor calls `on_metrics(number, step, metrics)` **in the driver's
   thread** for intermediate metrics (the Ray executor drains a queue here), so trackers and the
-  progress view never run in workers.
+  progress view never run in workers. When it returns True the trial is to stop early (the
+  study's pruner): the executor ends it at its next report (or at once) and returns it as an
+  outcome like any other (inline: the training result, cut short; Ray: `{"status": "stopped",
+  "steps_done": <its last reported step>}`), and its slot is free for the next trial.
 - `max_concurrent`: how many trials the driver keeps in flight.
 - `check_config(config)` (a classmethod): raise `SettingError` naming the bad `executor.*`
   setting; called when the study file is validated, before anything starts.
@@ -30,7 +33,10 @@ from hybridlab.execution.worker import TrialRequest
 if TYPE_CHECKING:
     from hybridlab.execution.config import ExecutorConfig
 
-OnMetrics = Callable[[int, int, dict[str, float]], None]
+# The result status of a trial an executor ended early at the driver's request.
+STOPPED = "stopped"
+# Returns True to stop the trial early (None or False: go on).
+OnMetrics = Callable[[int, int, dict[str, float]], bool | None]
 
 
 class ExecutorFailed(RuntimeError):
@@ -50,7 +56,7 @@ class Executor(ABC):
     max_concurrent: int = 1
 
     def __init__(self, on_metrics: OnMetrics | None = None) -> None:
-        self.on_metrics: OnMetrics = on_metrics or (lambda number, step, metrics: None)
+        self.on_metrics: OnMetrics = on_metrics or (lambda number, step, metrics: False)
 
     @abstractmethod
     def submit(self, request: TrialRequest) -> int: ...

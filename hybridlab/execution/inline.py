@@ -8,6 +8,7 @@ from hybridlab.config import SettingError
 from hybridlab.execution.base import Executor, OnMetrics, TrialOutcome
 from hybridlab.execution.config import ExecutorConfig
 from hybridlab.execution.worker import TrialRequest, run_trial
+from hybridlab.train import StopTraining
 
 
 class InlineExecutor(Executor):
@@ -29,7 +30,8 @@ class InlineExecutor(Executor):
         request = self._queue.pop(0)
 
         def report(step: int, metrics: dict[str, float]) -> None:
-            self.on_metrics(request.number, step, metrics)
+            if self.on_metrics(request.number, step, metrics):
+                raise StopTraining(f"stopped by the study at step {step}")
 
         return [TrialOutcome(request.number, run_trial(request.to_dict(), report))]
 

@@ -48,7 +48,13 @@ from typing import Any, NoReturn
 
 from hybridlab.config import SettingError, StudyConfigError, first_line
 from hybridlab.config.addresses import connect_error
-from hybridlab.execution.base import Executor, ExecutorFailed, OnMetrics, TrialOutcome
+from hybridlab.execution.base import (
+    STOPPED,
+    Executor,
+    ExecutorFailed,
+    OnMetrics,
+    TrialOutcome,
+)
 from hybridlab.execution.config import ExecutorConfig
 from hybridlab.execution.environment import drop_mlflow_run_vars
 from hybridlab.execution.worker import TrialRequest
@@ -128,6 +134,7 @@ class RayExecutor(Executor):
         self._id = next(_IDS)
         self._channels: Any = None
         self._running: set[int] = set()
+        self._last_step: dict[int, int] = {}
         # Where each trial runs (node id and ip, hostname, pid), known once it has started.
         self.workers: dict[int, dict[str, Any]] = {}
         self._thread: threading.Thread | None = None
@@ -206,10 +213,17 @@ class RayExecutor(Executor):
             elif kind == "metrics":
                 step, metrics = rest
                 if number in self._running:
-                    self.on_metrics(number, step, metrics)
+                    self._last_step[number] = step
+                    if self.on_metrics(number, step, metrics):
+                        self._channels.stop.add(number)  # Tune ends it at its next report
             elif number in self._running:
                 self._running.discard(number)
-                outcomes.append(TrialOutcome(number, rest[0]))
+                result = rest[0]
+                if result.get("status") == STOPPED:
+                    result["steps_done"] = self._last_step.get(number, 0)
+                    result["worker"] = self.workers.get(number)
+                self._last_step.pop(number, None)
+                outcomes.append(TrialOutcome(number, result))
                 block = False  # return what has finished, without waiting for more
 
     def shutdown(self) -> None:

@@ -22,6 +22,7 @@ from ray import tune
 from ray.tune import Callback, ProgressReporter, Stopper
 from ray.tune.search import Searcher
 
+from hybridlab.execution.base import STOPPED
 from hybridlab.execution.environment import MLFLOW_RUN_VARS, drop_mlflow_run_vars
 from hybridlab.execution.worker import run_trial
 from hybridlab.train.result import FAILED
@@ -37,6 +38,9 @@ class Channels:
         self.stop_all = threading.Event()
         # Trials handed to Tune and not yet ended there (changed in Tune's thread only).
         self.active = 0
+        # Tune's trial id → our trial number; the numbers the driver asked to stop early.
+        self.numbers: dict[str, int] = {}
+        self.stop: set[int] = set()
 
 
 CHANNELS: dict[int, Channels] = {}
@@ -67,6 +71,7 @@ class Bridge(Searcher):
         if config is None:
             return Searcher.FINISHED
         channels.active += 1
+        channels.numbers[trial_id] = config["request"]["number"]
         return config
 
     def on_trial_complete(self, trial_id: str, result: Any = None, error: bool = False) -> None:
@@ -97,6 +102,13 @@ class Relay(Callback):
             self._put(("done", number, json.loads(result["hybridlab_result"])))
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        channels = CHANNELS.get(self.channel_id)
+        number = trial.config["request"]["number"]
+        if channels is not None and number in channels.stop:
+            # Ended by `StopAll` at the driver's request (a trial that finished first has
+            # sent its result already; the driver keeps the first outcome).
+            channels.stop.discard(number)
+            self._put(("done", number, {"status": STOPPED}))
         self._ended()
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
@@ -110,13 +122,15 @@ class Relay(Callback):
 
 
 class StopAll(Stopper):
-    """Ends the Tune run when the driver shuts the executor down with trials in flight."""
+    """Ends a trial the driver asked to stop (the pruner), at its next report; ends the Tune
+    run when the driver shuts the executor down with trials in flight."""
 
     def __init__(self, channel_id: int) -> None:
         self.channel_id = channel_id
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        return False
+        channels = CHANNELS.get(self.channel_id)
+        return channels is not None and channels.numbers.get(trial_id) in channels.stop
 
     def stop_all(self) -> bool:
         channels = CHANNELS.get(self.channel_id)

@@ -33,6 +33,10 @@ class TrialAttr(enum.StrEnum):
     ATTEMPT = "attempt"
     # The study's hypervolume once this trial completed.
     HYPERVOLUME = "hypervolume"
+    # The pruner's records: {rung step: objective values there}, and where it stopped the
+    # trial (`hybridlab.study.pruning`).
+    RUNGS = "rungs"
+    PRUNED_AT = "pruned_at_step"
 
 
 class StudyAttr(enum.StrEnum):

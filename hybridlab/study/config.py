@@ -9,6 +9,8 @@
       - {name: state_bytes, context: 4096, dtype: bf16, direction: minimize}
     sampler: {name: tpe, seed: 0, options: {n_startup_trials: 8}}
     budget: {trials: 16, wall_time_s: null, max_consecutive_infeasible: 200}
+    pruner: {name: none}                 # or {name: asha, min_steps: 90, reduction_factor: 3}
+                                         # (`hybridlab.study.pruning`)
     executor: {backend: ray, max_concurrent: null, retries: 1, address: null,
                resources: {cpu: 1, gpu: 0}, options: {}}   # or {backend: inline}
     storage: null                        # null: a JournalFileBackend file in the study folder;
@@ -18,13 +20,13 @@
     output: null                         # the study folder; null: runs/<name> (from the working
                                          # directory); a relative path here: from this file
 
-Overrides are `key=value` as in Hydra (`train.steps=50 sampler.seed=3 budget.trials=4`); one
-that names no setting is an error. `load_plan` checks everything and creates nothing. Each
-section is a typed config that validates itself (`TrainConfig`, `SamplerConfig`,
-`BudgetConfig`, `ExecutorConfig`, `TrackingConfig`: their `validate` raises a `SettingError`
-naming the key); this module reads the sections, checks the space (with random samples of it),
-the task and the objectives, and turns every error into a `StudyConfigError` with the file, the
-line and the key (or the override that set it).
+Overrides are `key=value` as in Hydra (`train.steps=50 sampler.seed=3 budget.trials=4`); one that
+names no setting is an error. `load_plan` checks everything and creates nothing. Each section is a
+typed config that validates itself (`TrainConfig`, `SamplerConfig`, `BudgetConfig`, `PrunerConfig`,
+`ExecutorConfig`, `TrackingConfig`: their `validate` raises a `SettingError` naming the key); this
+module reads the sections, checks the space (with random samples of it), the task and the
+objectives, and turns every error into a `StudyConfigError` with the file, the line and the key (or
+the override that set it).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from hybridlab.config import (
 from hybridlab.execution import ExecutorConfig
 from hybridlab.space import SearchSpace, load_space
 from hybridlab.study.objectives import Objective, parse_objectives
+from hybridlab.study.pruning import PrunerConfig
 from hybridlab.study.samplers import SamplerConfig
 from hybridlab.tasks import Task, get_task_class
 from hybridlab.tracking import TrackingConfig
@@ -64,6 +67,7 @@ STUDY_KEYS = (
     "objectives",
     "sampler",
     "budget",
+    "pruner",
     "executor",
     "storage",
     "tracking",
@@ -125,6 +129,7 @@ class StudyPlan:
     storage: str | None  # None = the journal file in `folder`
     refs: list[float] = field(default_factory=list)
     description: str = ""
+    pruner: PrunerConfig = field(default_factory=PrunerConfig)
 
     @property
     def journal_path(self) -> Path:
@@ -154,8 +159,14 @@ class StudyPlan:
             "refs": self.refs,
             "sampler": dataclasses.asdict(self.sampler),
             "budget": dataclasses.asdict(self.budget),
+            "pruner": dataclasses.asdict(self.pruner),
             "executor": dataclasses.asdict(self.executor),
         }
+
+    @property
+    def rungs(self) -> list[int]:
+        """The steps at which the pruner judges a trial ([] without one)."""
+        return self.pruner.rungs(self.train.steps, self.train.race_steps)
 
 
 def load_plan(path: Path | str, overrides: list[str] | None = None) -> StudyPlan:
@@ -170,7 +181,7 @@ def _apply_overrides(source: YamlSource, overrides: list[str]) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     for item in overrides:
-        _expand_tracking(source)
+        _expand_shorthands(source)
         key, sep, raw = item.partition("=")
         key = key.strip()
         where = f"override {item!r}"
@@ -190,18 +201,24 @@ def _apply_overrides(source: YamlSource, overrides: list[str]) -> None:
         source.overrides[key] = where
 
 
-def _expand_tracking(source: YamlSource) -> None:
-    """`tracking: mlflow` → `tracking: {backend: mlflow}`, so `tracking.uri=...` can follow."""
-    node = source.conf.get("tracking")
-    if isinstance(node, str):
-        source.conf.tracking = {"backend": node}
+# Sections that may be written as one word: `tracking: mlflow`, `pruner: asha`.
+SHORTHANDS = {"tracking": "backend", "pruner": "name"}
+
+
+def _expand_shorthands(source: YamlSource) -> None:
+    """`tracking: mlflow` → `tracking: {backend: mlflow}` (and `pruner: asha` → `pruner: {name:
+    asha}`), so that `tracking.uri=...` can follow."""
+    for section, key in SHORTHANDS.items():
+        node = source.conf.get(section)
+        if isinstance(node, str):
+            source.conf[section] = {key: node}
 
 
 class _Sections:
     """A study file's sections, read one at a time into validated configs."""
 
     def __init__(self, source: YamlSource) -> None:
-        _expand_tracking(source)
+        _expand_shorthands(source)
         self.source = source
         for key in source.conf:
             if key not in STUDY_KEYS:
@@ -216,6 +233,12 @@ class _Sections:
         objectives = parse_objectives(self.get("objectives"), task, source.error)
         sampler = self.config("sampler", SamplerConfig, lambda config: config.validate(space))
         budget = self.config("budget", BudgetConfig, lambda config: config.validate())
+        learned = sum(o.measured for o in objectives)
+        pruner = self.config(
+            "pruner",
+            PrunerConfig,
+            lambda config: config.validate(train.steps, train.race_steps, learned, len(objectives)),
+        )
         executor = self.config("executor", ExecutorConfig, lambda config: config.validate())
         tracking = self.config("tracking", TrackingConfig, lambda config: config.validate())
         self.check_machine(train, executor)
@@ -238,6 +261,7 @@ class _Sections:
             storage=storage,
             refs=self.refs(space, task, objectives),
             description=str(self.get("description", "")),
+            pruner=pruner,
         )
 
     def get(self, key: str, default: Any = None) -> Any:

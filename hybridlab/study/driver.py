@@ -24,7 +24,12 @@ One loop, for any executor:
    the failed attempt keeps its reason, gets user attr `retried=True` and does not count
    against the budget, the new one has `retry_of` and `attempt`.
 
-The budget counts trained trials (complete + failed) in the whole study, so a resumed study
+With a pruner (`pruner:`, `hybridlab.study.pruning`) each trial is evaluated at the rungs; the
+driver records what it measured there (user attr `rungs`) and stops the trials the rule says
+to stop: told PRUNED with `pruned_at_step`, never on the front. A stopped trial frees its
+executor slot at its next report.
+
+The budget counts trained trials (complete + failed + pruned) in the whole study, so a resumed study
 runs only what is left. The sampler is seeded with `seed + len(study.trials)`: a sequential
 study with a seed is reproducible, and so is its resume.
 """
@@ -47,6 +52,7 @@ from hybridlab.spec import ModelSpec
 from hybridlab.study.attrs import KEPT_RESULT, StudyAttr, TrialAttr
 from hybridlab.study.config import StudyPlan
 from hybridlab.study.front import front_update, study_hypervolume
+from hybridlab.study.pruning import RUNG_METRICS, Asha, optuna_pruner
 from hybridlab.study.samplers import make_sampler
 from hybridlab.study.seeds import SEEDS_ATTR, missing_seeds
 from hybridlab.study.storage import (
@@ -65,7 +71,7 @@ from hybridlab.tracking import (
     TrialRecord,
     make_tracker,
 )
-from hybridlab.train.result import OK
+from hybridlab.train.result import FAILED, OK
 
 FALLBACK_AFTER = 3
 
@@ -83,6 +89,7 @@ class RunSummary:
     complete: int = 0
     failed: int = 0
     infeasible: int = 0
+    pruned: int = 0
     interrupted: list[int] = field(default_factory=list)
     retried: int = 0
     hypervolume: float | None = None
@@ -100,6 +107,9 @@ class _Pending:
     trial: Any
     record: TrialRecord
     spec: ModelSpec
+    # The rung at which the pruner stopped it; the last training throughput it reported.
+    pruned_at: int | None = None
+    tokens_per_s: float | None = None
 
 
 def run_study(
@@ -137,6 +147,9 @@ class _Driver:
         self.training: dict[str, int] = {}
         self.followers: dict[int, list[int]] = {}
         self.consecutive_infeasible = 0
+        self.asha = self._make_pruner()
+        # Metrics pass through the driver: the trackers log them, the pruner judges rungs.
+        executor.on_metrics = self._on_metrics
 
     def run(self) -> RunSummary:
         summary = self.summary
@@ -256,6 +269,8 @@ class _Driver:
     def _request(self, number: int, spec: dict[str, Any], seed: int) -> TrialRequest:
         plan = self.plan
         train = {k: getattr(plan.train, k) for k in plan.train.__dataclass_fields__}
+        if plan.rungs and number >= 0:  # trials are judged at the rungs, seed runs are not
+            train["eval_at"] = sorted({*train.get("eval_at", ()), *plan.rungs})
         return TrialRequest(
             number=number,
             spec=spec,
@@ -272,13 +287,20 @@ class _Driver:
             if result.get(key) is not None:
                 trial.set_user_attr(key, result[key])
         values, reason = self._values(result, pending.spec)
-        if values is None:
+        if pending.pruned_at is not None and result.get("status") != FAILED:
+            self._tell_pruned(trial, record, pending.pruned_at)
+        elif values is None:
             self._tell_failed(trial, record, reason, result.get("fault"))
         else:
             self._tell_complete(trial, record, values)
         self.training.pop(trial.user_attrs.get(TrialAttr.REQUEST_KEY, ""), None)
         for follower in self.followers.pop(number, []):
             kept = {k: result[k] for k in KEPT_RESULT if k in result}
+            if pending.pruned_at is not None:  # stopped where its twin was
+                self.pending[follower].pruned_at = pending.pruned_at
+                self.pending[follower].trial.set_user_attr(
+                    TrialAttr.RUNGS, trial.user_attrs.get(TrialAttr.RUNGS, {})
+                )
             self._finish(follower, kept)
 
     def _values(self, result: dict[str, Any], spec: ModelSpec) -> tuple[list[float] | None, str]:
@@ -325,6 +347,17 @@ class _Driver:
         record.hypervolume = self.study.user_attrs.get(StudyAttr.HYPERVOLUME)
         self.tracker.log_trial_finished(record)
 
+    def _tell_pruned(self, trial: Any, record: TrialRecord, step: int) -> None:
+        from optuna.trial import TrialState
+
+        record.outcome, record.pruned_at_step = Outcome.PRUNED, step
+        trial.set_user_attr(TrialAttr.OUTCOME, Outcome.PRUNED)
+        trial.set_user_attr(TrialAttr.PRUNED_AT, step)
+        self.study.tell(trial, state=TrialState.PRUNED)
+        self.summary.pruned += 1
+        record.hypervolume = self.study.user_attrs.get(StudyAttr.HYPERVOLUME)
+        self.tracker.log_trial_finished(record)
+
     def _retry(self, trial: Any) -> bool:
         """Enqueue a faulted trial's params as a new trial (asked next) while attempts remain;
         the faulted one stays failed and no longer counts against the budget."""
@@ -350,6 +383,80 @@ class _Driver:
             trial.number, Outcome.INFEASIBLE, params=dict(trial.params), reason=reason
         )
         self.tracker.log_trial_finished(record)
+
+    # -- pruning --------------------------------------------------------------------------
+
+    def _make_pruner(self) -> Asha | None:
+        """The ASHA rule with the rung records of earlier runs, or Optuna's pruner set on the
+        study (None then: Optuna keeps its records itself), or nothing."""
+        from optuna.trial import TrialState
+
+        plan = self.plan
+        config, rungs = plan.pruner, plan.rungs
+        if not rungs:
+            return None
+        if config.name != "asha":
+            self.study.pruner = optuna_pruner(config, rungs, plan.train.steps)
+            return None
+        asha = Asha(
+            rungs,
+            plan.directions,
+            self.refs,
+            reduction_factor=config.reduction_factor,
+            min_trials=config.min_trials or config.reduction_factor,
+        )
+        skip = (Outcome.INTERRUPTED, None)
+        for t in self.study.get_trials(deepcopy=False):
+            attrs = t.user_attrs
+            # A run interrupted or retried after a fault records the same values again.
+            if attrs.get(TrialAttr.OUTCOME) in skip or attrs.get(TrialAttr.RETRIED):
+                continue
+            if t.state != TrialState.RUNNING and TrialAttr.RUNGS in attrs:
+                asha.load(t.number, attrs[TrialAttr.RUNGS])
+        return asha
+
+    def _on_metrics(self, number: int, step: int, metrics: dict[str, float]) -> bool:
+        """Log a trial's metrics; at a rung, judge it. True: stop the trial."""
+        self.tracker.log_metrics(number, step, metrics)
+        pending = self.pending.get(number)
+        if pending is None or not self.plan.rungs:
+            return False
+        if "train/tokens_per_s" in metrics:
+            pending.tokens_per_s = metrics["train/tokens_per_s"]
+        if pending.pruned_at is not None:
+            return True
+        if step not in self.plan.rungs:
+            return False
+        values = self._rung_values(pending, metrics)
+        if values is None:  # not the evaluation's report
+            return False
+        trial = pending.trial
+        rungs = {**trial.user_attrs.get(TrialAttr.RUNGS, {}), str(step): values}
+        trial.set_user_attr(TrialAttr.RUNGS, rungs)
+        if self.asha is not None:
+            keep = self.asha.decide(number, step, values)
+        else:  # one objective, Optuna's pruner
+            trial.report(values[0], step)
+            keep = not trial.should_prune()
+        if not keep:
+            pending.pruned_at = step
+        return not keep
+
+    def _rung_values(self, pending: _Pending, metrics: dict[str, float]) -> list[float] | None:
+        """The objective vector of a trial at a rung: learned objectives as evaluated there,
+        analytic ones exact (None when `metrics` is not the evaluation)."""
+        values = []
+        for objective in self.plan.objectives:
+            if not objective.measured:
+                value = objective.value(None, pending.spec)
+            elif objective.name == "tokens_per_s":
+                value = pending.tokens_per_s
+            else:
+                value = metrics.get(RUNG_METRICS[objective.name])
+            if value is None or not math.isfinite(float(value)):
+                return None
+            values.append(float(value))
+        return values
 
     # -- seed noise -----------------------------------------------------------------------
 
@@ -447,6 +554,7 @@ class _Driver:
                     hypervolume=attrs.get(TrialAttr.HYPERVOLUME),
                     fault=attrs.get(TrialAttr.FAULT),
                     retried=bool(attrs.get(TrialAttr.RETRIED)),
+                    pruned_at_step=attrs.get(TrialAttr.PRUNED_AT),
                 )
             )
             recovered = recovered or complete
@@ -455,8 +563,9 @@ class _Driver:
 
     def _close(self) -> None:
         """Trials still in flight (Ctrl-C, an error) are interrupted; the summary is final."""
+        # Also a trial asked but not yet submitted (an interrupt within `study.ask`).
+        recover_interrupted(self.study, self.storage)
         if self.pending:
-            recover_interrupted(self.study, self.storage)
             self.pending.clear()
             self.training.clear()
             self.followers.clear()
@@ -479,7 +588,7 @@ class _Driver:
         return None
 
     def _count_trained(self) -> int:
-        trained = (Outcome.COMPLETE, Outcome.FAILED)
+        trained = (Outcome.COMPLETE, Outcome.FAILED, Outcome.PRUNED)
         return sum(
             t.user_attrs.get(TrialAttr.OUTCOME) in trained
             and not t.user_attrs.get(TrialAttr.RETRIED)

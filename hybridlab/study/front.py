@@ -37,7 +37,7 @@ from typing import Any
 
 from hybridlab.study.attrs import StudyAttr, TrialAttr
 from hybridlab.study.seeds import SEEDS_ATTR, SeedSummary, summarise
-from hybridlab.tracking import FrontPoint, FrontUpdate
+from hybridlab.tracking import FrontPoint, FrontUpdate, Outcome
 
 
 def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str]) -> bool:
@@ -128,6 +128,20 @@ def study_hypervolume(
     """The normalised hypervolume of trials' objective `values` (see the module docstring)."""
     points = [normalise(v, directions, refs) for v in values]
     return hypervolume(points, normalise(refs, directions, refs))
+
+
+def outcome_counts(study: Any) -> dict[str, int]:
+    """How many of the study's finished trials ended each way: complete, failed (faults
+    retried included), pruned, infeasible, interrupted."""
+    counts = dict.fromkeys(
+        (Outcome.COMPLETE, Outcome.FAILED, Outcome.PRUNED, Outcome.INFEASIBLE, Outcome.INTERRUPTED),
+        0,
+    )
+    for trial in study.get_trials(deepcopy=False):
+        outcome = trial.user_attrs.get(TrialAttr.OUTCOME)
+        if outcome in counts:
+            counts[outcome] += 1
+    return {str(k): v for k, v in counts.items()}
 
 
 def study_front(study: Any, labels: Sequence[str]) -> list[FrontPoint]:

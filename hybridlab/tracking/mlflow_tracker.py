@@ -6,17 +6,20 @@ Layout in the store (one experiment per study, named after it):
                  settings as flat dotted keys; metric `hypervolume` (step = complete trials);
                  artifacts `front.json` (an MLflow table: one row per front trial),
                  `pareto.png` and `pareto.html` (every objective, `hybridlab.tracking.figures`)
-    child runs   one per trial, named "<number>: <stack>": tags mlflow.parentRunId, hybridlab.role=trial, trial_number,
-                 stack, pattern, outcome, pareto ("true"/"false"), pareto_rank (non-dominated
-                 sorting rank among complete trials, 1 = on the front), failure_reason,
-                 infeasible=true, fault and retried=true (a fault, run again as a new
-                 trial), worker.node_id / worker.node_ip / worker.hostname / worker.pid
+    child runs   one per trial, named "<number>: <stack>": tags mlflow.parentRunId,
+                 hybridlab.role=trial, trial_number, stack, pattern, outcome, pareto
+                 ("true"/"false"), pareto_rank (non-dominated sorting rank among complete
+                 trials, 1 = on the front), failure_reason, infeasible=true, fault and
+                 retried=true (a fault, run again as a new trial), pruned=true and
+                 pruned_at_step (stopped early by the study's pruner), worker.node_id /
+                 worker.node_ip / worker.hostname / worker.pid
                  (where it ran, on Ray); params knobs.<knob>, task.<key>, train.<key>; metrics: the
                  training metrics per step, `obj/<objective>`, `final/<result field>`;
                  for front trials trained again under more seeds (`budget.front_seeds`):
                  `seeds/<objective>/mean`, `seeds/<objective>/std`, `seeds/n` and the tags
                  within_noise ("true"/"false") and within_noise_of (a trial number);
-                 status FINISHED (complete), FAILED (failed or infeasible), KILLED (interrupted)
+                 status FINISHED (complete), FAILED (failed or infeasible), KILLED (interrupted
+                 or pruned)
     experiment   tag mlflow.sharedViewState.pareto-front: the front view `hybridlab ui` opens
                  (`hybridlab.tracking.mlflow_view`)
 
@@ -61,6 +64,7 @@ STATUS = {
     Outcome.FAILED: "FAILED",
     Outcome.INFEASIBLE: "FAILED",
     Outcome.INTERRUPTED: "KILLED",
+    Outcome.PRUNED: "KILLED",
 }
 MAX_NAME = 200  # characters of a run name
 SUMMARY_TAGS = ("trained", "complete", "failed", "infeasible", "front_size", "stopped_by")
@@ -224,6 +228,8 @@ class MLflowTracker(Tracker):
             tags["fault"] = record.fault
         if record.retried:
             tags["retried"] = "true"
+        if record.pruned_at_step is not None:
+            tags.update(pruned="true", pruned_at_step=str(record.pruned_at_step))
         worker = (record.result or {}).get("worker") or {}
         tags.update({f"worker.{k}": str(v) for k, v in worker.items() if v not in (None, [])})
         metrics = {f"obj/{k}": v for k, v in record.values.items()}

@@ -24,6 +24,9 @@ class Outcome(enum.StrEnum):
     INFEASIBLE = "infeasible"
     # The driver died or was stopped while it ran: re-enqueued on the next run.
     INTERRUPTED = "interrupted"
+    # Stopped early by the study's pruner at a rung (`hybridlab.study.pruning`): never on the
+    # front; `pruned_at_step` says where.
+    PRUNED = "pruned"
 
 
 @dataclass
@@ -43,6 +46,7 @@ class TrialRecord:
         fault: why a failed trial failed when that was a fault, not a result (an exception, out
             of memory, its worker or node lost).
         retried: the trial failed from a fault and runs again as a new trial.
+        pruned_at_step: the rung at which the pruner stopped it (pruned trials only).
     """
 
     number: int
@@ -56,6 +60,7 @@ class TrialRecord:
     hypervolume: float | None = None
     fault: str | None = None
     retried: bool = False
+    pruned_at_step: int | None = None
 
 
 @dataclass
