@@ -7,8 +7,10 @@ ask/tell driver and the front.
 Modules: `config` (study files → a validated `StudyPlan`), `objectives`, `samplers` (and
 `grid`), `storage` (the Optuna study on disk or in a database, the lock, crash recovery),
 `driver` (the ask/tell loop), `front` (dominance, non-dominated ranks, hypervolume), `seeds`
-(the front trained again under more seeds, and what is within noise), `attrs` (the names of
-the study's records in Optuna). The space is `hybridlab.space`, where trials run
+(the front trained again under more seeds, and what is within noise), `pruning` (the
+`pruner:` section: cost-aware multi-objective ASHA, Optuna's pruners for one objective),
+`interrupts` (a signal waits for a journal write to end), `attrs` (the names of the study's
+records in Optuna). The space is `hybridlab.space`, where trials run
 is `hybridlab.execution`, where results are logged is `hybridlab.tracking`. Optuna is imported
 only when a study is opened, so importing this package does not import it.
 """

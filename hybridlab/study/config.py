@@ -54,6 +54,7 @@ from hybridlab.study.samplers import SamplerConfig
 from hybridlab.tasks import Task, get_task_class
 from hybridlab.tracking import TrackingConfig
 from hybridlab.train import TrainConfig
+from hybridlab.train.config import MAX_SEED
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -233,6 +234,12 @@ class _Sections:
         objectives = parse_objectives(self.get("objectives"), task, source.error)
         sampler = self.config("sampler", SamplerConfig, lambda config: config.validate(space))
         budget = self.config("budget", BudgetConfig, lambda config: config.validate())
+        if train.seed + budget.front_seeds > MAX_SEED:
+            raise source.error(
+                f"the seed runs use train.seed + 1 … + {budget.front_seeds}, past the largest "
+                f"seed ({MAX_SEED}); lower train.seed",
+                "budget.front_seeds",
+            )
         learned = sum(o.measured for o in objectives)
         pruner = self.config(
             "pruner",

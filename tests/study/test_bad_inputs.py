@@ -390,6 +390,20 @@ CASES = [
     pytest.param(
         None,
         None,
+        ["train.seed=4294967295", "budget.front_seeds=2"],
+        "budget.front_seeds: the seed runs use train.seed + 1 … + 2, past the largest seed",
+        id="front-seeds-past-the-largest-seed",
+    ),
+    pytest.param(
+        None,
+        None,
+        ["pruner=median"],
+        "pruner.name: Optuna's median pruner takes one objective",
+        id="pruner-median-two-objectives",
+    ),
+    pytest.param(
+        None,
+        None,
         ["storage=bogus://x"],
         "storage: not a database URL SQLAlchemy can open",
         id="storage-unknown-scheme",
