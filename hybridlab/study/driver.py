@@ -253,6 +253,8 @@ class _Driver:
             result = {k: earlier.user_attrs[k] for k in KEPT_RESULT if k in earlier.user_attrs}
             self._finish(trial.number, result)
             return
+        if self._stopped_like_before(trial.number, key):
+            return
         if key in self.training:
             # The same request is training now: take its result when it comes, no second run.
             leader = self.training[key]
@@ -430,17 +432,51 @@ class _Driver:
         values = self._rung_values(pending, metrics)
         if values is None:  # not the evaluation's report
             return False
+        return not self._judge(pending, step, values)
+
+    def _stopped_like_before(self, number: int, key: str) -> bool:
+        """A repeat of a trial the pruner stopped: judge it on that trial's rung records (its
+        training would measure them again) and, if it stops at one of them, tell it PRUNED
+        without training (`duplicate_of`). True when it was stopped; else it trains."""
+        from optuna.trial import TrialState
+
+        if not self.plan.rungs:
+            return False
+        earlier = next(
+            (
+                t
+                for t in self.study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+                if t.user_attrs.get(TrialAttr.REQUEST_KEY) == key
+                and TrialAttr.RUNGS in t.user_attrs
+            ),
+            None,
+        )
+        if earlier is None:
+            return False
+        pending = self.pending[number]
+        for step in sorted(int(s) for s in earlier.user_attrs[TrialAttr.RUNGS]):
+            values = earlier.user_attrs[TrialAttr.RUNGS][str(step)]
+            if self._judge(pending, step, values):
+                continue
+            pending.trial.set_user_attr(TrialAttr.DUPLICATE_OF, earlier.number)
+            result = {k: earlier.user_attrs[k] for k in KEPT_RESULT if k in earlier.user_attrs}
+            self._finish(number, result)
+            return True
+        return False
+
+    def _judge(self, pending: _Pending, step: int, values: list[float]) -> bool:
+        """Record a trial's values at a rung and apply the rule; whether it trains on."""
         trial = pending.trial
         rungs = {**trial.user_attrs.get(TrialAttr.RUNGS, {}), str(step): values}
         trial.set_user_attr(TrialAttr.RUNGS, rungs)
         if self.asha is not None:
-            keep = self.asha.decide(number, step, values)
+            keep = self.asha.decide(trial.number, step, values)
         else:  # one objective, Optuna's pruner
             trial.report(values[0], step)
             keep = not trial.should_prune()
         if not keep:
             pending.pruned_at = step
-        return not keep
+        return keep
 
     def _rung_values(self, pending: _Pending, metrics: dict[str, float]) -> list[float] | None:
         """The objective vector of a trial at a rung: learned objectives as evaluated there,

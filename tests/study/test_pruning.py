@@ -125,7 +125,10 @@ def test_a_pruned_trial_in_mlflow_has_its_tags_status_and_rung_metrics(tmp_path,
         assert run.info.status == "KILLED" and run.data.tags["outcome"] == "pruned"
         assert run.data.tags["pruned_at_step"] == str(step) and run.data.tags["pareto"] == "false"
         history = client.get_metric_history(run.info.run_id, "eval/accuracy")
-        assert sorted(m.step for m in history) == [s for s in plan.rungs if s <= step]
+        # A repeat of a stopped trial is judged on that trial's records: it trains nothing.
+        trained = "duplicate_of" not in trial.user_attrs
+        expected = [s for s in plan.rungs if s <= step] if trained else []
+        assert sorted(m.step for m in history) == expected
 
 
 @pytest.mark.parametrize("name", ["median", "successive_halving", "hyperband"])
@@ -194,3 +197,28 @@ def test_real_training_with_asha_trains_fewer_steps_and_prunes(tmp_path):
     best = open_study(load_plan(path, overrides), create=False).best_trials
     assert all(t.state == TrialState.COMPLETE for t in best)
     assert all(math.isfinite(v) for t in best for v in t.values)
+
+
+def test_a_repeat_of_a_stopped_trial_is_judged_on_its_records_without_training(tmp_path, learner):
+    path = write_study(tmp_path, trials=10, steps=27, extra=ASHA)
+    run_study(load_plan(path))
+    plan = load_plan(path, ["budget.trials=11"])
+    study = open_study(plan, create=False)
+    # The most dominated of the stopped trials: its repeat stops where it did.
+    pruned = [
+        t
+        for t in study.trials
+        if t.state == TrialState.PRUNED and "duplicate_of" not in t.user_attrs
+    ]
+    # Lowest accuracy at the first rung, then the most parameters.
+    worst = min(
+        pruned, key=lambda t: (t.user_attrs["rungs"]["3"][0], -t.user_attrs["rungs"]["3"][1])
+    )
+    study.enqueue_trial(dict(worst.params))
+    runs = learner.runs
+    run_study(plan)
+    repeat = max(trials_of(plan), key=lambda t: t.number)
+    assert repeat.params == worst.params
+    assert repeat.state == TrialState.PRUNED and repeat.user_attrs["duplicate_of"] == worst.number
+    assert repeat.user_attrs["pruned_at_step"] == worst.user_attrs["pruned_at_step"]
+    assert learner.runs == runs  # nothing trained
