@@ -65,7 +65,9 @@ def executor_class(backend: str) -> type[Executor]:
     return cls
 
 
-def make_executor(config: ExecutorConfig, on_metrics: OnMetrics, folder: Path | str) -> Executor:
+def make_executor(
+    config: ExecutorConfig, on_metrics: OnMetrics | None, folder: Path | str
+) -> Executor:
     """The executor of a validated `ExecutorConfig`, for the study in `folder`."""
     return executor_class(config.backend)(  # type: ignore[call-arg]
         on_metrics,

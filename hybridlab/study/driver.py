@@ -119,7 +119,8 @@ def run_study(
     drop_mlflow_run_vars()
     tracker = Trackers([make_tracker(plan.tracking), *(trackers or [])])
     # Joins Ray: its errors come before anything is written.
-    executor = executor or make_executor(plan.executor, tracker.log_metrics, plan.folder)
+    # Metrics reach the trackers through the driver (`_Driver._on_metrics`).
+    executor = executor or make_executor(plan.executor, None, plan.folder)
     with contextlib.ExitStack() as stack:
         stack.callback(executor.shutdown)  # also when the study is locked by another run
         stack.enter_context(study_lock(plan))
@@ -148,7 +149,9 @@ class _Driver:
         self.followers: dict[int, list[int]] = {}
         self.consecutive_infeasible = 0
         self.asha = self._make_pruner()
-        # Metrics pass through the driver: the trackers log them, the pruner judges rungs.
+        # Metrics pass through the driver: the trackers log them, the pruner judges rungs. A
+        # callback the executor was given still hears them first, and may stop the trial too.
+        self.outer_on_metrics = executor.on_metrics
         executor.on_metrics = self._on_metrics
 
     def run(self) -> RunSummary:
@@ -419,7 +422,10 @@ class _Driver:
 
     def _on_metrics(self, number: int, step: int, metrics: dict[str, float]) -> bool:
         """Log a trial's metrics; at a rung, judge it. True: stop the trial."""
+        stop = bool(self.outer_on_metrics(number, step, metrics))
         self.tracker.log_metrics(number, step, metrics)
+        if stop:
+            return True
         pending = self.pending.get(number)
         if pending is None or not self.plan.rungs:
             return False

@@ -77,6 +77,9 @@ def test_the_whole_mlflow_group_ends_and_the_port_is_free(study_with_store, how)
         [sys.executable, "-m", "hybridlab", "ui", str(study_with_store), "--port", str(port)],
         stdout=subprocess.PIPE,
         text=True,
+        # As from a terminal: a job started in the background (`cmd &`, as a CI script may run
+        # the tests) inherits SIGINT ignored, and Ctrl-C could not reach it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert f"127.0.0.1:{port}" in ui.stdout.readline()
