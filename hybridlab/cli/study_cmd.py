@@ -5,7 +5,8 @@ exit 2), then runs or resumes it in its study folder with a live view on stderr 
 running, failed, infeasible, the hypervolume, the current front) and prints the front as a table
 on stdout. `pareto` prints the front of a study that has run: a table, one JSON object
 (`--json`), and with `--export DIR` one spec YAML file per front trial, which
-`hybridlab train --spec FILE` reads.
+`hybridlab train --spec FILE` reads. `validate` (`hybridlab.cli.validate_cmd`) trains the front
+and a sample of the other trials again at a higher fidelity and reports whether the ranking holds.
 """
 
 from __future__ import annotations
@@ -24,13 +25,15 @@ from rich.text import Text
 
 from hybridlab.cli.errors import fail
 from hybridlab.cli.serve import exit_code, terminate_like_ctrl_c
+from hybridlab.cli.validate_cmd import validate
 from hybridlab.tracking import FrontPoint, FrontUpdate, Outcome, Tracker, TrialRecord
 
 if TYPE_CHECKING:
     from hybridlab.study.seeds import SeedSummary
 
 study_app = typer.Typer(
-    help="Multi-objective architecture studies: run (or resume) one, show its Pareto front.",
+    help="Multi-objective architecture studies: run (or resume) one, show its Pareto front, "
+    "validate it at a higher fidelity.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -166,6 +169,9 @@ def pareto(
     Console().print(front_table(front, plan.labels, hv, noise))
     if written:
         Console(stderr=True).print(f"wrote {len(written)} spec files to {escape(str(export))}")
+
+
+study_app.command("validate")(validate)
 
 
 def front_table(

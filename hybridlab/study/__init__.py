@@ -10,7 +10,9 @@ Modules: `config` (study files → a validated `StudyPlan`), `objectives`, `samp
 (the front trained again under more seeds, and what is within noise), `pruning` (the
 `pruner:` section: cost-aware multi-objective ASHA, Optuna's pruners for one objective),
 `interrupts` (a signal waits for a journal write to end), `attrs` (the names of the study's
-records in Optuna). The space is `hybridlab.space`, where trials run
+records in Optuna); validation at a higher fidelity: `validate` (what runs, what is recorded),
+`fidelity` (the overrides), `selection` (which trials), `ranking` (rank correlations, bootstrap
+intervals), `validation_report`. The space is `hybridlab.space`, where trials run
 is `hybridlab.execution`, where results are logged is `hybridlab.tracking`. Optuna is imported
 only when a study is opened, so importing this package does not import it.
 """

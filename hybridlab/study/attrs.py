@@ -47,6 +47,9 @@ class StudyAttr(enum.StrEnum):
     # The hypervolume reference, fixed when the study is created.
     HV_REFERENCE = "hv_reference"
     HYPERVOLUME = "hypervolume"
+    # A validation at a higher fidelity is kept under "validation/<fingerprint of the
+    # fidelity>": its settings and every scaled run (`hybridlab.study.validate`).
+    VALIDATION = "validation"
 
 
 # Training result fields kept in a complete or failed trial's user attrs (the rest stays in the

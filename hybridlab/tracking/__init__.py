@@ -4,7 +4,9 @@ Modules: `records` (trial records, `Outcome`, the front as plain data), `base` (
 interface and the no-op tracker), `config` (`TrackingConfig`, the backends by name), and
 MLflow's tracker split by concern: `mlflow_tracker` (the runs of a study), `mlflow_resume`
 (finding them again on a resume), `mlflow_store` (the client, batched logging), `mlflow_view` (the
-front view the UI opens on), `figures` (the Pareto figures).
+front view the UI opens on), `figures` (the Pareto figures). A validation at a higher fidelity
+reports to its own trackers: `validation` (the interface and records), `validation_backends`,
+`mlflow_validation`.
 This room imports nothing from the rooms above it (study, execution, space, cli), and MLflow
 only when a study asks for it.
 """
