@@ -4,6 +4,7 @@ starts the real MLflow UI (about 20 s on 2 cores)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -100,7 +101,10 @@ def test_the_whole_mlflow_group_ends_and_the_port_is_free(study_with_store, how)
             expected = 128 + how
         assert ui.wait(timeout=60) == expected
     finally:
-        if ui.poll() is None:
+        if ui.poll() is None:  # the test failed: end what it started, helpers included
+            for pid in _children(ui.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
             ui.kill()
     deadline = time.monotonic() + 10
     while _group_alive(server) and time.monotonic() < deadline:
