@@ -32,6 +32,7 @@ the override that set it).
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,7 +47,7 @@ from hybridlab.config import (
     load_yaml,
     merge_dataclass,
 )
-from hybridlab.execution import ExecutorConfig
+from hybridlab.execution import ExecutorConfig, TrialRequest
 from hybridlab.space import SearchSpace, load_space
 from hybridlab.study.objectives import Objective, parse_objectives
 from hybridlab.study.pruning import PrunerConfig
@@ -55,6 +56,7 @@ from hybridlab.tasks import Task, get_task_class
 from hybridlab.tracking import TrackingConfig
 from hybridlab.train import TrainConfig
 from hybridlab.train.config import MAX_SEED
+from hybridlab.train.result import OK
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -163,6 +165,33 @@ class StudyPlan:
             "pruner": dataclasses.asdict(self.pruner),
             "executor": dataclasses.asdict(self.executor),
         }
+
+    def request(
+        self, number: int, spec: dict[str, Any], seed: int, *, judged: bool = False
+    ) -> TrialRequest:
+        """What an executor trains: `spec` (`ModelSpec.to_dict()`) on the study's task and
+        training settings under `seed`; `judged`: evaluated at the pruner's rungs too (trials
+        are, seed and validation runs are not)."""
+        train = dataclasses.asdict(self.train)
+        if judged and self.rungs:
+            train["eval_at"] = sorted({*train["eval_at"], *self.rungs})
+        return TrialRequest(
+            number=number,
+            spec=spec,
+            task={"name": self.task_name, **self.task_settings},
+            train={**train, "seed": seed},
+        )
+
+    def measured_values(self, result: dict[str, Any]) -> dict[str, float] | None:
+        """A run's measured objective values by label, the finite ones (None: it failed)."""
+        if result.get("status") != OK:
+            return None
+        values = {}
+        for objective in self.objectives:
+            value = result.get(objective.name) if objective.measured else None
+            if value is not None and math.isfinite(float(value)):
+                values[objective.label] = float(value)
+        return values
 
     @property
     def rungs(self) -> list[int]:

@@ -243,7 +243,7 @@ class _Driver:
         record = TrialRecord(
             trial.number, Outcome.RUNNING, params=proposal.params, stack=stack, pattern=pattern
         )
-        request = self._request(trial.number, spec.to_dict(), plan.train.seed)
+        request = plan.request(trial.number, spec.to_dict(), plan.train.seed, judged=True)
         key = _request_key(request)
         trial.set_user_attr(TrialAttr.REQUEST_KEY, key)
         self.pending[trial.number] = _Pending(trial, record, spec)
@@ -270,18 +270,6 @@ class _Driver:
     def _num_training(self) -> int:
         """Trials in flight that occupy the executor (not those waiting for a twin's result)."""
         return len(self.pending) - sum(len(numbers) for numbers in self.followers.values())
-
-    def _request(self, number: int, spec: dict[str, Any], seed: int) -> TrialRequest:
-        plan = self.plan
-        train = {k: getattr(plan.train, k) for k in plan.train.__dataclass_fields__}
-        if plan.rungs and number >= 0:  # trials are judged at the rungs, seed runs are not
-            train["eval_at"] = sorted({*train.get("eval_at", ()), *plan.rungs})
-        return TrialRequest(
-            number=number,
-            spec=spec,
-            task={"name": plan.task_name, **plan.task_settings},
-            train={**train, "seed": seed},
-        )
 
     def _finish(self, number: int, result: dict[str, Any]) -> None:
         """Tell Optuna what became of a submitted trial, and the trackers."""
@@ -527,24 +515,15 @@ class _Driver:
             while queue and len(running) < self.executor.max_concurrent:
                 number, trial, seed = queue.pop(0)
                 running[number] = (trial, seed)
-                self.executor.submit(self._request(number, trial.user_attrs[TrialAttr.SPEC], seed))
+                self.executor.submit(
+                    self.plan.request(number, trial.user_attrs[TrialAttr.SPEC], seed)
+                )
             for outcome in self.executor.wait():
                 trial, seed = running.pop(outcome.number)
                 runs = recorded.setdefault(str(trial.number), [])
-                runs.append({"seed": seed, "values": self._measured(outcome.result)})
+                runs.append({"seed": seed, "values": self.plan.measured_values(outcome.result)})
                 self.study.set_user_attr(SEEDS_ATTR, recorded)
         self.tracker.update_front(self._front_update())
-
-    def _measured(self, result: dict[str, Any]) -> dict[str, float] | None:
-        """The measured objective values of a seed run (None when it failed)."""
-        if result.get("status") != OK:
-            return None
-        values = {}
-        for objective in self.plan.objectives:
-            value = result.get(objective.name) if objective.measured else None
-            if value is not None and math.isfinite(float(value)):
-                values[objective.label] = float(value)
-        return values
 
     def _front_update(self) -> FrontUpdate:
         plan = self.plan

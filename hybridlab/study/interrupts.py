@@ -7,8 +7,14 @@ instead of 143). The CLI's handler calls `raise_or_defer`: outside a write it ra
 inside one (`whole_write`) the interrupt is raised when the write ends.
 
 Example:
-    >>> with whole_write():
-    ...     pass  # an interrupt here would be raised after the block
+    >>> try:
+    ...     with whole_write():
+    ...         raise_or_defer(KeyboardInterrupt("SIGTERM"))  # as the CLI's handler does
+    ...         print("the write ends")
+    ... except KeyboardInterrupt:
+    ...     print("then the interrupt is raised")
+    the write ends
+    then the interrupt is raised
 """
 
 from __future__ import annotations

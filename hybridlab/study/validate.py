@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +63,6 @@ from hybridlab.tracking.validation import (
 )
 from hybridlab.tracking.validation_backends import make_validation_tracker
 from hybridlab.train.config import MAX_SEED
-from hybridlab.train.result import OK
 
 # The request number of a validation's first run; the next ones count down from it.
 VALIDATION_NUMBERS = -1_000_000
@@ -333,23 +331,11 @@ class _Validation:
     def _request(self, number: int, run: Retraining) -> TrialRequest:
         """What the executor trains for `run`: as the study's seed runs are (no rungs)."""
         plan = self.plan if run.fidelity == PROXY else self.fidelity.plan
-        train = {k: getattr(plan.train, k) for k in plan.train.__dataclass_fields__}
-        return TrialRequest(
-            number=number,
-            spec=self.trials[run.number].spec_at(run.fidelity),
-            task={"name": plan.task_name, **plan.task_settings},
-            train={**train, "seed": run.seed},
-        )
+        return plan.request(number, self.trials[run.number].spec_at(run.fidelity), run.seed)
 
     def _record(self, run: Retraining, result: dict[str, Any]) -> None:
         """Keep a run's measured values (or why it failed) in the study."""
-        values = None
-        if result.get("status") == OK:
-            values = {}
-            for objective in self.plan.objectives:
-                value = result.get(objective.name) if objective.measured else None
-                if value is not None and math.isfinite(float(value)):
-                    values[objective.label] = float(value)
+        values = self.plan.measured_values(result)
         record: dict[str, Any] = {"seed": run.seed, "values": values}
         if values is None:
             reason = str(result.get("failure_reason") or result.get("status") or "failed")
