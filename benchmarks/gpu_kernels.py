@@ -1,10 +1,10 @@
 """Triton kernels against the PyTorch paths on one CUDA GPU: parity first, then time and rooflines.
 
-    python benchmarks/gpu_kernels.py [--ops ssd scan conv] [--quick] [--json out.json]
+    python benchmarks/gpu_kernels.py [--ops ssd scan conv gated_delta] [--quick] [--json out.json]
 
 Shape legend:
     b  batch     l  sequence length     h  heads     p  head dim     g  groups     n  state size
-    d  channels  w  conv width          q  SSD chunk length
+    d  channels  w  conv width          q  SSD chunk length    dk, dv  gated delta key/value dims
 
 1. Ceilings, measured in this run: device-to-device copy bandwidth (bytes read + written per
    second) and a bf16 matrix product's FLOP/s (H200 references: about 4.3 TB/s, 790 TFLOP/s).
@@ -16,10 +16,13 @@ Shape legend:
    the fraction of the binding roofline: max(bytes / bandwidth, FLOPs / matmul peak) over time.
    Bytes count each input read once and each output written once (the I/O any implementation
    needs); FLOPs count the matrix products of the chunked algorithm (SSD) or the elementwise work
-   of the recurrence (scan, conv), so for the scan the matmul peak is not a meaningful ceiling.
+   of the recurrence (scan, conv, gated delta rule), so for those the matmul peak is not a
+   meaningful ceiling.
 Targets (forward+backward against the PyTorch path, b=8, l=4096, bf16): SSD (h=32, p=64, n=128)
 at least 5x, selective scan (d=2048, n=16) at least 20x, and the SSD forward at least 40% of its
-binding roofline.
+binding roofline. The gated delta rule (h=16, dk=dv=128) has no target yet: its Triton kernels
+are recurrent (kernels/gated_delta/triton/api.py) against the chunked PyTorch path, and this
+table is where their first GPU numbers will come from.
 """
 
 from __future__ import annotations
@@ -120,6 +123,19 @@ def conv_cost(b, d, l, w, elem_bytes=2) -> Cost:
     seq = b * d * l * elem_bytes
     flops = (2 * w + 4) * b * d * l
     return Cost(flops, 2 * seq, 3 * flops, 2 * seq + 3 * seq)
+
+
+def gated_delta_cost(b, l, h, dk, dv, elem_bytes=2) -> Cost:
+    """Gated delta rule, recurrent (kernels/gated_delta/triton): per step and head about 7·dk·dv
+    FLOPs forward (decay, recall Sᵀk, rank-1 write, output Sᵀq) and 25·dk·dv backward (the
+    stretch replayed, then the adjoint). Bytes: q, k, v, g, β read and o written forward; q, k,
+    v, g, β, do read and dq, dk, dv, dg, dβ written backward (g and β one element per head)."""
+    steps = b * l * h
+    qk, vo, gb = steps * dk * elem_bytes, steps * dv * elem_bytes, steps * elem_bytes
+    bytes_fwd = 2 * qk + 2 * vo + 2 * gb  # read q, k, v, g, β; write o
+    bytes_bwd = 4 * qk + 3 * vo + 4 * gb  # read q, k, v, g, β, do; write dq, dk, dv, dg, dβ
+    flops_fwd = 7 * steps * dk * dv
+    return Cost(flops_fwd, bytes_fwd, flops_fwd + 25 * steps * dk * dv, bytes_fwd + bytes_bwd)
 
 
 def roofline_fraction(
@@ -233,8 +249,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--ops",
         nargs="+",
-        default=["ssd", "scan", "conv"],
-        choices=["ssd", "scan", "conv"],
+        default=["ssd", "scan", "conv", "gated_delta"],
+        choices=["ssd", "scan", "conv", "gated_delta"],
         help="which ops to check and time",
     )
     parser.add_argument(
@@ -469,6 +485,39 @@ def run_conv(report, args, d=4352, w=4):
     _check_and_time(report, "conv", variant, make_inputs, calls, conv_cost(b, d, l, w), args.quick)
 
 
+def run_gated_delta(report, args, h=16, dk=128, dv=128):
+    import torch
+    from hybridlab.kernels import gated_delta_rule
+
+    b, l = args.batch, args.seqlen
+
+    def make_inputs():
+        gen = torch.Generator(device="cuda").manual_seed(0)
+
+        def r(*s):
+            return torch.randn(*s, device="cuda", generator=gen)
+
+        return {
+            "q": r(b, l, h, dk).bfloat16(),
+            "k": torch.nn.functional.normalize(r(b, l, h, dk), dim=-1).bfloat16(),
+            "v": r(b, l, h, dv).bfloat16(),
+            # Gated DeltaNet's g = −exp(A)·softplus(·) in fp32, β = sigmoid(·).
+            "g": -torch.nn.functional.softplus(r(b, l, h) - 3.0),
+            "beta": r(b, l, h).sigmoid().bfloat16(),
+        }
+
+    def call(backend):
+        def fn(t):
+            return gated_delta_rule(t["q"], t["k"], t["v"], t["g"], t["beta"], backend=backend)
+
+        return fn
+
+    calls = {"triton": call("triton"), "torch": call("torch")}
+    variant = f"b{b} l{l} h{h} dk{dk} dv{dv}"
+    cost = gated_delta_cost(b, l, h, dk, dv)
+    _check_and_time(report, "gated_delta", variant, make_inputs, calls, cost, args.quick)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import torch
@@ -482,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"triton {triton.__version__}", flush=True)
     bandwidth, flops = measure_ceilings(args.quick)
     report = Report(bandwidth=bandwidth, flops=flops)
-    runners = {"ssd": run_ssd, "scan": run_scan, "conv": run_conv}
+    runners = {"ssd": run_ssd, "scan": run_scan, "conv": run_conv, "gated_delta": run_gated_delta}
     for op in args.ops:
         print(f"running {op} ...", flush=True)
         runners[op](report, args)

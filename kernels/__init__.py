@@ -16,6 +16,8 @@ never changes an output before t.
     selective_state_update   one decode step of either, state updated in place
     causal_conv1d            causal depthwise conv1d over a sequence  (b, d, l)
     causal_conv1d_update     one decode step of it, conv state rolled in place
+    gated_delta_rule         Gated DeltaNet's gated delta rule over a sequence  (b, l, h, d)
+    gated_delta_step         one decode step of it, state updated in place
 
 The re-exported functions `ssd` and `selective_scan` shadow the subpackages of the same name as
 attributes of `hybridlab.kernels`: import implementation modules with `from ... import`, e.g.
@@ -24,6 +26,7 @@ attributes of `hybridlab.kernels`: import implementation modules with `from ... 
 
 from hybridlab.kernels._dispatch import register_backend, valid_backends
 from hybridlab.kernels.conv1d import causal_conv1d, causal_conv1d_update
+from hybridlab.kernels.gated_delta import gated_delta_rule, gated_delta_step
 from hybridlab.kernels.selective_scan import selective_scan
 from hybridlab.kernels.ssd import ssd
 from hybridlab.kernels.state_update import selective_state_update
@@ -31,6 +34,8 @@ from hybridlab.kernels.state_update import selective_state_update
 __all__ = [
     "causal_conv1d",
     "causal_conv1d_update",
+    "gated_delta_rule",
+    "gated_delta_step",
     "register_backend",
     "selective_scan",
     "selective_state_update",

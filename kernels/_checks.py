@@ -1,8 +1,9 @@
 """The argument checks of every public kernel entry: refuse what no backend computes correctly.
 
 Each public function (`ssd`, `selective_scan`, `selective_state_update`, `causal_conv1d`,
-`causal_conv1d_update`) calls these once, before dispatch, so every backend ("torch", "naive",
-"triton", a registered one) sees only arguments it can compute. They read shapes, dtypes and
+`causal_conv1d_update`, `gated_delta_rule`, `gated_delta_step`) calls these once, before
+dispatch, so every backend ("torch", "naive", "triton", a registered one) sees only arguments it
+can compute. They read shapes, dtypes and
 devices, never values: no reduction, no device synchronisation. What is refused, and why:
 
     tensor-ness   None or a non-tensor where a tensor goes (TypeError).
@@ -17,8 +18,9 @@ devices, never values: no reduction, no device synchronisation. What is refused,
                   returned uninitialised memory for one (ValueError).
     zero sizes    a dimension of size 0 (ngroups = 0, d_state = 0, a width-0 conv filter, an
                   empty batch) divided by zero or failed inside torch (ValueError).
-    scalars       ints that are ints (not bool, not 2.5), bools that are bools, a str backend
-                  (TypeError); a chunk size below 1 (ValueError).
+    scalars       ints that are ints (not bool, not 2.5), bools that are bools, reals that are
+                  reals (not bool, not a tensor), a str backend (TypeError); a chunk size
+                  below 1, a non-finite real (ValueError).
 Messages name the function, the argument, what is accepted and what was received:
 
     ssd: B must be a float32/bfloat16/float16 tensor, got torch.int64
@@ -30,6 +32,7 @@ earlier outputs (ssd/chunk.py and ssd/triton/chunk_scan.py had to learn both).
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import torch
@@ -108,6 +111,14 @@ def check_int(fn: str, name: str, value: object, minimum: int = 1) -> None:
         raise TypeError(f"{fn}: {name} must be an int, got {_received(value)}")
     if value < minimum:
         raise ValueError(f"{fn}: {name} must be an int >= {minimum}, got {value}")
+
+
+def check_real(fn: str, name: str, value: object) -> None:
+    """`value` is a finite real number (an int or a float; a bool, a tensor or a str is not)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{fn}: {name} must be a float, got {_received(value)}")
+    if not math.isfinite(value):
+        raise ValueError(f"{fn}: {name} must be finite, got {value}")
 
 
 def check_bool(fn: str, name: str, value: object) -> None:

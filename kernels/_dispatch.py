@@ -52,6 +52,17 @@ BACKENDS: dict[str, dict[str, str | Callable[..., Any]]] = {
         "naive": "hybridlab.kernels.conv1d:causal_conv1d_update_torch",
         "triton": "hybridlab.kernels.triton_conv1d:causal_conv1d_update_triton",
     },
+    "gated_delta_rule": {
+        "torch": "hybridlab.kernels.gated_delta.chunk:gated_delta_rule_chunk",
+        "naive": "hybridlab.kernels.gated_delta.naive:gated_delta_rule_naive",
+        "triton": "hybridlab.kernels.gated_delta.triton.api:gated_delta_rule_triton",
+    },
+    # One decode step of the gated delta rule: a single PyTorch implementation serves both.
+    "gated_delta_step": {
+        "torch": "hybridlab.kernels.gated_delta.naive:gated_delta_step_torch",
+        "naive": "hybridlab.kernels.gated_delta.naive:gated_delta_step_torch",
+        "triton": "hybridlab.kernels.gated_delta.triton.api:gated_delta_step_triton",
+    },
 }
 
 # device type -> backends tried in order by backend="auto"; the first one the op has wins.

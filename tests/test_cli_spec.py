@@ -84,3 +84,17 @@ def test_a_spec_file_that_cannot_be_read_is_named(tmp_path):
         result = CliRunner().invoke(app, ["spec", str(path)])
         assert result.exit_code == 2 and "Traceback" not in result.output
         assert str(path) in result.stderr and message in result.stderr
+
+
+def test_gated_deltanet_prints_with_its_letter_and_exact_costs():
+    text = "gdn, mlp, attn, mlp"
+    table = runner.invoke(app, ["spec", text])
+    assert table.exit_code == 0, table.output
+    spec = hybridlab.parse(text, d_model=128)
+    assert "G-*-" in table.output and f"{hybridlab.count_params(spec):,}" in table.output
+    data = json.loads(runner.invoke(app, ["spec", text, "--json"]).stdout)
+    assert data["pattern"] == "G-*-" and data["params"] == hybridlab.count_params(spec)
+    # d_model 128: 4 heads of dk 24, dv 48; one layer's conv states and delta-rule state in fp32.
+    assert data["layers"][0]["state_bytes"] == 4 * ((2 * 96 + 192) * 4 + 4 * 24 * 48)
+    assert data["state_bytes"] == hybridlab.state_bytes(spec, 2048)
+    assert data["flops_per_token"] == hybridlab.flops_per_token(spec, 2048)

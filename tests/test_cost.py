@@ -9,7 +9,7 @@ import pytest
 
 import hybridlab
 from hybridlab.cost import itemsize, layer_costs
-from hybridlab.spec import AttnConfig, MLPConfig, ScanConfig, SSDConfig
+from hybridlab.spec import AttnConfig, GDNConfig, MLPConfig, ScanConfig, SSDConfig
 
 
 @pytest.mark.parametrize(
@@ -21,6 +21,19 @@ from hybridlab.spec import AttnConfig, MLPConfig, ScanConfig, SSDConfig
         pytest.param(AttnConfig(heads=4), 64, 4 * 64 * 64, id="mha"),
         pytest.param(AttnConfig(heads=4, kv_heads=1), 64, 2 * 64 * 64 + 2 * 64 * 16, id="mqa"),
         pytest.param(MLPConfig(hidden=100), 64, 3 * 64 * 100, id="swiglu"),
+        # FLA's GatedDeltaNet(hidden_size=2048, num_heads=6, head_dim=256, expand_v=2): q, k
+        # (1536 each), v, gate (3072 each), a, β (6 each) projections; three convs of width 4
+        # without bias; A_log, dt_bias; the output norm's 512 weights; o_proj.
+        pytest.param(
+            GDNConfig(heads=6, head_dim=256),
+            2048,
+            2048 * (2 * 1536 + 2 * 3072 + 2 * 6)
+            + (2 * 1536 + 3072) * 4
+            + 2 * 6
+            + 512
+            + 3072 * 2048,
+            id="gated-deltanet-fla-1.3b-layer",
+        ),
     ],
 )
 def test_layer_params_match_mamba_ssm_formulas(config, d_model, params):
@@ -49,6 +62,9 @@ def test_model_params_add_embedding_norms_and_untied_head():
         pytest.param("scan(d_state=16)", 100, 256 * 4 + 256 * 16, id="mamba1"),
         pytest.param("ssd(d_state=16, headdim=32)", 9, (256 + 32) * 4 + 8 * 32 * 16, id="mamba2"),
         pytest.param("mlp", 100, 0, id="mlp-stateless"),
+        # H 4, dk 0.75·128/4 = 24, dv 48: convs over q, k, v (2·96 + 192 channels, width 4) and
+        # the delta-rule state H·dk·dv.
+        pytest.param("gdn", 100, (2 * 96 + 192) * 4 + 4 * 24 * 48, id="gated-deltanet"),
     ],
 )
 def test_state_bytes(stack, context, numel):
@@ -69,8 +85,17 @@ def test_attention_flops_follow_the_causal_average():
 
 
 def test_ssm_flops_do_not_depend_on_context():
-    spec = hybridlab.parse("ssd(d_state=16, headdim=32), scan", d_model=64)
+    spec = hybridlab.parse("ssd(d_state=16, headdim=32), scan, gdn", d_model=64)
     assert hybridlab.flops_per_token(spec, 16) == hybridlab.flops_per_token(spec, 4096)
+
+
+def test_gated_deltanet_flops_count_projections_convs_and_four_state_multiply_adds():
+    spec = hybridlab.parse("gdn(heads=2, head_dim=8, use_gate=false)", d_model=32, vocab_size=10)
+    K, V = 2 * 8, 2 * 16
+    proj = 2 * 32 * (2 * K + V + 2 * 2) + 2 * V * 32
+    conv = 2 * 4 * (2 * K + V)
+    recurrence = 2 * 4 * 2 * 8 * 16  # decay, kᵀS, rank-1 correction, readout per state entry
+    assert hybridlab.flops_per_token(spec, 64) == proj + conv + recurrence + 2 * 32 * 10
 
 
 def test_layer_costs_sum_to_totals():

@@ -22,7 +22,7 @@ spec.loader.exec_module(bench)
 
 def test_parse_args_defaults_and_errors():
     args = bench.parse_args([])
-    assert args.ops == ["ssd", "scan", "conv"]
+    assert args.ops == ["ssd", "scan", "conv", "gated_delta"]
     assert (args.batch, args.seqlen, args.quick, args.json) == (8, 4096, False, None)
     assert bench.parse_args(["--ops", "scan", "--quick"]).ops == ["scan"]
     with pytest.raises(SystemExit):
@@ -58,6 +58,22 @@ def test_scan_and_conv_costs_are_memory_bound():
     cost = bench.scan_cost(1, 1, 10, 2, elem_bytes=2, with_z=False)
     assert cost.bytes_fwd == 3 * 20 + 2 * 40
     assert cost.flops_fwd == 7 * 20
+
+
+def test_gated_delta_cost_counts_each_term():
+    b, l, h, dk, dv = 1, 8, 2, 4, 6
+    cost = bench.gated_delta_cost(b, l, h, dk, dv, elem_bytes=2)
+    steps = 8 * 2
+    assert cost.flops_fwd == 7 * steps * dk * dv
+    assert cost.flops_fwd_bwd == cost.flops_fwd + 25 * steps * dk * dv
+    qk, vo, gb = steps * dk * 2, steps * dv * 2, steps * 2
+    assert cost.bytes_fwd == 2 * qk + 2 * vo + 2 * gb
+    assert cost.bytes_fwd_bwd == cost.bytes_fwd + 4 * qk + 3 * vo + 4 * gb
+    # Elementwise work per byte like the scan's: memory-bound on an H200.
+    big = bench.gated_delta_cost(8, 4096, 16, 128, 128)
+    assert bench.roofline_fraction(1e-3, big.flops_fwd, big.bytes_fwd, 790e12, 4.3e12)[1] == (
+        "memory"
+    )
 
 
 def test_roofline_fraction():

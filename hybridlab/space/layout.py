@@ -1,7 +1,9 @@
 """The layout resolver: depth, attention ratio, placement, SSM kind and MLPs → a stack string.
 
 `layout_stack(depth=8, attn_ratio=0.125, placement="spread", ssm="ssd", mlp=True)` is how a
-search space turns a handful of sampled knobs into hybridlab's stack language. Placements:
+search space turns a handful of sampled knobs into hybridlab's stack language. `ssm` is the kind
+of every mixer that is not attention: `ssd`, `scan`, `gdn` or any other registered kind except
+`attn` and `mlp` (a kind from another package too), by name or alias. Placements:
 
 - `spread` (Megatron-LM's allocator, used for NVIDIA's Mamba-2-Hybrid and Nemotron-H): attention
   layers evenly spaced among the mixers, **never first or last**. The SSM layers are cut into
@@ -10,9 +12,9 @@ search space turns a handful of sampled knobs into hybridlab's stack language. P
   sections still keep one each. Needs at least two SSM layers once there is any attention
   (else `InfeasibleSample`), unless every mixer is attention.
 - `front` / `back`: all attention layers first / last (ablations).
-- an explicit mixer pattern such as `"MM*MM*M"` (`*` attention, `M` ssd, `S` scan; with `-` it
-  is a whole Megatron pattern including MLPs): taken literally; `depth` and the ratio, when
-  given, must agree with it.
+- an explicit mixer pattern such as `"MM*MG*M"` (`*` attention, `M` ssd, `S` scan, `G` gdn, or
+  any registered kind's letter; with `-` it is a whole Megatron pattern including MLPs): taken
+  literally; `depth` and the ratio, when given, must agree with it.
 
 With `mlp=True` every mixer is followed by an MLP (`M-M-*-`, Nemotron-H's alternation).
 
@@ -29,10 +31,13 @@ import math
 from typing import Any
 
 from hybridlab.space.errors import InfeasibleSample
+from hybridlab.spec.kinds import KINDS, LETTERS, resolve_kind
 
 PLACEMENTS = ("spread", "front", "back")
-SSM_KINDS = {"ssd": "M", "scan": "S"}
-_LETTER_KIND = {"M": "ssd", "S": "scan", "*": "attn", "-": "mlp"}
+# Kinds that are never the `ssm` of a layout: the layout places them itself.
+NOT_SSM = ("attn", "mlp")
+# {kind: pattern letter} of the kinds `ssm` may name (built-in and plugin kinds).
+SSM_KINDS = {kind: cls.letter for kind, cls in KINDS.items() if kind not in NOT_SSM}
 
 
 def num_attention(depth: int, attn_ratio: float) -> int:
@@ -78,8 +83,9 @@ def layout_pattern(
     ssm: str = "ssd",
     mlp: bool = False,
 ) -> str:
-    """The Megatron-style pattern (`M` ssd, `S` scan, `*` attn, `-` mlp) of a layout."""
-    if ssm not in SSM_KINDS:
+    """The Megatron-style pattern (`M` ssd, `S` scan, `G` gdn, `*` attn, `-` mlp) of a layout."""
+    ssm_cls = resolve_kind(ssm) if isinstance(ssm, str) else None
+    if ssm_cls is None or ssm_cls.kind not in SSM_KINDS:
         raise ValueError(f"unknown ssm kind {ssm!r}; valid: {', '.join(SSM_KINDS)}")
     if placement not in PLACEMENTS:
         return _explicit(placement, depth, attn_ratio, num_attn, mlp)
@@ -91,24 +97,25 @@ def layout_pattern(
         raise ValueError("give attn_ratio or num_attn, not both")
     count = num_attn if num_attn is not None else num_attention(depth, attn_ratio or 0.0)
     where = set(attention_positions(depth, count, placement))
-    mixers = ["*" if i in where else SSM_KINDS[ssm] for i in range(depth)]
+    mixers = ["*" if i in where else ssm_cls.letter for i in range(depth)]
     return "".join(m + "-" if mlp else m for m in mixers)
 
 
 def layout_stack(**layout: Any) -> str:
     """The stack text of a layout (arguments as `layout_pattern`): `"ssd, mlp, attn, mlp"`."""
-    return ", ".join(_LETTER_KIND[c] for c in layout_pattern(**layout))
+    return ", ".join(LETTERS[c] for c in layout_pattern(**layout))
 
 
 def _explicit(
     pattern: str, depth: int | None, attn_ratio: float | None, num_attn: int | None, mlp: bool
 ) -> str:
     text = "".join(pattern.split())
-    bad = sorted(set(text) - set(_LETTER_KIND))
+    bad = sorted(set(text) - set(LETTERS))
     if not text or bad:
+        letters = ", ".join(f"{letter} ({kind})" for letter, kind in LETTERS.items())
         raise ValueError(
             f"placement {pattern!r} is neither one of {', '.join(PLACEMENTS)} nor a pattern of "
-            f"M (ssd), S (scan), * (attn) and - (mlp)"
+            f"the letters {letters}"
         )
     mixers = text.replace("-", "")
     if "-" in text and mlp:

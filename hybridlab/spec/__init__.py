@@ -7,6 +7,7 @@ from hybridlab.spec.errors import SpecError
 from hybridlab.spec.kinds import (
     KINDS,
     AttnConfig,
+    GDNConfig,
     LayerConfig,
     MLPConfig,
     ScanConfig,
@@ -33,6 +34,7 @@ def format_spec(spec: SpecSource, **parse_kwargs: Any) -> str:
 __all__ = [
     "KINDS",
     "AttnConfig",
+    "GDNConfig",
     "LayerConfig",
     "MLPConfig",
     "ModelSpec",

@@ -48,3 +48,22 @@ def test_every_kind_writes_into_the_residual_stream_through_a_small_projection()
         std = out.weight.std().item()
         assert abs(std - RESIDUAL_OUT_STD) < 0.1 * RESIDUAL_OUT_STD, (block.layer, std)
         assert abs(out.weight.mean().item()) < 0.1 * RESIDUAL_OUT_STD
+
+
+def test_gated_deltanet_follows_fla_a_and_dt_ranges():
+    from hybridlab.layers import GatedDeltaNet
+    from hybridlab.layers.base import RESIDUAL_OUT_STD
+
+    torch.manual_seed(0)
+    model = hybridlab.build_model("gdn(heads=8, head_dim=16)*2", d_model=128)
+    for layer in (b.layer for b in model.blocks):
+        assert isinstance(layer, GatedDeltaNet)
+        # FLA: A ~ U(0, 16), dt = softplus(dt_bias) log-uniform in [0.001, 0.1].
+        A = torch.exp(layer.A_log)
+        assert A.min() > 0 and A.max() <= 16.0
+        dt = F.softplus(layer.dt_bias)
+        assert dt.min() >= 0.001 * 0.999 and dt.max() <= 0.1 * 1.001
+        assert all(getattr(p, "_no_weight_decay", False) for p in (layer.A_log, layer.dt_bias))
+        assert torch.equal(layer.norm.weight, torch.ones_like(layer.norm.weight))
+        std = layer.out_proj.weight.std().item()
+        assert abs(std - RESIDUAL_OUT_STD) < 0.1 * RESIDUAL_OUT_STD

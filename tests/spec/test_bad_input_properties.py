@@ -88,6 +88,9 @@ def to_stack_text(value: Any) -> str | None:
         return "1e309" if value > 0 else "-1e309"
     if isinstance(value, float) and math.isnan(value):
         return "nan"
+    # The language reads the names true and false (any case) as booleans, never as strings.
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return None
     if isinstance(value, str) and value.isascii() and value.isidentifier():
         return value
     if isinstance(value, float):

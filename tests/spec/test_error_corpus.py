@@ -106,7 +106,7 @@ def test_error_is_a_value_error_rendered_with_caret_and_valid_names():
     assert "unknown layer kind 'atn'" in text
     assert "line 2, column 3, layer 4" in text
     assert "\n      atn(heads=2)\n      ^" in text
-    assert "valid: ssd, scan, attn, mlp" in text
+    assert "valid: ssd, scan, gdn, attn, mlp" in text
 
 
 def test_unknown_argument_lists_valid_arguments():

@@ -38,6 +38,10 @@ class LayerConfig:
     letter: ClassVar[str] = ""
     # One line for `--help`-style listings.
     summary: ClassVar[str] = ""
+    # The layer module of a kind from outside hybridlab, as an import string
+    # ("pkg.layers:MyLayer"), imported by `hybridlab.layers` only (never by spec or cost, which
+    # import no torch). Built-in kinds leave it empty: `hybridlab.layers.LAYERS` lists them.
+    layer_class: ClassVar[str] = ""
 
     def __post_init__(self) -> None:
         # Types first: `check` and the cost arithmetic compare and multiply these values.
