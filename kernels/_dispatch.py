@@ -36,10 +36,10 @@ BACKENDS: dict[str, dict[str, str | Callable[..., Any]]] = {
         "naive": "hybridlab.kernels.selective_scan.naive:selective_scan_naive",
         "triton": "hybridlab.kernels.selective_scan.triton.api:selective_scan_triton",
     },
-    # A single decode step has nothing to make fast in PyTorch: one implementation serves both.
+    # Decode steps: "torch" is the in-place path with about half the reference's ops.
     "selective_state_update": {
         "torch": "hybridlab.kernels.state_update:selective_state_update_torch",
-        "naive": "hybridlab.kernels.state_update:selective_state_update_torch",
+        "naive": "hybridlab.kernels.state_update:selective_state_update_naive",
         "triton": "hybridlab.kernels.triton_state_update:selective_state_update_triton",
     },
     "causal_conv1d": {
@@ -49,7 +49,7 @@ BACKENDS: dict[str, dict[str, str | Callable[..., Any]]] = {
     },
     "causal_conv1d_update": {
         "torch": "hybridlab.kernels.conv1d:causal_conv1d_update_torch",
-        "naive": "hybridlab.kernels.conv1d:causal_conv1d_update_torch",
+        "naive": "hybridlab.kernels.conv1d:causal_conv1d_update_naive",
         "triton": "hybridlab.kernels.triton_conv1d:causal_conv1d_update_triton",
     },
     "gated_delta_rule": {

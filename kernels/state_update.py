@@ -76,7 +76,7 @@ def _check(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus) -> None:
         )
 
 
-def selective_state_update_torch(
+def selective_state_update_naive(
     state: torch.Tensor,
     x: torch.Tensor,
     dt: torch.Tensor,
@@ -88,7 +88,8 @@ def selective_state_update_torch(
     dt_bias: torch.Tensor | None = None,
     dt_softplus: bool = False,
 ) -> torch.Tensor:
-    """PyTorch implementation of `selective_state_update` (fp32 inside)."""
+    """Reference implementation of `selective_state_update`: the recurrence as written, fp32
+    inside, groups expanded to heads (channels) with `repeat_interleave`."""
     dtype = x.dtype
     x, dt, A, B, C = (t.float() for t in (x, dt, A, B, C))
     if dt_bias is not None:
@@ -119,6 +120,60 @@ def selective_state_update_torch(
     if z is not None:
         y = y * F.silu(z.float())
     state.copy_(h_new)
+    return y.to(dtype)
+
+
+def selective_state_update_torch(
+    state: torch.Tensor,
+    x: torch.Tensor,
+    dt: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None = None,
+    z: torch.Tensor | None = None,
+    dt_bias: torch.Tensor | None = None,
+    dt_softplus: bool = False,
+) -> torch.Tensor:
+    """The decode path: about half the ops of the reference, and no new state tensor.
+
+    At batch 1 a decode step is a few dozen tiny ops, each costing its dispatch overhead rather
+    than its arithmetic, so the op count is the cost. Here the heads (channels) of a group are
+    viewed as one (b, g, r, n) block, r = heads/g · p (or channels/g), so B and C broadcast over
+    them without being copied per head; a fp32, contiguous state is advanced in place
+    (h ← exp(ΔA)·h, then h += (Δx)·Bᵀ as one `addcmul_`) and read out with one batched matmul
+    (y = h·C). Any other state is advanced in a fp32 copy and written back, as the reference does.
+    """
+    f32 = torch.float32
+    dtype = x.dtype
+    x, dt = x.to(f32), dt.to(f32)
+    if dt_bias is not None:
+        dt = dt + dt_bias.to(f32)
+    if dt_softplus:
+        dt = F.softplus(dt)
+    in_place = state.dtype == f32 and state.is_contiguous()
+    h = state if in_place else state.to(f32).contiguous()
+    b = state.shape[0]
+    if B.dim() == 2:  # Mamba-1 with one group: (b, n)
+        B, C = B[:, None], C[:, None]
+    g, n = B.shape[1], B.shape[2]
+    if state.dim() == 4:
+        decay = torch.exp(dt * A.to(f32))[..., None, None]  # (b, h, 1, 1)
+        dtx = dt[..., None] * x  # (b, h, p)
+    else:
+        decay = torch.exp(dt[..., None] * A.to(f32))  # (b, d, n)
+        dtx = dt * x  # (b, d)
+    h.mul_(decay)
+    h_grouped = h.view(b, g, -1, n)  # (b, g, r, n)
+    h_grouped.addcmul_(dtx.reshape(b, g, -1, 1), B.to(f32)[:, :, None, :])
+    y = torch.matmul(h_grouped, C.to(f32)[..., None]).view(x.shape)  # (b, h, p) or (b, d)
+    if D is not None:
+        D = D.to(f32)
+        y = y.addcmul_(D[:, None] if state.dim() == 4 and D.dim() == 1 else D, x)
+    if z is not None:
+        y = y.mul_(F.silu(z.to(f32)))
+    if not in_place:
+        state.copy_(h)
     return y.to(dtype)
 
 
@@ -160,8 +215,8 @@ def selective_state_update(
         z: gate, same shape as x: y *= silu(z). None for none.
         dt_bias: added to dt, (h,) or (d,).
         dt_softplus: bool; apply softplus to dt + dt_bias.
-        backend: "auto", "torch", "naive" (the same PyTorch code; a single step has nothing
-            to speed up) or "triton".
+        backend: "auto", "torch" (the in-place decode path), "naive" (the recurrence as
+            written) or "triton".
 
     Returns:
         y, same shape and dtype as x.

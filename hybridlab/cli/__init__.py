@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from hybridlab.cli.bench_cmd import bench
 from hybridlab.cli.dashboard_cmd import dashboard
 from hybridlab.cli.spec_cmd import spec
 from hybridlab.cli.study_cmd import study_app
@@ -31,6 +32,7 @@ def _root() -> None:
 
 app.command("spec")(spec)
 app.command("train")(train)
+app.command("bench")(bench)
 app.add_typer(study_app, name="study")
 app.command("ui")(ui)
 app.command("dashboard")(dashboard)

@@ -1,7 +1,10 @@
 """What runs a trial, wherever it runs: plain dict in, plain dict out.
 
 `run_trial(request, report)` rebuilds the task, the training config and the spec from a
-`TrialRequest.to_dict()` and calls `train_proxy`. It never raises: an exception inside training
+`TrialRequest.to_dict()` and calls `train_proxy`; when the request names speed objectives, it then
+measures them on a model of the same spec (`hybridlab.bench.measure_requests`, with the trial's
+threads and device) into `result["speed"]` by label, their noise into `result["speed_spread"]`.
+It never raises: an exception inside training
 becomes a failed result whose `failure_reason` names the exception. A failure that is a fault
 rather than a result about the architecture carries `fault` ("exception", "oom"; the Ray
 executor adds "worker_died", "node_lost"): the driver retries those (`executor.retries`), not a
@@ -15,14 +18,15 @@ import json
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from hybridlab.bench import Protocol, measure_requests
 from hybridlab.config import first_line
-from hybridlab.spec import parse
+from hybridlab.spec import ModelSpec, parse
 from hybridlab.tasks import Task, make_task
-from hybridlab.train import TrainConfig, train_proxy
-from hybridlab.train.result import FAILED
+from hybridlab.train import TrainConfig, fit_spec, train_proxy
+from hybridlab.train.result import FAILED, OK
 
 Report = Callable[[int, dict[str, float]], Any]
 # One task per process is kept: consecutive trials of a study share it (its data is drawn once).
@@ -38,12 +42,15 @@ class TrialRequest:
         spec: `ModelSpec.to_dict()` (canonical stack, d_model, vocab_size).
         task: {"name": ..., **task settings}.
         train: `TrainConfig` fields.
+        speed: speed objectives to measure after training, each `{"label", "name",
+            "context", "batch", "dtype"}` (`hybridlab.bench.requests`); empty: none.
     """
 
     number: int
     spec: dict[str, Any]
     task: dict[str, Any]
     train: dict[str, Any]
+    speed: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,6 +73,8 @@ def run_trial(request: dict[str, Any], report: Report | None = None) -> dict[str
         spec = parse(request["spec"])
         config = TrainConfig(**request["train"])
         result = train_proxy(spec, task, config, report=report).to_dict()
+        if request.get("speed") and result["status"] == OK:
+            result.update(_measure_speed(fit_spec(spec, task), request["speed"], config, result))
     except Exception as err:  # any bug or bad input in one trial must not end the study
         last = traceback.extract_tb(err.__traceback__)[-1:]
         at = f" (at {last[0].filename.rsplit('/', 1)[-1]}:{last[0].lineno})" if last else ""
@@ -80,6 +89,19 @@ def run_trial(request: dict[str, Any], report: Report | None = None) -> dict[str
         result["fault"] = "oom"
     result.pop("history", None)
     return result
+
+
+def _measure_speed(
+    spec: ModelSpec, requests: list[dict[str, Any]], config: TrainConfig, result: dict[str, Any]
+) -> dict[str, dict[str, float]]:
+    """The speed objectives, on the device the trial trained on, with its threads."""
+    import torch
+
+    protocol = Protocol(
+        threads=config.num_threads or torch.get_num_threads(),
+        device=str(result["device"]).split(":")[0],
+    )
+    return measure_requests(spec, requests, protocol)
 
 
 def _task(settings: dict[str, Any]) -> Task:

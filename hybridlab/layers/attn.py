@@ -97,6 +97,14 @@ class Attention(Layer):
                 f"attention cache holds {size} positions; cannot add {T} tokens at position {start}"
             )
         q, k_new, v_new = self._qkv(x, start)
+        if T == 1:
+            return self._decode_one(q, k_new, v_new, cache)
+        if start == 0 and self.window is None:
+            # A prefill into an empty cache: plain causal attention, then keep the keys.
+            cache.k[:, :, :T] = k_new.to(cache.k.dtype)
+            cache.v[:, :, :T] = v_new.to(cache.v.dtype)
+            cache.pos = T
+            return self._attend(q, k_new, v_new, None, is_causal=True)
         # The kept past, oldest first: positions [start - num_past, start).
         num_past = min(start, size)
         past_pos = torch.arange(start - num_past, start, device=x.device)
@@ -113,6 +121,23 @@ class Attention(Layer):
         cache.v[:, :, write] = v_new[:, :, T - keep :].to(cache.v.dtype)
         cache.pos = start + T
         return y
+
+    def _decode_one(self, q, k_new, v_new, cache: KVCache) -> torch.Tensor:
+        """One new token: write its key and value into their slot, then attend over the filled
+        slots in place, without a gather, a concatenation or a mask. Keys carry their rotation,
+        so their order in the ring does not matter; a ring of `window` slots holds exactly the
+        window (the current token and the window - 1 before it); a ring of fewer slots was sized
+        by `max_len` and never wraps. So a step reads each kept key once, and only those."""
+        size, start = cache.k.shape[2], cache.pos
+        slot = start % size
+        cache.k[:, :, slot] = k_new[:, :, 0]
+        cache.v[:, :, slot] = v_new[:, :, 0]
+        filled = min(start + 1, size)
+        k, v = cache.k[:, :, :filled], cache.v[:, :, :filled]  # (B, K, S, E) views
+        if k.dtype != q.dtype:
+            k, v = k.to(q.dtype), v.to(q.dtype)
+        cache.pos = start + 1
+        return self._attend(q, k, v, None, is_causal=False)
 
     def allocate_cache(self, batch, max_len, dtype=None, device=None) -> KVCache:
         size = self.config.cache_len(max_len)

@@ -198,12 +198,39 @@ class HybridLM(nn.Module):
         cache = self.allocate_cache(B, total)
         out = ids.new_empty(B, total)
         out[:, :T] = ids
-        logits = self._forward(ids, cache)[:, -1]  # (B, V)
-        for t in range(T, total):
-            token = logits.argmax(-1)  # (B,)
+        token = self._forward(ids, cache)[:, -1].argmax(-1)  # (B,)
+        out[:, T] = token
+        out[:, T + 1 :] = self._decode(token, cache, total - T - 1)
+        return out
+
+    @torch.no_grad()
+    def decode(self, token: torch.Tensor, cache: ModelCache, num_steps: int) -> torch.Tensor:
+        """Greedy decoding from a filled cache: `num_steps` cached steps, the first fed `token`
+        (B,), each next one the argmax of the step before; returns the (B, num_steps) tokens
+        chosen, of the dtype of `token`. This is `generate`'s loop after the prefill (the ids are
+        checked once, not every step; `hybridlab.bench` times it).
+
+        Example:
+            >>> cache = model.allocate_cache(1, 16)
+            >>> token = model(torch.tensor([[5, 7]]), cache)[:, -1].argmax(-1)
+            >>> model.decode(token, cache, num_steps=3).shape
+            torch.Size([1, 3])
+        """
+        self._check_ids(token, ndim=1)
+        self._check_cache(cache, token.shape[0])
+        check_count("num_steps", num_steps, minimum=0)
+        if cache.pos + num_steps > cache.max_len:
+            raise ValueError(
+                f"cache holds {cache.max_len} tokens: {cache.pos} used, {num_steps} more steps "
+                f"asked"
+            )
+        return self._decode(token, cache, int(num_steps))
+
+    def _decode(self, token: torch.Tensor, cache: ModelCache, num_steps: int) -> torch.Tensor:
+        out = token.new_empty(token.shape[0], num_steps)
+        for t in range(num_steps):
+            token = self._step(token, cache).argmax(-1)
             out[:, t] = token
-            if t + 1 < total:
-                logits = self._step(token, cache)
         return out
 
     def _check_ids(self, ids: torch.Tensor, ndim: int = 2) -> None:

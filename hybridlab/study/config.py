@@ -32,7 +32,6 @@ the override that set it).
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -180,6 +179,7 @@ class StudyPlan:
             spec=spec,
             task={"name": self.task_name, **self.task_settings},
             train={**train, "seed": seed},
+            speed=[o.speed_request() for o in self.objectives if o.speed],
         )
 
     def measured_values(self, result: dict[str, Any]) -> dict[str, float] | None:
@@ -188,9 +188,9 @@ class StudyPlan:
             return None
         values = {}
         for objective in self.objectives:
-            value = result.get(objective.name) if objective.measured else None
-            if value is not None and math.isfinite(float(value)):
-                values[objective.label] = float(value)
+            value = objective.measured_value(result) if objective.measured else None
+            if value is not None:
+                values[objective.label] = value
         return values
 
     @property
@@ -275,6 +275,13 @@ class _Sections:
             PrunerConfig,
             lambda config: config.validate(train.steps, train.race_steps, learned, len(objectives)),
         )
+        speed = [o.label for o in objectives if o.speed]
+        if speed and pruner.name != "none":
+            raise source.error(
+                f"the speed objectives ({', '.join(speed)}) are measured once a trial has "
+                f"trained, so a pruner cannot judge them at its rungs; use pruner.name=none",
+                "pruner.name",
+            )
         executor = self.config("executor", ExecutorConfig, lambda config: config.validate())
         tracking = self.config("tracking", TrackingConfig, lambda config: config.validate())
         self.check_machine(train, executor)

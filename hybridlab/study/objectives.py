@@ -1,14 +1,27 @@
 """Objectives of a study: measured quality and speed, analytic costs, with their directions.
 
-| name            | default direction | from                                    | options        |
-|-----------------|-------------------|-----------------------------------------|----------------|
-| accuracy        | maximize          | the trial's last evaluation             |                |
-| loss            | minimize          | the trial's last evaluation (nats)      |                |
-| bits_per_byte   | minimize          | byte-level tasks only                   |                |
-| tokens_per_s    | maximize          | training throughput, measured           |                |
-| params          | minimize          | analytic (`hybridlab.space.costs`)      |                |
-| state_bytes     | minimize          | analytic                                | context, dtype |
-| flops_per_token | minimize          | analytic                                | context        |
+| name                 | direction | from                                  | options         |
+|----------------------|-----------|---------------------------------------|-----------------|
+| accuracy             | maximize  | the trial's last evaluation           |                 |
+| loss                 | minimize  | the trial's last evaluation (nats)    |                 |
+| bits_per_byte        | minimize  | byte-level tasks only                 |                 |
+| tokens_per_s         | maximize  | training throughput, measured         |                 |
+| params               | minimize  | analytic (`hybridlab.space.costs`)    |                 |
+| state_bytes          | minimize  | analytic                              | context, dtype  |
+| flops_per_token      | minimize  | analytic                              | context         |
+| decode_tokens_per_s  | maximize  | speed, measured after training        | context, batch, |
+| prefill_tokens_per_s | maximize  | speed, measured after training        | dtype (each of  |
+| train_tokens_per_s   | maximize  | speed, measured after training        | these four)     |
+| peak_memory_bytes    | minimize  | speed, measured after training; `ref` |                 |
+
+The speed objectives are measured on the worker once the trial has trained, with the protocol
+of `hybridlab bench` (`hybridlab.bench`: warm-up, median of repeats, the trial's threads and
+device; peak memory of inference, prefill and decode, as that module defines it), on a model of
+the trial's spec at the objective's own `context` (default: the task's length), `batch`
+(default 1) and `dtype` (fp32, bf16 or fp16); objectives at the same three share one
+measurement. The noise between repeats, (max - min) / median, travels with the result
+(`speed_spread`). Speed is a property of the architecture, not of its training, so no pruner
+can judge it at a rung: a study with one takes `pruner: none`.
 
 The analytic objectives are the costs of `hybridlab.space.costs.ANALYTIC_COSTS`, with the options
 listed there. `context` defaults to the task's sequence length, `dtype` to fp32. They are
@@ -28,6 +41,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hybridlab.bench import DTYPES, SPEED_NAMES
 from hybridlab.config import first_line, merge_dataclass
 from hybridlab.cost import itemsize
 from hybridlab.space import ANALYTIC_COSTS
@@ -43,6 +57,8 @@ class ObjectiveKind:
     direction: str
     measured: bool
     options: tuple[str, ...] = ()
+    # Measured after training by `hybridlab.bench` (not by the trainer).
+    speed: bool = False
 
 
 KINDS: dict[str, ObjectiveKind] = {
@@ -53,8 +69,19 @@ KINDS: dict[str, ObjectiveKind] = {
         ObjectiveKind("bits_per_byte", MINIMIZE, True),
         ObjectiveKind("tokens_per_s", MAXIMIZE, True),
         *(ObjectiveKind(c.name, MINIMIZE, False, c.options) for c in ANALYTIC_COSTS.values()),
+        *(
+            ObjectiveKind(
+                name,
+                MINIMIZE if name == "peak_memory_bytes" else MAXIMIZE,
+                True,
+                ("context", "batch", "dtype"),
+                speed=True,
+            )
+            for name in SPEED_NAMES
+        ),
     )
 }
+OPTIONS = ("context", "batch", "dtype")
 
 
 @dataclass(kw_only=True)
@@ -64,8 +91,10 @@ class ObjectiveConfig:
     Attributes:
         name: one of `KINDS`.
         direction: minimize or maximize; None = the objective's natural direction.
-        context: for state_bytes and flops_per_token; None = the task's sequence length.
-        dtype: for state_bytes.
+        context: for state_bytes, flops_per_token and the speed objectives; None = the task's
+            sequence length.
+        batch: for the speed objectives; None = 1.
+        dtype: for state_bytes and the speed objectives.
         label: the objective's name in tables, JSON and Optuna's metric names; None = `name`.
         ref: the hypervolume reference value; None = the default in the module docstring.
     """
@@ -73,6 +102,7 @@ class ObjectiveConfig:
     name: str
     direction: str | None = None
     context: int | None = None
+    batch: int | None = None
     dtype: str = "fp32"
     label: str | None = None
     ref: float | None = None
@@ -88,17 +118,39 @@ class Objective:
     context: int
     dtype: str
     ref: float | None
+    batch: int = 1
 
     @property
     def measured(self) -> bool:
         return KINDS[self.name].measured
+
+    @property
+    def speed(self) -> bool:
+        return KINDS[self.name].speed
+
+    def speed_request(self) -> dict[str, Any]:
+        """What a worker measures for this speed objective (`hybridlab.bench.measure_requests`)."""
+        return {
+            "label": self.label,
+            "name": self.name,
+            "context": self.context,
+            "batch": self.batch,
+            "dtype": self.dtype,
+        }
 
     def value(self, result: Mapping[str, Any] | None, spec: ModelSpec) -> float | None:
         """The objective's value for a trial (None when a measured value is missing/not finite)."""
         cost = ANALYTIC_COSTS.get(self.name)
         if cost is not None:
             return float(cost.compute(spec, context=self.context, dtype=self.dtype))
-        value = None if result is None else result.get(self.name)
+        return self.measured_value(result)
+
+    def measured_value(self, result: Mapping[str, Any] | None) -> float | None:
+        """A measured objective's finite value in a trial's result (speed objectives under
+        `result["speed"][label]`), else None."""
+        if result is None:
+            return None
+        value = (result.get("speed") or {}).get(self.label) if self.speed else result.get(self.name)
         if value is None or not math.isfinite(float(value)):
             return None
         return float(value)
@@ -108,6 +160,9 @@ class Objective:
         return {
             "accuracy": 0.0,
             "tokens_per_s": 0.0,
+            "decode_tokens_per_s": 0.0,
+            "prefill_tokens_per_s": 0.0,
+            "train_tokens_per_s": 0.0,
             "loss": math.log(vocab_size),
             "bits_per_byte": 8.0,
         }.get(self.name)
@@ -140,9 +195,22 @@ def parse_objectives(
                 f"direction must be minimize or maximize, got {config.direction!r}",
                 f"{key}.direction",
             )
-        for option in ("context", "dtype"):
+        for option in OPTIONS:
             if option not in kind.options and option in item:
                 raise error(f"{config.name} takes no {option}", f"{key}.{option}")
+        batch = config.batch if config.batch is not None else 1
+        if batch < 1:
+            raise error(f"batch must be >= 1, got {batch}", f"{key}.batch")
+        if kind.speed and config.dtype.lower() not in DTYPES:
+            raise error(
+                f"{config.name} runs in fp32, bf16 or fp16, got {config.dtype!r}", f"{key}.dtype"
+            )
+        if config.name == "peak_memory_bytes" and config.ref is None:
+            raise error(
+                "peak_memory_bytes needs a ref (bytes, the hypervolume's reference point): "
+                "measured memory has no default bound",
+                f"{key}.ref",
+            )
         if config.name == "bits_per_byte" and not task.reports_bits_per_byte:
             raise error(f"task {task.name!r} reports no bits per byte; use loss", f"{key}.name")
         context = config.context if config.context is not None else task.seq_len
@@ -165,6 +233,7 @@ def parse_objectives(
                 context=context,
                 dtype=config.dtype,
                 ref=config.ref,
+                batch=batch,
             )
         )
     return out
