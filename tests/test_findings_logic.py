@@ -96,6 +96,22 @@ def test_bytes_verdict_separates_the_weak_and_the_strong_claim():
     assert not verdict.reproduced
 
 
+@pytest.mark.parametrize(
+    "gdn, expected", [((0.9, 0.8), True), ((0.9, 0.3), False)], ids=["apart", "overlapping"]
+)
+def test_gdn_verdict_needs_equal_state_and_recall_beyond_noise(gdn, expected):
+    accuracy = {"Mamba-2": (0.5, 0.4), "Gated DeltaNet": gdn}
+    state = {"Mamba-2": 12_800.0, "Gated DeltaNet": 12_288.0}
+    by_stack = {s: n for n, s in bench.GDN_STACKS.items()}
+    finding, results = results_of(
+        "gdn_vs_mamba2",
+        lambda v, s: (accuracy[by_stack[s]][v.tags["seed"]], state[by_stack[s]]),
+    )
+    verdict = finding.judge(finding, results)
+    assert verdict.claims[0][1]  # 96%
+    assert verdict.reproduced is expected
+
+
 def test_mad_verdict_reads_the_mean_over_tasks():
     accuracy = {"attention": 0.9, "Mamba-1": 0.5, "Mamba-2": 0.6, "hybrid": 0.92}
     by_stack = {s: accuracy[n] for n, s in bench.MAD_STACKS.items()}
