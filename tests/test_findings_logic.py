@@ -82,6 +82,7 @@ def test_hybrid_verdict_is_the_share_of_the_gap_recovered(hybrid, expected):
     verdict = finding.judge(finding, results)
     assert verdict.reproduced is expected
     assert ("recovered 9" in verdict.claims[1][2]) is expected
+    assert "at 2,000 steps" in verdict.claims[0][0]  # judged at the longest budget run
 
 
 def test_bytes_verdict_separates_the_weak_and_the_strong_claim():
