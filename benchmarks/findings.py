@@ -465,13 +465,15 @@ def judge_bytes(finding: Finding, results: Results) -> Verdict:
         not above(bpb["SSD"], bpb["attention"]),
         f"SSD {fmt(bpb['SSD'])}, attention {fmt(bpb['attention'])} bits per byte",
     )
+    margin = min(bpb["attention"], default=float("nan")) - max(bpb["SSD"], default=float("nan"))
     c2 = (
-        "and better beyond seed noise (the strong form of the claim)",
+        "(reported, not judged) and better beyond seed noise, the strong form",
         above([-x for x in bpb["SSD"]], [-x for x in bpb["attention"]]),
-        f"difference of the means {mean(bpb['attention']) - mean(bpb['SSD']):+.3f} bits per byte",
+        f"attention's better seed minus SSD's worse: {margin:+.4f} bits per byte; difference of "
+        f"the means {mean(bpb['attention']) - mean(bpb['SSD']):+.3f}",
     )
-    claims = [c1, c2]
-    return Verdict(all(c[1] for c in claims), claims, table)
+    # The published claim is the weak form ("at least as good at equal parameters").
+    return Verdict(c1[1], [c1, c2], table)
 
 
 def draw_bytes(finding: Finding, results: Results, path: Path) -> None:
