@@ -137,3 +137,25 @@ def test_every_finding_variant_loads_as_a_study(name, variant, tmp_path):
 
     plan = load_plan(FINDINGS[name].study, [*variant.overrides, f"output={tmp_path}"])
     assert plan.budget.trials == len(bench.stack_choices(FINDINGS[name]))
+
+
+def claims_of(name):
+    """The judge's claims for finding `name` on made-up runs (values do not matter here)."""
+    finding, results = results_of(name, lambda v, s: (0.5 + 0.01 * v.tags["seed"], 1000.0))
+    return finding.judge(finding, results).claims
+
+
+@pytest.mark.parametrize("name", sorted(FINDINGS))
+def test_the_page_gives_a_verdict_on_every_claim(name):
+    page = (Path(__file__).resolve().parents[1] / "docs" / "findings.md").read_text()
+    assert len(bench.PAGE_SAYS[name]) == len(claims_of(name))
+    assert f"studies/findings/{name}.yaml" in page
+    assert f"findings/{name}.png" in page
+
+
+def test_a_claim_the_page_says_holds_fails_the_script_when_it_no_longer_does():
+    name = "zoology_mqar"
+    claims = [(f"claim {i}", not says, "") for i, says in enumerate(bench.PAGE_SAYS[name])]
+    broken, changed = bench.against_page(name, bench.Verdict(False, claims, []))
+    says = bench.PAGE_SAYS[name]
+    assert len(broken) == sum(says) and len(changed) == len(says) - sum(says)
