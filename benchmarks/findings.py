@@ -488,18 +488,13 @@ def judge_bytes(finding: Finding, results: Results) -> Verdict:
 
 
 def draw_bytes(finding: Finding, results: Results, path: Path) -> None:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(4.5, 3.6))
-    for i, stack in enumerate(BYTES_STACKS.values()):
-        bpb = results.values(stack)
-        ax.bar(i, mean(bpb), color=f"C{i}", alpha=0.6)
-        ax.scatter([i] * len(bpb), bpb, color="black", s=12, zorder=3)
-    ax.set_xticks(range(len(BYTES_STACKS)), list(BYTES_STACKS))
-    ax.set_ylabel("held-out bits per byte (lower is better)")
-    ax.set_title("raw bytes, 2 mixers + 2 MLPs, d_model 64")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    runs = {name: results.values(stack) for name, stack in BYTES_STACKS.items()}
+    bar_chart(
+        runs,
+        "held-out bits per byte (lower is better)",
+        "raw bytes, 2 mixers + 2 MLPs, d_model 64",
+        path,
+    )
 
 
 # --- Gated DeltaNet against Mamba-2 at equal state ---------------------------------------------
@@ -551,22 +546,36 @@ def judge_gdn(finding: Finding, results: Results) -> Verdict:
 
 
 def draw_gdn(finding: Finding, results: Results, path: Path) -> None:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(4.5, 3.6))
-    for i, stack in enumerate(GDN_STACKS.values()):
-        acc = best_over_rates(results, stack)
-        ax.bar(i, mean(acc), color=f"C{i}", alpha=0.6)
-        ax.scatter([i] * len(acc), acc, color="black", s=12, zorder=3)
-    ax.set_xticks(range(len(GDN_STACKS)), list(GDN_STACKS))
-    ax.set_ylabel("best MQAR accuracy over the rates")
-    ax.set_ylim(0, 1.02)
-    ax.set_title("equal state (12 KiB), length 64, 8 pairs", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    runs = {name: best_over_rates(results, stack) for name, stack in GDN_STACKS.items()}
+    bar_chart(
+        runs,
+        "best MQAR accuracy over the rates",
+        "equal state (12 KiB), length 64, 8 pairs",
+        path,
+        top=1.02,
+    )
 
 
 # --- Running and reading --------------------------------------------------------------------------
+
+
+def bar_chart(
+    runs: dict[str, list[float]], ylabel: str, title: str, path: Path, top: float | None = None
+) -> None:
+    """One bar per architecture at its mean, a dot per seed."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 3.6))
+    for i, values in enumerate(runs.values()):
+        ax.bar(i, mean(values), color=f"C{i}", alpha=0.6)
+        ax.scatter([i] * len(values), values, color="black", s=12, zorder=3)
+    ax.set_xticks(range(len(runs)), list(runs))
+    ax.set_ylabel(ylabel)
+    if top is not None:
+        ax.set_ylim(0, top)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def _pyplot() -> Any:
