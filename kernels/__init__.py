@@ -29,7 +29,7 @@ from hybridlab.kernels.conv1d import causal_conv1d, causal_conv1d_update
 from hybridlab.kernels.gated_delta import gated_delta_rule, gated_delta_step
 from hybridlab.kernels.selective_scan import selective_scan
 from hybridlab.kernels.ssd import ssd
-from hybridlab.kernels.state_update import selective_state_update
+from hybridlab.kernels.selective_scan.step import selective_state_update
 
 __all__ = [
     "causal_conv1d",

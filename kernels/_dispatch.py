@@ -38,19 +38,19 @@ BACKENDS: dict[str, dict[str, str | Callable[..., Any]]] = {
     },
     # Decode steps: "torch" is the in-place path with about half the reference's ops.
     "selective_state_update": {
-        "torch": "hybridlab.kernels.state_update:selective_state_update_torch",
-        "naive": "hybridlab.kernels.state_update:selective_state_update_naive",
-        "triton": "hybridlab.kernels.triton_state_update:selective_state_update_triton",
+        "torch": "hybridlab.kernels.selective_scan.step:selective_state_update_torch",
+        "naive": "hybridlab.kernels.selective_scan.step:selective_state_update_naive",
+        "triton": "hybridlab.kernels.selective_scan.triton.step:selective_state_update_triton",
     },
     "causal_conv1d": {
         "torch": "hybridlab.kernels.conv1d:causal_conv1d_torch",
         "naive": "hybridlab.kernels.conv1d:causal_conv1d_naive",
-        "triton": "hybridlab.kernels.triton_conv1d:causal_conv1d_triton",
+        "triton": "hybridlab.kernels.conv1d.triton.conv:causal_conv1d_triton",
     },
     "causal_conv1d_update": {
         "torch": "hybridlab.kernels.conv1d:causal_conv1d_update_torch",
         "naive": "hybridlab.kernels.conv1d:causal_conv1d_update_naive",
-        "triton": "hybridlab.kernels.triton_conv1d:causal_conv1d_update_triton",
+        "triton": "hybridlab.kernels.conv1d.triton.conv:causal_conv1d_update_triton",
     },
     "gated_delta_rule": {
         "torch": "hybridlab.kernels.gated_delta.chunk:gated_delta_rule_chunk",

@@ -21,7 +21,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ._triton_utils import check_cuda_or_interpreter, device_guard, new_empty, softplus
+from ..._triton_utils import check_cuda_or_interpreter, device_guard, new_empty, softplus
 
 
 @triton.jit

@@ -21,7 +21,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ._triton_utils import autotune, check_cuda_or_interpreter, device_guard, new_empty
+from ..._triton_utils import autotune, check_cuda_or_interpreter, device_guard, new_empty
 
 # The last config is the one the interpreter runs (see _triton_utils.autotune).
 _CONFIGS = [
