@@ -39,18 +39,18 @@ BACKENDS: dict[str, dict[str, str | Callable[..., Any]]] = {
     # Decode steps: "torch" is the in-place path with about half the reference's ops.
     "selective_state_update": {
         "torch": "hybridlab.kernels.selective_scan.step:selective_state_update_torch",
-        "naive": "hybridlab.kernels.selective_scan.step:selective_state_update_naive",
+        "naive": "hybridlab.kernels.selective_scan.naive:selective_state_update_naive",
         "triton": "hybridlab.kernels.selective_scan.triton.step:selective_state_update_triton",
     },
     "causal_conv1d": {
-        "torch": "hybridlab.kernels.conv1d:causal_conv1d_torch",
-        "naive": "hybridlab.kernels.conv1d:causal_conv1d_naive",
+        "torch": "hybridlab.kernels.conv1d.taps:causal_conv1d_torch",
+        "naive": "hybridlab.kernels.conv1d.naive:causal_conv1d_naive",
         "triton": "hybridlab.kernels.conv1d.triton.conv:causal_conv1d_triton",
     },
     "causal_conv1d_update": {
-        "torch": "hybridlab.kernels.conv1d:causal_conv1d_update_torch",
-        "naive": "hybridlab.kernels.conv1d:causal_conv1d_update_naive",
-        "triton": "hybridlab.kernels.conv1d.triton.conv:causal_conv1d_update_triton",
+        "torch": "hybridlab.kernels.conv1d.step:causal_conv1d_update_torch",
+        "naive": "hybridlab.kernels.conv1d.naive:causal_conv1d_update_naive",
+        "triton": "hybridlab.kernels.conv1d.triton.step:causal_conv1d_update_triton",
     },
     "gated_delta_rule": {
         "torch": "hybridlab.kernels.gated_delta.chunk:gated_delta_rule_chunk",

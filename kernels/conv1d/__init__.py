@@ -1,4 +1,4 @@
-"""Causal depthwise conv1d (the short convolution before Mamba's SSM) and its decode step.
+"""Causal depthwise conv1d (the short convolution before the SSMs): public entries and checks.
 
 Shape legend:
     b  batch     d  channels     l  sequence length     w  kernel width (d_conv)
@@ -10,156 +10,19 @@ where x̃ is x preceded by w - 1 earlier inputs (zeros, or the last w - 1 column
 The conv state that decoding carries is the last w inputs, (b, d, w), oldest first.
 `causal_conv1d(..., return_final_state=True)` returns it after a prefill (zero-padded on the left
 when l < w and no initial state is given) and `causal_conv1d_update` rolls it one token on.
+
+Backends of both entries: "naive" (naive.py, the sums as written, the ground truth), "torch"
+(taps.py for a sequence, step.py for a decode step; what CPUs run) and "triton" (triton/, what
+GPUs run). "auto" resolves through hybridlab.kernels._dispatch.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from hybridlab.kernels._checks import check_backend, check_bool, check_tensors
 from hybridlab.kernels._dispatch import resolve
 
 _ACTIVATIONS = (None, "silu", "swish")
-
-
-def _pad_left(x: torch.Tensor, width: int, initial_state: torch.Tensor | None) -> torch.Tensor:
-    """x (b, d, l) preceded by w - 1 earlier inputs: (b, d, w - 1 + l), fp32."""
-    if initial_state is None:
-        return F.pad(x, (width - 1, 0))
-    return torch.cat([initial_state[..., initial_state.shape[-1] - (width - 1) :].float(), x], -1)
-
-
-def _finish(y, bias, activation, x_pad, width, dtype, return_final_state):
-    if bias is not None:
-        y = y + bias.float()[:, None]
-    if activation is not None:
-        y = F.silu(y)
-    y = y.to(dtype)
-    if return_final_state:
-        return y, x_pad[..., -width:].to(dtype)
-    return y
-
-
-def causal_conv1d_naive(
-    x: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None = None,
-    initial_state: torch.Tensor | None = None,
-    activation: str | None = None,
-    return_final_state: bool = False,
-) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-    """Reference: an explicit sum over the w taps."""
-    dtype, length, width = x.dtype, x.shape[-1], weight.shape[-1]
-    x_pad = _pad_left(x.float(), width, initial_state)  # (b, d, w - 1 + l)
-    weight = weight.float()
-    y = sum(weight[:, k, None] * x_pad[..., k : k + length] for k in range(width))
-    return _finish(y, bias, activation, x_pad, width, dtype, return_final_state)
-
-
-def causal_conv1d_torch(
-    x: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None = None,
-    initial_state: torch.Tensor | None = None,
-    activation: str | None = None,
-    return_final_state: bool = False,
-) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-    """The w taps as multiply-adds over channels-last (b, l, d) views, with a hand-written
-    backward (`_TapSum`). Mamba's layers hand in x as a transposed (b, l, d) projection, so no
-    copy is made; measured against `F.conv1d` (oneDNN's depthwise backward) on a d_model-64
-    Mamba-2's conv, b 32, l 64, d 160, fp32, one thread: fwd+bwd with SiLU 3.6 ms, was 7.3 ms."""
-    dtype, width = x.dtype, weight.shape[-1]
-    x_bld = x.float().transpose(1, 2)  # (b, l, d)
-    if initial_state is None:
-        head = x_bld.new_zeros(x_bld.shape[0], width - 1, x_bld.shape[2])
-    else:
-        tail = initial_state[..., initial_state.shape[-1] - (width - 1) :]
-        head = tail.float().transpose(1, 2)  # (b, w - 1, d)
-    x_pad = torch.cat([head, x_bld], 1)  # (b, w - 1 + l, d)
-    y = _TapSum.apply(x_pad, weight.float(), None if bias is None else bias.float(), activation)
-    y = y.transpose(1, 2).to(dtype)  # (b, d, l)
-    if return_final_state:
-        return y, x_pad[:, -width:].transpose(1, 2).to(dtype)
-    return y
-
-
-class _TapSum(torch.autograd.Function):
-    """y[:, t] = act(bias + Σ_k weight[:, k] · x_pad[:, t + k]) on (b, w - 1 + l, d) inputs."""
-
-    @staticmethod
-    def forward(ctx, x_pad, weight, bias, activation):
-        width = weight.shape[1]
-        length = x_pad.shape[1] - (width - 1)
-        pre = x_pad[:, width - 1 :] * weight[:, width - 1]
-        if bias is not None:
-            pre += bias
-        for k in range(width - 1):
-            pre.addcmul_(x_pad[:, k : k + length], weight[:, k])
-        ctx.save_for_backward(x_pad, weight, pre if activation is not None else None)
-        ctx.has_bias = bias is not None
-        return F.silu(pre) if activation is not None else pre
-
-    @staticmethod
-    def backward(ctx, dy):
-        x_pad, weight, pre = ctx.saved_tensors
-        width = weight.shape[1]
-        length = x_pad.shape[1] - (width - 1)
-        if pre is not None:
-            # d silu(u) / du = σ(u) · (1 + u · (1 − σ(u)))
-            sig = torch.sigmoid(pre)
-            dpre = dy * sig * (1.0 + pre * (1.0 - sig))
-        else:
-            dpre = dy.contiguous()
-        dx_pad = torch.zeros_like(x_pad)
-        dweight = torch.empty_like(weight)
-        flat = dpre.reshape(-1, dpre.shape[-1])  # (b·l, d)
-        for k in range(width):
-            dx_pad[:, k : k + length].addcmul_(dpre, weight[:, k])
-            tap = x_pad[:, k : k + length].reshape(-1, x_pad.shape[-1])
-            dweight[:, k] = (flat * tap).sum(0)
-        dbias = flat.sum(0) if ctx.has_bias else None
-        return dx_pad, dweight, dbias, None
-
-
-def causal_conv1d_update_naive(
-    x: torch.Tensor,
-    conv_state: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None = None,
-    activation: str | None = None,
-) -> torch.Tensor:
-    """Reference: roll the state one token on (in place) and return this token's output."""
-    width = weight.shape[-1]
-    conv_state.copy_(conv_state.roll(-1, dims=-1))
-    conv_state[..., -1] = x
-    y = (conv_state[..., -width:].float() * weight.float()).sum(-1)  # (b, d)
-    if bias is not None:
-        y = y + bias.float()
-    if activation is not None:
-        y = F.silu(y)
-    return y.to(x.dtype)
-
-
-def causal_conv1d_update_torch(
-    x: torch.Tensor,
-    conv_state: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None = None,
-    activation: str | None = None,
-) -> torch.Tensor:
-    """The decode path: the shifted window is built once (one concatenation), convolved, and
-    copied back into the preallocated state; the reference's roll, copy and scatter are one op
-    each more. In-place activation and bias on the fresh output."""
-    width = weight.shape[-1]
-    window = torch.cat([conv_state[..., 1:], x[..., None].to(conv_state.dtype)], -1)  # (b, d, s)
-    conv_state.copy_(window)
-    f32 = torch.float32
-    y = (window[..., -width:].to(f32) * weight.to(f32)).sum(-1)  # (b, d)
-    if bias is not None:
-        y += bias.to(f32)
-    if activation is not None:
-        y = F.silu(y, inplace=True)
-    return y.to(x.dtype)
 
 
 def _check_common(name, channels, weight, bias, activation) -> None:

@@ -1,12 +1,14 @@
-"""Mamba-1 selective scan: public entry, shape checks and backend dispatch.
+"""Mamba-1 selective scan and the decode step of both SSMs: public entries, checks, dispatch.
 
 Shape legend:
     b  batch     d  channels (d_inner)     l  sequence length     n  state size (d_state)
     g  groups of channels sharing B and C
 
-Backends: "naive" (naive.py, the sequential recurrence, the ground truth) and "torch"
-(recurrent.py, a blocked recurrence with a hand-written backward; what CPUs run). "auto" resolves
-through hybridlab.kernels._dispatch.
+Backends of `selective_scan`: "naive" (naive.py, the sequential recurrence, the ground truth),
+"torch" (recurrent.py, a blocked recurrence with a hand-written backward; what CPUs run) and
+"triton" (triton/, what GPUs run). `selective_state_update` advances a Mamba-1 (b, d, n) or an
+SSD (b, h, p, n) state by one token in place: "naive" (naive.py), "torch" (step.py) and "triton"
+(triton/step.py). "auto" resolves through hybridlab.kernels._dispatch.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from hybridlab.kernels._checks import check_backend, check_bool, check_shapes, c
 from hybridlab.kernels._dispatch import resolve
 
 
-def _check(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, final) -> None:
+def _check_scan(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, final) -> None:
     """Everything `selective_scan` refuses (kernels/_checks.py), then its shapes."""
     name = "selective_scan"
     check_tensors(
@@ -110,7 +112,9 @@ def selective_scan(
         >>> y.shape
         torch.Size([2, 64, 100])
     """
-    _check(u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, return_final_state)
+    _check_scan(
+        u, delta, A, B, C, D, z, delta_bias, delta_softplus, initial_state, return_final_state
+    )
     check_backend("selective_scan", backend)
     impl = resolve("selective_scan", backend, u.device)
     return impl(
@@ -128,4 +132,118 @@ def selective_scan(
     )
 
 
-__all__ = ["selective_scan"]
+def _check_step(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus) -> None:
+    """Everything `selective_state_update` refuses (kernels/_checks.py), then its shapes."""
+    name = "selective_state_update"
+    check_tensors(
+        name,
+        {"state": state, "x": x, "dt": dt, "A": A, "B": B, "C": C},
+        {"D": D, "z": z, "dt_bias": dt_bias},
+    )
+    check_bool(name, "dt_softplus", dt_softplus)
+    if state.dim() == 4:
+        b, h, p, n = state.shape
+        if B.dim() != 3 or B.shape[0] != b or B.shape[2] != n or h % B.shape[1]:
+            raise ValueError(
+                f"{name}: with an SSD state ({b}, {h}, {p}, {n}), B must be ({b}, g, {n}) with "
+                f"g dividing {h}, got {tuple(B.shape)}"
+            )
+        expected = {
+            "x": (x, (b, h, p)),
+            "dt": (dt, (b, h)),
+            "A": (A, (h,)),
+            "C": (C, tuple(B.shape)),
+            "z": (z, (b, h, p)),
+            "dt_bias": (dt_bias, (h,)),
+        }
+        d_shapes = ((h,), (h, p))
+    elif state.dim() == 3:
+        b, d, n = state.shape
+        ok_b = tuple(B.shape) == (b, n) or (
+            B.dim() == 3 and B.shape[0] == b and B.shape[2] == n and d % B.shape[1] == 0
+        )
+        if not ok_b:
+            raise ValueError(
+                f"{name}: with a Mamba-1 state ({b}, {d}, {n}), B must be ({b}, {n}) or "
+                f"({b}, g, {n}) with g dividing {d}, got {tuple(B.shape)}"
+            )
+        expected = {
+            "x": (x, (b, d)),
+            "dt": (dt, (b, d)),
+            "A": (A, (d, n)),
+            "C": (C, tuple(B.shape)),
+            "z": (z, (b, d)),
+            "dt_bias": (dt_bias, (d,)),
+        }
+        d_shapes = ((d,),)
+    else:
+        raise ValueError(
+            f"{name}: state must be (batch, heads, headdim, d_state) for SSD or "
+            f"(batch, channels, d_state) for Mamba-1, got {tuple(state.shape)}"
+        )
+    check_shapes(name, expected)
+    if D is not None and tuple(D.shape) not in d_shapes:
+        raise ValueError(
+            f"{name}: D must have shape {' or '.join(map(str, d_shapes))}, got {tuple(D.shape)}"
+        )
+
+
+def selective_state_update(
+    state: torch.Tensor,
+    x: torch.Tensor,
+    dt: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None = None,
+    z: torch.Tensor | None = None,
+    dt_bias: torch.Tensor | None = None,
+    dt_softplus: bool = False,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """Advance an SSD or Mamba-1 state by one token, in place, and return that token's output.
+
+    The layout is chosen by `state.dim()` (see the module docstring): 4 for SSD, 3 for Mamba-1.
+    Computes in fp32 and writes the new state back in the state's own dtype (a fp32 state with
+    bf16 activations is fine). Running it token by token equals `ssd` / `selective_scan` over the
+    sequence. For inference: the in-place update is not differentiable.
+
+    Accepted (checked here, once, for every backend; kernels/_checks.py): every tensor, the
+    state included, float32, bfloat16 or float16 (mixed freely), all on one device, no
+    dimension of size 0. float64, integer, bool and complex tensors (an int state would be
+    truncated in place) and None for a required tensor are TypeErrors; meta tensors, mixed
+    devices, zero sizes and wrong shapes are ValueErrors; each message names the argument.
+    Any sign of Δ and A is computed exactly.
+
+    Args:
+        state: SSD (b, h, p, n) or Mamba-1 (b, d, n); updated in place.
+        x: this token's input, (b, h, p) or (b, d).
+        dt: time step before bias/softplus, (b, h) or (b, d).
+        A: rates, (h,) or (d, n); negative for decaying states.
+        B: input projection, (b, g, n) with g ≥ 1 dividing h (or d); for Mamba-1 also (b, n).
+        C: output projection, same shape as B.
+        D: skip connection, (h,) or (h, p) for SSD, (d,) for Mamba-1; None for none.
+        z: gate, same shape as x: y *= silu(z). None for none.
+        dt_bias: added to dt, (h,) or (d,).
+        dt_softplus: bool; apply softplus to dt + dt_bias.
+        backend: "auto", "torch" (the in-place decode path), "naive" (the recurrence as
+            written) or "triton".
+
+    Returns:
+        y, same shape and dtype as x.
+
+    Example:
+        >>> b, h, p, n = 2, 4, 16, 32
+        >>> state = torch.zeros(b, h, p, n)
+        >>> y = selective_state_update(state, torch.randn(b, h, p), torch.rand(b, h),
+        ...                            -torch.rand(h), torch.randn(b, 1, n), torch.randn(b, 1, n))
+        >>> y.shape
+        torch.Size([2, 4, 16])
+    """
+    _check_step(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus)
+    check_backend("selective_state_update", backend)
+    impl = resolve("selective_state_update", backend, x.device)
+    return impl(state, x, dt, A, B, C, D=D, z=z, dt_bias=dt_bias, dt_softplus=dt_softplus)
+
+
+__all__ = ["selective_scan", "selective_state_update"]

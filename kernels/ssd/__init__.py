@@ -4,9 +4,11 @@ Shape legend:
     b  batch     l  sequence length     h  heads      p  head dim (headdim)
     g  groups (ngroups): B and C are shared by the h/g heads of a group   n  state size (d_state)
 
-Backends: "naive" (naive.py, the sequential recurrence, the ground truth) and "torch" (chunk.py,
-the chunked algorithm of Dao & Gu 2024 §6; what CPUs run). "auto" resolves through
-hybridlab.kernels._dispatch.
+Backends: "naive" (naive.py, the sequential recurrence, the ground truth), "torch" (chunk.py,
+the chunked algorithm of Dao & Gu 2024 §6; what CPUs run) and "triton" (triton/, what GPUs run).
+"auto" resolves through hybridlab.kernels._dispatch. SSD's decode step is
+`hybridlab.kernels.selective_state_update` with a (b, h, p, n) state (selective_scan/step.py:
+one recurrence serves both SSMs).
 """
 
 from __future__ import annotations
