@@ -21,6 +21,9 @@ from hybridlab.spec import AttnConfig, GDNConfig, MLPConfig, ScanConfig, SSDConf
         pytest.param(AttnConfig(heads=4), 64, 4 * 64 * 64, id="mha"),
         pytest.param(AttnConfig(heads=4, kv_heads=1), 64, 2 * 64 * 64 + 2 * 64 * 16, id="mqa"),
         pytest.param(MLPConfig(hidden=100), 64, 3 * 64 * 100, id="swiglu"),
+        # Nemotron-H's MLP: up and down only.
+        pytest.param(MLPConfig(hidden=100, activation="relu2"), 64, 2 * 64 * 100, id="relu2"),
+        pytest.param(AttnConfig(heads=4, rope=False), 64, 4 * 64 * 64, id="mha-nope"),
         # FLA's GatedDeltaNet(hidden_size=2048, num_heads=6, head_dim=256, expand_v=2): q, k
         # (1536 each), v, gate (3072 each), a, β (6 each) projections; three convs of width 4
         # without bias; A_log, dt_bias; the output norm's 512 weights; o_proj.

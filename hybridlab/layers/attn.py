@@ -1,4 +1,4 @@
-"""`attn`: causal multi-head attention with RoPE, GQA/MQA and an optional sliding window.
+"""`attn`: causal multi-head attention with RoPE (or none), GQA/MQA and an optional sliding window.
 
 Shapes: B batch, T new tokens, S keys attended, D d_model, H heads, K kv heads, E head_dim.
 Attention is always causal (mamba_ssm's MHA defaults to non-causal; a language model never is).
@@ -57,6 +57,8 @@ class Attention(Layer):
         q = self.q_proj(x).view(B, T, self.num_heads, self.head_dim).transpose(1, 2)
         kv = self.kv_proj(x).view(B, T, 2, self.num_kv_heads, self.head_dim)
         k, v = kv.permute(2, 0, 3, 1, 4)  # (B, K, T, E) each
+        if not self.config.rope:
+            return q, k, v
         positions = torch.arange(start, start + T, device=x.device)
         cos, sin = rope_cos_sin(positions, self.head_dim, self.config.rope_theta)
         return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v

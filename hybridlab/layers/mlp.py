@@ -1,4 +1,7 @@
-"""`mlp`: SwiGLU, down(silu(gate(x)) · up(x)). Shapes: B batch, T tokens, D d_model, F hidden."""
+"""`mlp`: SwiGLU, down(silu(gate(x)) · up(x)), or squared ReLU, down(relu(up(x))²).
+
+Shapes: B batch, T tokens, D d_model, F hidden.
+"""
 
 from __future__ import annotations
 
@@ -16,8 +19,9 @@ class MLP(Layer):
     def __init__(self, config: MLPConfig, d_model: int) -> None:
         super().__init__(config, d_model)
         hidden = config.hidden_dim(d_model)
-        # gate and up in one matrix: one matmul instead of two.
-        self.w_in = nn.Linear(d_model, 2 * hidden, bias=False)
+        self.gated = config.activation == "swiglu"
+        # SwiGLU: gate and up in one matrix (2F, D), one matmul instead of two; relu2: up (F, D).
+        self.w_in = nn.Linear(d_model, (2 if self.gated else 1) * hidden, bias=False)
         self.w_out = nn.Linear(hidden, d_model, bias=False)
         self.reset_parameters()
 
@@ -26,8 +30,10 @@ class MLP(Layer):
         nn.init.normal_(self.w_out.weight, std=RESIDUAL_OUT_STD)
 
     def forward(self, x: torch.Tensor, cache: Cache | None = None) -> torch.Tensor:
-        gate, up = self.w_in(x).chunk(2, dim=-1)  # (B, T, F) each
-        return self.w_out(F.silu(gate) * up)
+        if self.gated:
+            gate, up = self.w_in(x).chunk(2, dim=-1)  # (B, T, F) each
+            return self.w_out(F.silu(gate) * up)
+        return self.w_out(F.relu(self.w_in(x)).square())
 
     def step(self, x: torch.Tensor, cache: Cache | None) -> torch.Tensor:
         return self.forward(x)

@@ -30,7 +30,10 @@ CASES = [pytest.param(cls(), id=f"{kind}-defaults") for kind, cls in KINDS.items
     pytest.param(AttnConfig(heads=4, kv_heads=2), id="attn-gqa"),
     pytest.param(AttnConfig(heads=4, kv_heads=1, head_dim=6), id="attn-mqa-head-dim6"),
     pytest.param(AttnConfig(heads=2, window=5), id="attn-window5"),
+    pytest.param(AttnConfig(heads=4, kv_heads=2, rope=False), id="attn-gqa-nope"),
+    pytest.param(AttnConfig(heads=2, head_dim=5, rope=False, window=3), id="attn-nope-odd-dim"),
     pytest.param(MLPConfig(hidden=20), id="mlp-hidden20"),
+    pytest.param(MLPConfig(hidden=20, activation="relu2"), id="mlp-relu2-hidden20"),
 ]
 
 

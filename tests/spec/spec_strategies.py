@@ -34,8 +34,13 @@ attn_layers = st.builds(
     kv_heads=st.one_of(st.none(), st.just(1)),
     window=st.one_of(st.none(), st.integers(1, 512)),
     rope_theta=st.sampled_from([10000.0, 500000.0, 1e6]),
+    rope=st.booleans(),
 )
-mlp_layers = st.builds(MLPConfig, hidden=st.one_of(st.none(), st.integers(1, 512)))
+mlp_layers = st.builds(
+    MLPConfig,
+    hidden=st.one_of(st.none(), st.integers(1, 512)),
+    activation=st.sampled_from(["swiglu", "relu2"]),
+)
 # Keep only configs that are valid at D_MODEL (e.g. ngroups must divide the head count).
 any_layer = st.one_of(ssd_layers, scan_layers, attn_layers, mlp_layers).filter(
     lambda layer: not layer.check(D_MODEL)
@@ -60,8 +65,8 @@ STACK_ARGS = {
     "ssd": ["d_state=16", "headdim=32", "ngroups=2", "d_conv=2"],
     "mamba2": ["d_state=128", "chunk_size=32"],
     "scan": ["d_state=8", "dt_rank=auto", "expand=1"],
-    "attn": ["heads=2", "kv_heads=1", "window=none", "window=64"],
-    "mlp": ["hidden=100", "hidden=auto"],
+    "attn": ["heads=2", "kv_heads=1", "window=none", "window=64", "rope=false"],
+    "mlp": ["hidden=100", "hidden=auto", "activation=relu2"],
 }
 
 
@@ -112,4 +117,8 @@ not_bools = st.one_of(
     st.integers(-2, 2),
     st.floats(allow_nan=True),
     st.none(),
+)
+# Values that are no string (a str field's wrong-but-string values are range errors, not types).
+not_strs = st.one_of(
+    st.booleans(), st.integers(-2, 2), st.floats(allow_nan=True), st.none(), st.just(["swiglu"])
 )

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from spec_strategies import not_bools, not_floats, not_ints
+from spec_strategies import not_bools, not_floats, not_ints, not_strs
 
 import hybridlab
 from hybridlab import SpecError
@@ -74,7 +74,7 @@ def bad_layer_arguments(draw: st.DrawFn) -> tuple[str, str, Any]:
     cls = KINDS[kind]
     field = draw(st.sampled_from(cls.field_names()))
     tp, optional = cls.field_type(field)
-    bad = {int: not_ints, float: not_floats, bool: not_bools}[tp]
+    bad = {int: not_ints, float: not_floats, bool: not_bools, str: not_strs}[tp]
     if optional:  # None, `auto`, `none` and `null` are values of an optional field
         bad = bad.filter(lambda v: v is not None and str(v).lower() not in ("auto", "none", "null"))
     return kind, field, draw(bad)

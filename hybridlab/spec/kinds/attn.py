@@ -1,4 +1,5 @@
-"""`attn`: causal multi-head attention with RoPE; GQA/MQA through `kv_heads`; optional window."""
+"""`attn`: causal multi-head attention with RoPE (or no position encoding, as Jamba's and
+Nemotron-H's attention layers: `rope=false`); GQA/MQA through `kv_heads`; optional window."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ class AttnConfig(LayerConfig):
     head_dim: int | None = None
     window: int | None = None
     rope_theta: float = 10000.0
+    # False: no position encoding at all (NoPE); the SSM layers of a hybrid carry the order.
+    rope: bool = True
 
     def num_kv_heads(self) -> int:
         return self.kv_heads if self.kv_heads is not None else self.heads
@@ -36,8 +39,10 @@ class AttnConfig(LayerConfig):
         if kv < 1 or self.heads % kv:
             issues.append(("kv_heads", f"kv_heads={kv} must divide heads={self.heads}"))
         hd = self.dim_per_head(d_model)
-        if hd < 2 or hd % 2:
+        if self.rope and (hd < 2 or hd % 2):
             issues.append(("head_dim", f"head_dim={hd} must be even (RoPE rotates pairs) and >= 2"))
+        elif hd < 1:
+            issues.append(("head_dim", f"head_dim={hd} must be >= 1"))
         if self.window is not None and self.window < 1:
             issues.append(("window", f"window={self.window} must be >= 1 (or auto for none)"))
         # Below 1 the inverse frequencies theta^(-2i/hd) overflow float32 for tiny theta (NaN
