@@ -84,10 +84,18 @@ def mamba2_pair(d_model, layers, d_state, headdim, expand, chunk, vocab):
     for i in range(layers):
         src, dst = f"backbone.layers.{i}.", f"blocks.{i}."
         mapped[dst + "norm.weight"] = sd[src + "norm.weight"]
-        for name in ("in_proj.weight", "dt_bias", "A_log", "D", "norm.weight", "out_proj.weight"):
+        for name in (
+            "in_proj.weight",
+            "conv1d.bias",
+            "dt_bias",
+            "A_log",
+            "D",
+            "norm.weight",
+            "out_proj.weight",
+        ):
             mapped[dst + "layer." + name] = sd[src + "mixer." + name]
-        mapped[dst + "layer.conv_weight"] = sd[src + "mixer.conv1d.weight"].squeeze(1)
-        mapped[dst + "layer.conv_bias"] = sd[src + "mixer.conv1d.bias"]
+        # HF's nn.Conv1d weight is (C, 1, K); the depthwise ShortConvolution keeps (C, K).
+        mapped[dst + "layer.conv1d.weight"] = sd[src + "mixer.conv1d.weight"].squeeze(1)
     _load(ours, mapped)
     return spec, ours, hf
 

@@ -12,24 +12,23 @@ Cc conv channels = 2·Kd + Vd, W d_conv.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import skip_init
 
 import hybridlab.kernels as kernels
 from hybridlab.layers.base import RESIDUAL_OUT_STD, Cache, Layer
 from hybridlab.layers.norm import NormThenGate, RMSNorm
-from hybridlab.layers.ssd import inverse_softplus_dt
+from hybridlab.layers.short_conv import ShortConvolution
+from hybridlab.layers.ssm_init import decay_from_log, inverse_softplus_dt, uniform_A_log
 from hybridlab.spec.kinds import GDNConfig
 
 # FLA's fixed initial ranges: A ~ U(0, 16) (as Mamba-2's [1, 16], reaching down to 0) and dt
 # log-uniform in [0.001, 0.1].
 A_INIT_MAX, DT_MIN, DT_MAX = 16.0, 0.001, 0.1
-# A drawn as exactly 0 would make A_log = -inf; any smaller A is no decay anyway.
-A_INIT_FLOOR = 1e-6
 # FLA's L2 norm of q and k: x / sqrt(Σx² + eps).
 L2_EPS = 1e-6
 
@@ -64,11 +63,10 @@ class GatedDeltaNet(Layer):
         self.in_proj = nn.Linear(
             d_model, self.conv_dim + self.gate_dim + 2 * self.nheads, bias=False
         )
-        self.conv_weight = nn.Parameter(torch.empty(self.conv_dim, config.d_conv))  # (Cc, W)
-        if config.conv_bias:
-            self.conv_bias = nn.Parameter(torch.empty(self.conv_dim))
-        else:
-            self.register_parameter("conv_bias", None)
+        # Initialised by reset_parameters with the rest, in one fixed order of random draws.
+        self.conv1d = skip_init(
+            ShortConvolution, self.conv_dim, config.d_conv, bias=config.conv_bias
+        )
         self.A_log = nn.Parameter(torch.empty(self.nheads))
         self.dt_bias = nn.Parameter(torch.empty(self.nheads))
         self.norm: nn.Module = (
@@ -90,13 +88,8 @@ class GatedDeltaNet(Layer):
         """
         self.in_proj.reset_parameters()
         nn.init.normal_(self.out_proj.weight, std=RESIDUAL_OUT_STD)
-        # nn.Conv1d's default init for a depthwise conv (FLA's ShortConvolution): fan_in = W.
-        bound = 1 / math.sqrt(self.config.d_conv)
-        nn.init.uniform_(self.conv_weight, -bound, bound)
-        if self.conv_bias is not None:
-            nn.init.uniform_(self.conv_bias, -bound, bound)
-        A = torch.empty(self.nheads).uniform_(0.0, A_INIT_MAX).clamp_min(A_INIT_FLOOR)
-        self.A_log.copy_(torch.log(A))
+        self.conv1d.reset_parameters()
+        self.A_log.copy_(uniform_A_log(self.nheads, 0.0, A_INIT_MAX))
         self.dt_bias.copy_(inverse_softplus_dt(self.nheads, DT_MIN, DT_MAX))
         self.norm.weight.fill_(1.0)
 
@@ -115,7 +108,7 @@ class GatedDeltaNet(Layer):
     def _decay_and_beta(self, a: torch.Tensor, b: torch.Tensor):
         """g = -exp(A_log)·softplus(a + dt_bias) and β = sigmoid(b) (×2 with negative
         eigenvalues allowed), both (..., H) in float32."""
-        g = -torch.exp(self.A_log.float()) * F.softplus(a.float() + self.dt_bias.float())
+        g = decay_from_log(self.A_log) * F.softplus(a.float() + self.dt_bias.float())
         beta = torch.sigmoid(b.float())
         if self.config.allow_neg_eigval:
             beta = 2 * beta
@@ -132,18 +125,7 @@ class GatedDeltaNet(Layer):
 
     def forward(self, x: torch.Tensor, cache: DeltaCache | None = None) -> torch.Tensor:
         qkv, gate, a, b = self._split(self.in_proj(x))  # (B, T, Cc), (B, T, Vd), (B, T, H) x2
-        conv_out = kernels.causal_conv1d(
-            qkv.transpose(1, 2),
-            self.conv_weight,
-            self.conv_bias,
-            activation="silu",
-            initial_state=None if cache is None else cache.conv_state,
-            return_final_state=cache is not None,
-        )
-        if cache is not None:
-            conv_out, conv_state = conv_out
-            cache.conv_state.copy_(conv_state)
-        q, k, v = self._heads(conv_out.transpose(1, 2))
+        q, k, v = self._heads(self.conv1d(qkv, None if cache is None else cache.conv_state))
         g, beta = self._decay_and_beta(a, b)
         o = kernels.gated_delta_rule(
             q,
@@ -162,10 +144,7 @@ class GatedDeltaNet(Layer):
     def step(self, x: torch.Tensor, cache: DeltaCache | None) -> torch.Tensor:
         assert cache is not None, "step needs a cache from allocate_cache"
         qkv, gate, a, b = self._split(self.in_proj(x))  # (B, Cc), (B, Vd), (B, H), (B, H)
-        qkv = kernels.causal_conv1d_update(
-            qkv, cache.conv_state, self.conv_weight, self.conv_bias, activation="silu"
-        )
-        q, k, v = self._heads(qkv)
+        q, k, v = self._heads(self.conv1d.step(qkv, cache.conv_state))
         g, beta = self._decay_and_beta(a, b)
         o = kernels.gated_delta_step(cache.recurrent_state, q, k, v, g, beta)  # (B, H, dv)
         return self._output(o, gate)
@@ -174,9 +153,7 @@ class GatedDeltaNet(Layer):
         dtype = dtype or self.in_proj.weight.dtype
         device = device or self.in_proj.weight.device
         return DeltaCache(
-            conv_state=torch.zeros(
-                batch, self.conv_dim, self.config.d_conv, dtype=dtype, device=device
-            ),
+            conv_state=self.conv1d.allocate_cache(batch, dtype, device),
             recurrent_state=torch.zeros(
                 batch, self.nheads, self.head_k_dim, self.head_v_dim, dtype=dtype, device=device
             ),

@@ -5,15 +5,15 @@ Shapes: B batch, T tokens, D d_model, Di d_inner = expand·D, R dt_rank, N d_sta
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import skip_init
 
 import hybridlab.kernels as kernels
 from hybridlab.layers.base import RESIDUAL_OUT_STD, Layer, SSMCache
-from hybridlab.layers.ssd import inverse_softplus_dt
+from hybridlab.layers.short_conv import ShortConvolution
+from hybridlab.layers.ssm_init import decay_from_log, inverse_softplus_dt, s4d_real_A_log
 from hybridlab.spec.kinds import ScanConfig
 
 
@@ -26,8 +26,8 @@ class Mamba1(Layer):
         self.dt_rank = config.rank(d_model)
         self.d_state = config.d_state
         self.in_proj = nn.Linear(d_model, 2 * self.d_inner, bias=False)
-        self.conv_weight = nn.Parameter(torch.empty(self.d_inner, config.d_conv))  # (Di, K)
-        self.conv_bias = nn.Parameter(torch.empty(self.d_inner))
+        # Initialised by reset_parameters with the rest, in one fixed order of random draws.
+        self.conv1d = skip_init(ShortConvolution, self.d_inner, config.d_conv, bias=True)
         self.x_proj = nn.Linear(self.d_inner, self.dt_rank + 2 * self.d_state, bias=False)
         self.dt_proj = nn.Linear(self.dt_rank, self.d_inner, bias=True)
         self.A_log = nn.Parameter(torch.empty(self.d_inner, self.d_state))  # (Di, N)
@@ -44,15 +44,12 @@ class Mamba1(Layer):
             lin.reset_parameters()
         # Writes into the residual stream: starts small like every kind's (hybridlab.layers.base).
         nn.init.normal_(self.out_proj.weight, std=RESIDUAL_OUT_STD)
-        bound = 1 / math.sqrt(cfg.d_conv)
-        nn.init.uniform_(self.conv_weight, -bound, bound)
-        nn.init.uniform_(self.conv_bias, -bound, bound)
+        self.conv1d.reset_parameters()
         # S4D-real initialisation A = -(1..N) per channel; dt_proj as in mamba_ssm ("random").
         std = self.dt_rank**-0.5
         nn.init.uniform_(self.dt_proj.weight, -std, std)
         self.dt_proj.bias.copy_(inverse_softplus_dt(self.d_inner, cfg.dt_min, cfg.dt_max))
-        A = torch.arange(1, self.d_state + 1, dtype=torch.float32).repeat(self.d_inner, 1)
-        self.A_log.copy_(torch.log(A))
+        self.A_log.copy_(s4d_real_A_log(self.d_inner, self.d_state))
         self.D.fill_(1.0)
 
     def _dt_B_C(self, x: torch.Tensor):
@@ -62,22 +59,12 @@ class Mamba1(Layer):
 
     def forward(self, u: torch.Tensor, cache: SSMCache | None = None) -> torch.Tensor:
         x, z = self.in_proj(u).chunk(2, dim=-1)  # (B, T, Di) each
-        x = kernels.causal_conv1d(
-            x.transpose(1, 2),
-            self.conv_weight,
-            self.conv_bias,
-            activation="silu",
-            initial_state=None if cache is None else cache.conv_state,
-            return_final_state=cache is not None,
-        )  # (B, Di, T)
-        if cache is not None:
-            x, conv_state = x
-            cache.conv_state.copy_(conv_state)
-        dt, B, C = self._dt_B_C(x.transpose(1, 2))
+        x = self.conv1d(x, None if cache is None else cache.conv_state)  # (B, T, Di)
+        dt, B, C = self._dt_B_C(x)
         y = kernels.selective_scan(
-            x,
+            x.transpose(1, 2),
             dt.transpose(1, 2),
-            -torch.exp(self.A_log.float()),
+            decay_from_log(self.A_log),
             B.transpose(1, 2),
             C.transpose(1, 2),
             D=self.D,
@@ -95,15 +82,13 @@ class Mamba1(Layer):
     def step(self, u: torch.Tensor, cache: SSMCache | None) -> torch.Tensor:
         assert cache is not None, "step needs a cache from allocate_cache"
         x, z = self.in_proj(u).chunk(2, dim=-1)  # (B, Di) each
-        x = kernels.causal_conv1d_update(
-            x, cache.conv_state, self.conv_weight, self.conv_bias, activation="silu"
-        )
+        x = self.conv1d.step(x, cache.conv_state)
         dt, B, C = self._dt_B_C(x)
         y = kernels.selective_state_update(
             cache.ssm_state,
             x,
             dt,
-            -torch.exp(self.A_log.float()),
+            decay_from_log(self.A_log),
             B,
             C,
             D=self.D,
@@ -117,8 +102,6 @@ class Mamba1(Layer):
         dtype = dtype or self.in_proj.weight.dtype
         device = device or self.in_proj.weight.device
         return SSMCache(
-            conv_state=torch.zeros(
-                batch, self.d_inner, self.config.d_conv, dtype=dtype, device=device
-            ),
+            conv_state=self.conv1d.allocate_cache(batch, dtype, device),
             ssm_state=torch.zeros(batch, self.d_inner, self.d_state, dtype=dtype, device=device),
         )

@@ -6,24 +6,16 @@ G ngroups, N d_state, K d_conv, Cc conv channels = Di + 2·G·N.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
+from torch.nn.utils import skip_init
 
 import hybridlab.kernels as kernels
 from hybridlab.layers.base import RESIDUAL_OUT_STD, Layer, SSMCache
 from hybridlab.layers.norm import GatedRMSNorm
+from hybridlab.layers.short_conv import ShortConvolution
+from hybridlab.layers.ssm_init import decay_from_log, inverse_softplus_dt, uniform_A_log
 from hybridlab.spec.kinds import SSDConfig
-
-
-def inverse_softplus_dt(
-    num: int, dt_min: float, dt_max: float, floor: float = 1e-4
-) -> torch.Tensor:
-    """dt biases whose softplus is log-uniform in [dt_min, dt_max] (Mamba's dt initialisation)."""
-    dt = torch.exp(torch.rand(num) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
-    dt = dt.clamp(min=floor)
-    return dt + torch.log(-torch.expm1(-dt))
 
 
 class Mamba2(Layer):
@@ -38,8 +30,8 @@ class Mamba2(Layer):
         self.d_state = config.d_state
         self.conv_dim = self.d_inner + 2 * config.ngroups * config.d_state
         self.in_proj = nn.Linear(d_model, self.d_inner + self.conv_dim + self.nheads, bias=False)
-        self.conv_weight = nn.Parameter(torch.empty(self.conv_dim, config.d_conv))  # (Cc, K)
-        self.conv_bias = nn.Parameter(torch.empty(self.conv_dim))
+        # Initialised by reset_parameters with the rest, in one fixed order of random draws.
+        self.conv1d = skip_init(ShortConvolution, self.conv_dim, config.d_conv, bias=True)
         self.dt_bias = nn.Parameter(torch.empty(self.nheads))
         self.A_log = nn.Parameter(torch.empty(self.nheads))
         self.D = nn.Parameter(torch.empty(self.nheads))
@@ -56,13 +48,9 @@ class Mamba2(Layer):
         # stream and starts small like every kind's (see hybridlab.layers.base).
         self.in_proj.reset_parameters()
         nn.init.normal_(self.out_proj.weight, std=RESIDUAL_OUT_STD)
-        # nn.Conv1d's default init for a depthwise conv: fan_in = K.
-        bound = 1 / math.sqrt(cfg.d_conv)
-        nn.init.uniform_(self.conv_weight, -bound, bound)
-        nn.init.uniform_(self.conv_bias, -bound, bound)
+        self.conv1d.reset_parameters()
         self.dt_bias.copy_(inverse_softplus_dt(self.nheads, cfg.dt_min, cfg.dt_max))
-        A = torch.empty(self.nheads).uniform_(cfg.A_init_min, cfg.A_init_max)
-        self.A_log.copy_(torch.log(A))
+        self.A_log.copy_(uniform_A_log(self.nheads, cfg.A_init_min, cfg.A_init_max))
         self.D.fill_(1.0)
         self.norm.weight.fill_(1.0)
 
@@ -80,22 +68,12 @@ class Mamba2(Layer):
     def forward(self, u: torch.Tensor, cache: SSMCache | None = None) -> torch.Tensor:
         Bsz, T, _ = u.shape
         z, xBC, dt = self._split(self.in_proj(u))  # (B, T, Di), (B, T, Cc), (B, T, H)
-        conv_out = kernels.causal_conv1d(
-            xBC.transpose(1, 2),
-            self.conv_weight,
-            self.conv_bias,
-            activation="silu",
-            initial_state=None if cache is None else cache.conv_state,
-            return_final_state=cache is not None,
-        )
-        if cache is not None:
-            conv_out, conv_state = conv_out
-            cache.conv_state.copy_(conv_state)
-        x, B, C = self._ssm_inputs(conv_out.transpose(1, 2))
+        xBC = self.conv1d(xBC, None if cache is None else cache.conv_state)
+        x, B, C = self._ssm_inputs(xBC)
         out = kernels.ssd(
             x,
             dt,
-            -torch.exp(self.A_log.float()),
+            decay_from_log(self.A_log),
             B,
             C,
             D=self.D,
@@ -114,15 +92,13 @@ class Mamba2(Layer):
     def step(self, u: torch.Tensor, cache: SSMCache | None) -> torch.Tensor:
         assert cache is not None, "step needs a cache from allocate_cache"
         z, xBC, dt = self._split(self.in_proj(u))  # (B, Di), (B, Cc), (B, H)
-        xBC = kernels.causal_conv1d_update(
-            xBC, cache.conv_state, self.conv_weight, self.conv_bias, activation="silu"
-        )
+        xBC = self.conv1d.step(xBC, cache.conv_state)
         x, B, C = self._ssm_inputs(xBC)
         y = kernels.selective_state_update(
             cache.ssm_state,
             x,
             dt,
-            -torch.exp(self.A_log.float()),
+            decay_from_log(self.A_log),
             B,
             C,
             D=self.D,
@@ -135,9 +111,7 @@ class Mamba2(Layer):
         dtype = dtype or self.in_proj.weight.dtype
         device = device or self.in_proj.weight.device
         return SSMCache(
-            conv_state=torch.zeros(
-                batch, self.conv_dim, self.config.d_conv, dtype=dtype, device=device
-            ),
+            conv_state=self.conv1d.allocate_cache(batch, dtype, device),
             ssm_state=torch.zeros(
                 batch, self.nheads, self.headdim, self.d_state, dtype=dtype, device=device
             ),
