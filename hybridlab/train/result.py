@@ -6,8 +6,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-OK = "ok"
-FAILED = "failed"
+from hybridlab.results import Status
+
+# The study's modules still read these two names; `Status.OK` and `Status.FAILED` replace them.
+OK, FAILED = Status.OK, Status.FAILED
 
 
 @dataclass(kw_only=True)
@@ -15,7 +17,9 @@ class TrainResult:
     """The outcome of `train_proxy`.
 
     Attributes:
-        status: "ok", or "failed" (non-finite loss, out of memory); never raised to the caller.
+        status: `Status.OK`, or `Status.FAILED` (non-finite loss, out of memory); never raised
+            to the caller. A `StrEnum`: `to_dict()` and JSON carry it as "ok" or "failed", and a
+            string given for it is read into a `Status`.
         failure_reason: why a run failed, one line; None when ok.
         stop_reason: why an ok run ended: "completed", "target_accuracy", "max_wall_time" or
             "report" (the report callback raised `StopTraining`).
@@ -44,7 +48,7 @@ class TrainResult:
         history: every reported metrics dict, each with its "step".
     """
 
-    status: str = OK
+    status: Status = Status.OK
     failure_reason: str | None = None
     stop_reason: str | None = None
     task: str = ""
@@ -66,9 +70,18 @@ class TrainResult:
     device: str = ""
     history: list[dict[str, Any]] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        try:
+            self.status = Status(self.status)
+        except ValueError:
+            valid = ", ".join(repr(s.value) for s in Status)
+            raise ValueError(
+                f"TrainResult.status must be one of {valid}, got {self.status!r}"
+            ) from None
+
     @property
     def ok(self) -> bool:
-        return self.status == OK
+        return self.status is Status.OK
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field (history included)."""

@@ -28,12 +28,13 @@ from torch import nn
 from hybridlab.config import first_line, merge_dataclass
 from hybridlab.cost import count_params, state_bytes
 from hybridlab.model import build_model as _build_model
+from hybridlab.results import Metric, Status
 from hybridlab.spec import ModelSpec
 from hybridlab.tasks import IGNORE_INDEX, TASKS, Readout, Task, make_task
 from hybridlab.train.config import Device, Precision, TrainConfig
 from hybridlab.train.optim import make_optimizer, make_schedule
 from hybridlab.train.readout import LastStateReadout
-from hybridlab.train.result import FAILED, TrainResult
+from hybridlab.train.result import TrainResult
 from hybridlab.train.spec_fit import fit_spec
 
 Report = Callable[[int, dict[str, float]], Any]
@@ -74,8 +75,8 @@ def train_proxy(
         report: None, or a callable, called as `report(step, metrics)` every `log_every` steps
             with "train/loss",
             "train/lr" and "train/tokens_per_s", and after each evaluation with "eval/accuracy",
-            "eval/loss" (and "eval/bits_per_byte" for byte-level tasks). It may raise
-            `StopTraining` to end the run early.
+            "eval/loss" (and "eval/bits_per_byte" for byte-level tasks): the names of
+            `hybridlab.results.Metric`. It may raise `StopTraining` to end the run early.
 
     Returns:
         A `TrainResult`; `status` is "failed" with `failure_reason` on a non-finite loss or out
@@ -91,7 +92,7 @@ def train_proxy(
         >>> config = TrainConfig(steps=20, batch_size=8, eval_every=None)
         >>> task = make_task("mqar", {"vocab_size": 128, "num_eval_examples": 16})
         >>> train_proxy("attn, mlp", task, config).status
-        'ok'
+        <Status.OK: 'ok'>
     """
     config = _as_train_config(train_config)
     config.validate()
@@ -182,7 +183,7 @@ def _race(
         )
     result.race_steps = num_steps * (len(config.lr_race) - 1)
     best.report, best.first_step = report, num_steps + 1
-    best.emit(num_steps, {"race/lr": best.config.lr, "race/loss": best_score})
+    best.emit(num_steps, {Metric.RACE_LR: best.config.lr, Metric.RACE_LOSS: best_score})
     return best
 
 
@@ -253,9 +254,9 @@ class _Run:
                     self.emit(
                         step,
                         {
-                            "train/loss": loss,
-                            "train/lr": self.schedule.get_last_lr()[0],
-                            "train/tokens_per_s": self.tokens_per_s(),
+                            Metric.TRAIN_LOSS: loss,
+                            Metric.TRAIN_LR: self.schedule.get_last_lr()[0],
+                            Metric.TRAIN_TOKENS_PER_S: self.tokens_per_s(),
                         },
                     )
                 every = config.eval_every and step % config.eval_every == 0
@@ -315,10 +316,10 @@ class _Run:
         loss = total_loss / count
         if not math.isfinite(loss):
             raise _NonFiniteLoss(f"non-finite evaluation loss at step {step}: {loss}")
-        metrics = {"eval/accuracy": correct / count, "eval/loss": loss}
+        metrics = {Metric.EVAL_ACCURACY: correct / count, Metric.EVAL_LOSS: loss}
         self.result.accuracy, self.result.loss = correct / count, loss
         if self.task.reports_bits_per_byte:
-            metrics["eval/bits_per_byte"] = self.result.bits_per_byte = loss / math.log(2)
+            metrics[Metric.EVAL_BITS_PER_BYTE] = self.result.bits_per_byte = loss / math.log(2)
         self.emit(step, metrics)
         return correct / count
 
@@ -389,6 +390,6 @@ def _rss_high_water_bytes() -> int:
 
 
 def _fail(result: TrainResult, reason: str) -> None:
-    result.status = FAILED
+    result.status = Status.FAILED
     result.failure_reason = reason
     result.stop_reason = None
