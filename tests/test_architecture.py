@@ -1,11 +1,14 @@
 """The folder tree is the architecture: rooms import one way (import-linter's contracts in
 pyproject.toml, run by `make lint`), nothing imports the package root, and the kernels import
 nothing of hybridlab. The last two are checked here because grimp, which import-linter builds
-on, cannot see `hybridlab.kernels` (installed from the top-level kernels/ folder)."""
+on, cannot see `hybridlab.kernels` (installed from the top-level kernels/ folder). So is what
+importing the executor contract loads, which only running it shows."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import grimp
@@ -68,3 +71,15 @@ def test_kernels_import_nothing_of_hybridlab():
             if name.split(".")[0] == "hybridlab" and not name.startswith("hybridlab.kernels"):
                 offenders.append(f"{path.relative_to(ROOT)}:{line}: {name}")
     assert offenders == [], "kernels are pure functions on tensors, below everything"
+
+
+def test_the_executor_contract_and_the_results_room_import_no_torch():
+    """The driver builds requests, picks and checks an executor without the training code:
+    only a trial's run imports torch (`hybridlab.execution.worker`), where the trial runs."""
+    code = (
+        "import sys, hybridlab.execution, hybridlab.results; "
+        "from hybridlab.execution import ExecutorConfig, TrialRequest, executor_class; "
+        "ExecutorConfig(backend='inline').validate(); executor_class('ray'); "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd="/")

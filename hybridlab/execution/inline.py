@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from hybridlab.config import SettingError
-from hybridlab.execution.base import Executor, OnMetrics, TrialOutcome
-from hybridlab.execution.config import ExecutorConfig
-from hybridlab.execution.worker import TrialRequest, run_trial
-from hybridlab.train import StopTraining
+from hybridlab.execution.base import Executor, ExecutorConfig, OnMetrics, TrialOutcome
+from hybridlab.execution.requests import TrialRequest
 
 
 class InlineExecutor(Executor):
@@ -27,6 +25,10 @@ class InlineExecutor(Executor):
     def wait(self, timeout: float | None = None) -> list[TrialOutcome]:
         if not self._queue:
             return []
+        # Imported with the first trial: the training code brings torch.
+        from hybridlab.execution.worker import run_trial
+        from hybridlab.train import StopTraining
+
         request = self._queue.pop(0)
 
         def report(step: int, metrics: dict[str, float]) -> None:

@@ -8,7 +8,8 @@ Ray Tune is the engine that places, runs and watches trials. The bridge:
     wait() ◄── outbox ◄── Relay (on_trial_result, on_trial_error) ◄──── tune.report(...)
 
 (`Bridge`, `Relay` and `trainable` live in `hybridlab.execution.tune_bridge`, imported only when
-a study runs on Ray.)
+a study runs on Ray; the queues and the messages they carry, `Started`, `Metrics` and `Done`, in
+`hybridlab.execution.channels`.)
 
 - Tune runs in a background thread of the driver process; `suggest` hands out what the driver
   submitted (or nothing yet), so every search decision is the persisted Optuna study's, taken in
@@ -17,8 +18,9 @@ a study runs on Ray.)
   MLflow (one writer per store). Intermediate metrics reach `on_metrics` in the driver's thread.
 - Faults: a worker killed (SIGKILL, the OOM killer), a node lost, an error Ray raises: Tune
   records the trial's error, `Relay.on_trial_error` turns it into a failed result with the
-  reason and `fault` set, and the driver retries it up to `executor.retries` times. Tune's own
-  retries are off (`max_failures=0`) so there is one retry policy, the driver's.
+  reason and its `Fault` (told by the type of Ray's exception), and the driver retries it up to
+  `executor.retries` times. Tune's own retries are off (`max_failures=0`) so there is one retry
+  policy, the driver's.
 - Each worker sets torch's threads to its trial's CPUs, points Triton at a cache directory shared
   by the trials on its machine, drops `MLFLOW_RUN_ID` (and the other run-scoped MLflow
   variables, `hybridlab.execution.environment`) from its environment, and runs in the driver's
@@ -49,15 +51,16 @@ from typing import Any, NoReturn
 from hybridlab.config import SettingError, StudyConfigError, first_line
 from hybridlab.config.addresses import connect_error
 from hybridlab.execution.base import (
-    STOPPED,
     Executor,
+    ExecutorConfig,
     ExecutorFailed,
     OnMetrics,
     TrialOutcome,
 )
-from hybridlab.execution.config import ExecutorConfig
+from hybridlab.execution.channels import CHANNELS, Channels, Done, Metrics, Started
 from hybridlab.execution.environment import drop_mlflow_run_vars
-from hybridlab.execution.worker import TrialRequest
+from hybridlab.execution.requests import TrialRequest
+from hybridlab.results import Status
 
 OPTIONS = {
     "num_cpus": "the CPUs a local Ray may use (default: all)",
@@ -132,7 +135,7 @@ class RayExecutor(Executor):
         self.max_concurrent = max_concurrent or fit
         self.triton_cache = options.get("triton_cache_dir") or str(self.folder / "triton-cache")
         self._id = next(_IDS)
-        self._channels: Any = None
+        self._channels: Channels | None = None
         self._running: set[int] = set()
         self._last_step: dict[int, int] = {}
         # Where each trial runs (node id and ip, hostname, pid), known once it has started.
@@ -180,8 +183,7 @@ class RayExecutor(Executor):
 
     # The executor contract
     def submit(self, request: TrialRequest) -> int:
-        if self._thread is None:
-            self._start_tune()
+        channels = self._channels if self._channels is not None else self._start_tune()
         payload = request.to_dict()
         payload["train"] = {**payload["train"], "num_threads": max(1, int(self.resources["cpu"]))}
         config = {
@@ -190,44 +192,43 @@ class RayExecutor(Executor):
             "cwd": os.getcwd(),
         }
         self._running.add(request.number)
-        self._channels.inbox.put(config)
+        channels.inbox.put(config)
         return request.number
 
     def wait(self, timeout: float | None = None) -> list[TrialOutcome]:
         if not self._running:
             return []
+        channels = self._channels
+        assert channels is not None, "a trial was submitted, so Tune runs"
         deadline = None if timeout is None else time.monotonic() + timeout
         outcomes: list[TrialOutcome] = []
         block = True
         while True:
             try:
-                item = self._channels.outbox.get(timeout=0.5 if block else 0)
+                message = channels.outbox.get(timeout=0.5 if block else 0)
             except queue.Empty:
                 if outcomes or (deadline is not None and time.monotonic() >= deadline):
                     return outcomes
                 self._check_tune_alive()
                 continue
-            kind, number, *rest = item
-            if kind == "started":
-                self.workers[number] = rest[0]
-            elif kind == "metrics":
-                step, metrics = rest
-                if number in self._running:
+            match message:
+                case Started(number, worker):
+                    self.workers[number] = worker
+                case Metrics(number, step, metrics) if number in self._running:
                     self._last_step[number] = step
                     if self.on_metrics(number, step, metrics):
-                        self._channels.stop.add(number)  # Tune ends it at its next report
-            elif number in self._running:
-                self._running.discard(number)
-                result = rest[0]
-                if result.get("status") == STOPPED:
-                    result["steps_done"] = self._last_step.get(number, 0)
-                    result["worker"] = self.workers.get(number)
-                self._last_step.pop(number, None)
-                outcomes.append(TrialOutcome(number, result))
-                block = False  # return what has finished, without waiting for more
+                        channels.stop.add(number)  # Tune ends it at its next report
+                case Done(number, result) if number in self._running:
+                    self._running.discard(number)
+                    if result.get("status") == Status.STOPPED:
+                        result["steps_done"] = self._last_step.get(number, 0)
+                        result["worker"] = self.workers.get(number)
+                    self._last_step.pop(number, None)
+                    outcomes.append(TrialOutcome(number, result))
+                    block = False  # return what has finished, without waiting for more
 
     def shutdown(self) -> None:
-        channels = getattr(self, "_channels", None)
+        channels = getattr(self, "_channels", None)  # None too when __init__ stopped early
         if channels is not None:
             channels.finished.set()
             if self._running:
@@ -235,9 +236,7 @@ class RayExecutor(Executor):
             channels.inbox.put(None)
             if self._thread is not None:
                 self._thread.join(timeout=60)
-            from hybridlab.execution import tune_bridge
-
-            tune_bridge.CHANNELS.pop(self._id, None)
+            CHANNELS.pop(self._id, None)
             self._channels = None
         if self.started_ray:
             import ray
@@ -246,7 +245,8 @@ class RayExecutor(Executor):
             self.started_ray = False
 
     # Tune
-    def _start_tune(self) -> None:
+    def _start_tune(self) -> Channels:
+        """Start Tune's loop in a background thread; return the channels to it."""
         from ray import tune
 
         from hybridlab.execution import tune_bridge as bridge
@@ -254,7 +254,7 @@ class RayExecutor(Executor):
         # Tune's newer console output prints a banner whatever its verbosity; the legacy one
         # honours `progress_reporter`, and `hybridlab study run` has its own live view.
         os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
-        self._channels = bridge.CHANNELS[self._id] = bridge.Channels()
+        channels = self._channels = CHANNELS[self._id] = Channels()
         tuner = tune.Tuner(
             tune.with_resources(
                 bridge.trainable, {"cpu": self.resources["cpu"], "gpu": self.resources["gpu"]}
@@ -286,6 +286,7 @@ class RayExecutor(Executor):
 
         self._thread = threading.Thread(target=fit, name="hybridlab-tune", daemon=True)
         self._thread.start()
+        return channels
 
     def _check_tune_alive(self) -> None:
         if self._thread is not None and not self._thread.is_alive():

@@ -1,9 +1,10 @@
 """Ray Tune's side of the Ray executor: a Searcher, a callback and a stopper that talk to the
-driver through queues, and the trainable that runs in Ray workers. Imported only when a study
-runs on Ray (importing Ray Tune takes seconds). See `hybridlab.execution.ray_executor`.
+driver through queues (`hybridlab.execution.channels`), and the trainable that runs in Ray
+workers. Imported only when a study runs on Ray (importing Ray Tune takes seconds). See
+`hybridlab.execution.ray_executor`.
 
-Tune pickles its searcher, callbacks and stopper; they hold only the id of their executor's
-`Channels` in `CHANNELS`, never a queue or a lock.
+A trial Ray loses (its worker killed, its node gone) or that errors outside `run_trial` becomes
+a failed result here, its `Fault` told by the type of the exception Tune kept (`classify`).
 """
 
 from __future__ import annotations
@@ -11,39 +12,30 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import socket
 import tempfile
-import threading
 from pathlib import Path
 from typing import Any
 
 import ray
 from ray import tune
+from ray.exceptions import (
+    ActorDiedError,
+    ActorUnavailableError,
+    NodeDiedError,
+    OutOfMemoryError,
+    RayActorError,
+    RayTaskError,
+    WorkerCrashedError,
+)
 from ray.tune import Callback, ProgressReporter, Stopper
 from ray.tune.search import Searcher
 
-from hybridlab.execution.base import STOPPED
+from hybridlab.execution.channels import CHANNELS, Done, Message, Metrics, Started
 from hybridlab.execution.environment import MLFLOW_RUN_VARS, drop_mlflow_run_vars
-from hybridlab.execution.worker import run_trial
-from hybridlab.train.result import FAILED
+from hybridlab.results import Fault, Status
 
-
-class Channels:
-    """What one executor and its Tune run share: submitted configs in, results out."""
-
-    def __init__(self) -> None:
-        self.inbox: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        self.outbox: queue.Queue[tuple[Any, ...]] = queue.Queue()
-        self.finished = threading.Event()
-        self.stop_all = threading.Event()
-        # Trials handed to Tune and not yet ended there (changed in Tune's thread only).
-        self.active = 0
-        # Tune's trial id → our trial number; the numbers the driver asked to stop early.
-        self.numbers: dict[str, int] = {}
-        self.stop: set[int] = set()
-
-
-CHANNELS: dict[int, Channels] = {}
 # How long the searcher waits for the driver's next trial when Tune has none running.
 IDLE_WAIT_S = 2.0
 
@@ -84,10 +76,10 @@ class Relay(Callback):
     def __init__(self, channel_id: int) -> None:
         self.channel_id = channel_id
 
-    def _put(self, item: tuple[Any, ...]) -> None:
+    def _put(self, message: Message) -> None:
         channels = CHANNELS.get(self.channel_id)
         if channels is not None:
-            channels.outbox.put(item)
+            channels.outbox.put(message)
 
     def on_trial_result(
         self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
@@ -95,11 +87,11 @@ class Relay(Callback):
         number = trial.config["request"]["number"]
         if "hybridlab_metrics" in result:
             step, metrics = json.loads(result["hybridlab_metrics"])
-            self._put(("metrics", number, step, metrics))
+            self._put(Metrics(number, step, metrics))
         if "hybridlab_started" in result:
-            self._put(("started", number, json.loads(result["hybridlab_started"])))
+            self._put(Started(number, json.loads(result["hybridlab_started"])))
         if "hybridlab_result" in result:
-            self._put(("done", number, json.loads(result["hybridlab_result"])))
+            self._put(Done(number, json.loads(result["hybridlab_result"])))
 
     def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         channels = CHANNELS.get(self.channel_id)
@@ -108,11 +100,11 @@ class Relay(Callback):
             # Ended by `StopAll` at the driver's request (a trial that finished first has
             # sent its result already; the driver keeps the first outcome).
             channels.stop.discard(number)
-            self._put(("done", number, {"status": STOPPED}))
+            self._put(Done(number, {"status": Status.STOPPED}))
         self._ended()
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
-        self._put(("done", trial.config["request"]["number"], fault_result(trial)))
+        self._put(Done(trial.config["request"]["number"], fault_result(trial)))
         self._ended()
 
     def _ended(self) -> None:
@@ -153,46 +145,78 @@ def trial_name(trial: Any) -> str:
 
 def fault_result(trial: Any) -> dict[str, Any]:
     """A failed result for a trial Ray lost or that errored outside `run_trial`."""
-    error: Any = None
-    # Tune has just written the error next to the trial on the driver's machine.
-    for path, read in ((trial.pickled_error_file, _unpickle), (trial.error_file, _read_text)):
-        if error is None and path and os.path.exists(path):
-            try:
-                error = read(path)
-            except Exception:  # an error that cannot be unpickled here: try the text
-                error = None
-    name = type(error).__name__ if isinstance(error, BaseException) else ""
-    text = str(error or "").strip()
-    fault, what = _classify(name, text)
-    detail = _error_line(text, name)
+    error: BaseException | None = None
+    text = ""
+    # Tune has just written the error next to the trial on the driver's machine: the exception
+    # pickled, and its message as text.
+    if trial.pickled_error_file and os.path.exists(trial.pickled_error_file):
+        try:
+            loaded = _unpickle(trial.pickled_error_file)
+        except Exception:  # an error that cannot be unpickled here: its text is read below
+            loaded = None
+        if isinstance(loaded, BaseException):
+            error, text = loaded, str(loaded).strip()
+    if error is None and trial.error_file and os.path.exists(trial.error_file):
+        text = _read_text(trial.error_file).strip()
+    fault, what = classify(error, text)
+    detail = _error_line(text, type(error).__name__ if error is not None else "")
     return {
-        "status": FAILED,
+        "status": Status.FAILED,
         "fault": fault,
         "failure_reason": f"{what} ({detail})" if detail else what,
         "worker": {"node_ip": getattr(trial, "node_ip", None)},
     }
 
 
-def _classify(name: str, text: str) -> tuple[str, str]:
-    """(fault, what happened) from a Ray error's type name and message."""
-    # Ray explains an actor's death in one sentence ("The actor is dead because its worker
-    # process has died", "... because its node has died"); the rest of the message lists
-    # common causes, which mention both.
-    line = next((line for line in text.splitlines() if "dead because" in line), "")
-    because = line[line.index("dead because") :].split(". ")[0].lower() if line else ""
+def classify(error: BaseException | None, text: str) -> tuple[Fault, str]:
+    """(fault, what happened) of a trial Ray ended: by the type of `error`, the exception Tune
+    kept, or by its message `text` alone when the exception could not be read back."""
+    if isinstance(error, RayTaskError) and isinstance(error.cause, BaseException):
+        error = error.cause  # raised in the trainable, outside `run_trial`
+    if error is None:
+        return _classify_text(text)
+    if isinstance(error, OutOfMemoryError):
+        return Fault.OOM, _LOST_MEMORY
+    if isinstance(error, NodeDiedError) or (isinstance(error, RayActorError) and error.preempted):
+        return Fault.NODE_LOST, _LOST_NODE
+    if isinstance(error, ActorUnavailableError):  # its connection dropped: process or node died
+        return Fault.WORKER_DIED, "the trial's worker became unreachable"
+    if isinstance(error, ActorDiedError):
+        # Whether the worker process or its node died, and whether Ray's memory monitor killed
+        # it, Ray says in the error's message only: the exception carries no field for them.
+        fault, what = _classify_text(str(error))
+        return (fault, what) if fault is not Fault.RAY_ERROR else (Fault.WORKER_DIED, _LOST_WORKER)
+    if isinstance(error, RayActorError | WorkerCrashedError):
+        return Fault.WORKER_DIED, _LOST_WORKER
+    return Fault.RAY_ERROR, _RAY_ERROR
+
+
+_LOST_MEMORY = "killed for lack of memory"
+_LOST_NODE = "the trial's node was lost"
+_LOST_WORKER = "the trial's worker process died"
+_RAY_ERROR = "Ray reported an error"
+# "The actor is dead because its worker process has died." / "The actor died because its node
+# has died." The rest of Ray's message lists common causes, which mention both.
+_BECAUSE = re.compile(r"(?:is dead|died) because ([^.]*)")
+_EXIT_TYPE = re.compile(r"Worker exit type: (\w+)")
+
+
+def _classify_text(text: str) -> tuple[Fault, str]:
+    """(fault, what happened) from a Ray error's message: the sentence that says why the actor
+    died, its worker's exit type, and the message's first line."""
+    because = _BECAUSE.search(text)
+    cause = because.group(1).lower() if because else ""
+    exit_type = _EXIT_TYPE.search(text)
     first = text.splitlines()[0].lower() if text else ""
-    name = name.lower()
-    if "outofmemory" in name or any(
-        w in f"{because} {first}" for w in ("out of memory", "memory monitor", "oom")
+    if (exit_type and exit_type.group(1) == "NODE_OUT_OF_MEMORY") or any(
+        w in f"{cause} {first}" for w in ("out of memory", "memory monitor", "low on memory")
     ):
-        return "oom", "killed for lack of memory"
-    if "nodedied" in name or "node" in because:
-        return "node_lost", "the trial's node was lost"
-    if "unavailable" in name:  # its connection dropped: the process or its node died
-        return "worker_died", "the trial's worker became unreachable"
-    if "actor" in name or "worker" in name or because:
-        return "worker_died", "the trial's worker process died"
-    return "ray_error", "Ray reported an error"
+        return Fault.OOM, _LOST_MEMORY
+    if "node" in cause:
+        return Fault.NODE_LOST, _LOST_NODE
+    if because:
+        return Fault.WORKER_DIED, _LOST_WORKER
+    return Fault.RAY_ERROR, _RAY_ERROR
 
 
 def _unpickle(path: str) -> Any:
@@ -219,6 +243,8 @@ def _error_line(text: str, name: str) -> str:
 def trainable(config: dict[str, Any]) -> None:
     """One trial in a Ray worker: prepare the process, train, report metrics and the result."""
     import torch
+
+    from hybridlab.execution.worker import run_trial
 
     drop_mlflow_run_vars()
     cache = config["triton_cache_dir"]

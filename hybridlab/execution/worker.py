@@ -4,12 +4,12 @@
 `TrialRequest.to_dict()` and calls `train_proxy`; when the request names speed objectives, it then
 measures them on a model of the same spec (`hybridlab.bench.measure_requests`, with the trial's
 threads and device) into `result["speed"]` by label, their noise into `result["speed_spread"]`.
-It never raises: an exception inside training
-becomes a failed result whose `failure_reason` names the exception. A failure that is a fault
-rather than a result about the architecture carries `fault` ("exception", "oom"; the Ray
-executor adds "worker_died", "node_lost"): the driver retries those (`executor.retries`), not a
-non-finite loss. This is the function a Ray
-executor ships to workers; results and metrics travel back to the driver as plain data.
+It never raises: an exception inside training becomes a failed result whose `failure_reason`
+names the exception. A failure that is a fault rather than a result about the architecture
+carries a `Fault` (`EXCEPTION`, `OOM`; the Ray executor adds `WORKER_DIED`, `NODE_LOST`,
+`RAY_ERROR`): the driver retries those (`executor.retries`), not a non-finite loss. This is the
+function a Ray executor ships to workers; results and metrics travel back to the driver as plain
+data. It imports torch (through the training code): executors import it where trials run.
 """
 
 from __future__ import annotations
@@ -18,54 +18,31 @@ import json
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from hybridlab.bench import Protocol, measure_requests
 from hybridlab.config import first_line
+from hybridlab.results import Fault, Status
 from hybridlab.spec import ModelSpec, parse
 from hybridlab.tasks import Task, make_task
 from hybridlab.train import TrainConfig, fit_spec, train_proxy
-from hybridlab.train.result import FAILED, OK
 
 Report = Callable[[int, dict[str, float]], Any]
 # One task per process is kept: consecutive trials of a study share it (its data is drawn once).
 _TASK_CACHE: dict[str, Task] = {}
 
 
-@dataclass
-class TrialRequest:
-    """Everything a worker needs, as plain data (picklable, JSON-able).
-
-    Attributes:
-        number: the Optuna trial number.
-        spec: `ModelSpec.to_dict()` (canonical stack, d_model, vocab_size).
-        task: {"name": ..., **task settings}.
-        train: `TrainConfig` fields.
-        speed: speed objectives to measure after training, each `{"label", "name",
-            "context", "batch", "dtype"}` (`hybridlab.bench.requests`); empty: none.
-    """
-
-    number: int
-    spec: dict[str, Any]
-    task: dict[str, Any]
-    train: dict[str, Any]
-    speed: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 def run_trial(request: dict[str, Any], report: Report | None = None) -> dict[str, Any]:
     """Train the request's model; return `TrainResult.to_dict()` (history dropped) or a failure.
 
     Example:
+        >>> from hybridlab.execution.requests import TrialRequest
         >>> req = TrialRequest(number=0, spec={"d_model": 16, "stack": "attn(heads=2)"},
         ...     task={"name": "mqar", "vocab_size": 96, "num_kv_pairs": 2,
         ...           "num_train_examples": 8, "num_eval_examples": 4},
         ...     train={"steps": 2, "batch_size": 2, "device": "cpu"})
         >>> run_trial(req.to_dict())["status"]
-        'ok'
+        <Status.OK: 'ok'>
     """
     start = time.perf_counter()
     try:
@@ -73,20 +50,20 @@ def run_trial(request: dict[str, Any], report: Report | None = None) -> dict[str
         spec = parse(request["spec"])
         config = TrainConfig(**request["train"])
         result = train_proxy(spec, task, config, report=report).to_dict()
-        if request.get("speed") and result["status"] == OK:
+        if request.get("speed") and result["status"] == Status.OK:
             result.update(_measure_speed(fit_spec(spec, task), request["speed"], config, result))
     except Exception as err:  # any bug or bad input in one trial must not end the study
         last = traceback.extract_tb(err.__traceback__)[-1:]
         at = f" (at {last[0].filename.rsplit('/', 1)[-1]}:{last[0].lineno})" if last else ""
         detail = f": {first_line(err)}" if str(err).strip() else ""
         result = {
-            "status": FAILED,
-            "fault": "exception",
+            "status": Status.FAILED,
+            "fault": Fault.EXCEPTION,
             "failure_reason": f"{type(err).__name__}{detail}{at}",
             "wall_time_s": time.perf_counter() - start,
         }
     if str(result.get("failure_reason") or "").startswith("out of memory"):
-        result["fault"] = "oom"
+        result["fault"] = Fault.OOM
     result.pop("history", None)
     return result
 

@@ -126,41 +126,6 @@ def test_a_worker_killed_mid_trial_is_recorded_failed_retried_and_the_study_comp
     assert tags["failure_reason"] == killed.user_attrs["failure_reason"]
 
 
-ACTOR_DIED = (
-    "The actor died unexpectedly before finishing this task.\n\tclass_name: ImplicitFunc\n"
-    "The actor is dead because its {what} has died. Worker exit type: SYSTEM_ERROR Worker exit "
-    "detail: Some common causes include: (1) the process was killed by the OOM killer due to "
-    "high memory usage, (2) ray stop --force was called, ... node deaths by resource contention"
-)
-
-
-@pytest.mark.parametrize(
-    ("name", "text", "fault"),
-    [
-        ("ActorDiedError", ACTOR_DIED.format(what="worker process"), "worker_died"),
-        ("ActorDiedError", ACTOR_DIED.format(what="node"), "node_lost"),
-        ("NodeDiedError", "node 12ab is dead", "node_lost"),
-        ("OutOfMemoryError", "Task was killed due to the node running low on memory.", "oom"),
-        ("ActorUnavailableError", "RpcError: Socket closed", "worker_died"),
-        ("RayTaskError", "something else went wrong", "ray_error"),
-        ("", "", "ray_error"),
-    ],
-    ids=[
-        "sigkill",
-        "node-died",
-        "node-died-error",
-        "ray-oom-killer",
-        "node-raylet-killed",
-        "other",
-        "no-error-file",
-    ],
-)
-def test_ray_errors_are_classified_by_what_happened_not_by_the_advice(name, text, fault):
-    from hybridlab.execution.tune_bridge import _classify
-
-    assert _classify(name, text)[0] == fault
-
-
 @pytest.mark.ray
 def test_a_dead_tune_loop_stops_the_study_with_a_message_and_keeps_it_resumable(
     tmp_path, ray_local, monkeypatch
