@@ -26,6 +26,10 @@ import numpy as np
 import torch
 
 IGNORE_INDEX = -100
+# The most tokens one training batch may hold: its ids and targets alone are 32 GiB of int64 at
+# this size (a proxy's batch is 10⁴-10⁶ tokens), and torch indexes past 2³¹ elements slowly or
+# not at all in some kernels.
+MAX_BATCH_TOKENS = 2**31
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -155,15 +159,21 @@ class SyntheticTask(Task):
         return self._eval
 
     def train_batches(self, batch_size: int, *, seed: int = 0) -> Iterator[Batch]:
-        """Shuffled passes over the fixed train set; the shuffles are fixed by `seed`."""
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+        """Shuffled passes over the fixed train set; the shuffles are fixed by `seed`.
+
+        A batch larger than the train set spans several passes; each batch costs time and
+        memory linear in its size (the passes it needs are drawn and joined at once).
+        """
+        check_batch_size(batch_size, self.seq_len)
         ids, targets = self.train_set()
         order_rng = self.rng(Split.ORDER, seed)
         pending = np.empty(0, dtype=np.int64)
         while True:
-            while len(pending) < batch_size:
-                pending = np.concatenate([pending, order_rng.permutation(len(ids))])
+            if len(pending) < batch_size:
+                passes = -(-(batch_size - len(pending)) // len(ids))
+                pending = np.concatenate(
+                    [pending, *(order_rng.permutation(len(ids)) for _ in range(passes))]
+                )
             index = torch.from_numpy(pending[:batch_size])
             pending = pending[batch_size:]
             yield ids[index], targets[index]
@@ -176,6 +186,18 @@ class SyntheticTask(Task):
         labelled = targets[targets != IGNORE_INDEX]
         assert labelled.numel() == 0 or int(labelled.max()) < self.vocab_size, self.name
         return ids.contiguous(), targets.contiguous()
+
+
+def check_batch_size(batch_size: int, seq_len: int) -> None:
+    """Refuse a `batch_size` below 1, or one whose batch of `seq_len`-token examples would hold
+    more than `MAX_BATCH_TOKENS` tokens."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+    if batch_size * seq_len > MAX_BATCH_TOKENS:
+        raise ValueError(
+            f"batch_size={batch_size:,} × seq_len={seq_len:,} = {batch_size * seq_len:,} tokens "
+            f"per batch, over the {MAX_BATCH_TOKENS:,} a batch may hold; lower train.batch_size"
+        )
 
 
 def as_batch(ids: np.ndarray, targets: np.ndarray) -> Batch:
