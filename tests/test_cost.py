@@ -16,6 +16,10 @@ from hybridlab.spec import AttnConfig, GDNConfig, MLPConfig, ScanConfig, SSDConf
     "config, d_model, params",
     [
         pytest.param(ScanConfig(d_state=16), 64, 32_640, id="mamba1-d64-n16"),
+        # Jamba's Mamba-1: RMSNorm weights on dt (rank 4), B and C (16 each).
+        pytest.param(
+            ScanConfig(d_state=16, inner_norms=True), 64, 32_640 + 4 + 2 * 16, id="jamba-mamba1"
+        ),
         pytest.param(SSDConfig(d_state=16, headdim=16), 64, 28_088, id="mamba2-d64-n16-p16"),
         pytest.param(SSDConfig(d_state=128, headdim=64), 768, 3_764_552, id="mamba2-d768-n128"),
         pytest.param(AttnConfig(heads=4), 64, 4 * 64 * 64, id="mha"),

@@ -12,6 +12,7 @@ from torch.nn.utils import skip_init
 
 import hybridlab.kernels as kernels
 from hybridlab.layers.base import RESIDUAL_OUT_STD, Layer, SSMCache
+from hybridlab.layers.norm import RMSNorm
 from hybridlab.layers.short_conv import ShortConvolution
 from hybridlab.layers.ssm_init import decay_from_log, inverse_softplus_dt, s4d_real_A_log
 from hybridlab.spec.kinds import ScanConfig
@@ -33,6 +34,10 @@ class Mamba1(Layer):
         self.A_log = nn.Parameter(torch.empty(self.d_inner, self.d_state))  # (Di, N)
         self.D = nn.Parameter(torch.empty(self.d_inner))
         self.out_proj = nn.Linear(self.d_inner, d_model, bias=False)
+        if config.inner_norms:  # Jamba's: RMSNorm on dt, B and C (weights start at one)
+            self.dt_norm = RMSNorm(self.dt_rank)
+            self.B_norm = RMSNorm(self.d_state)
+            self.C_norm = RMSNorm(self.d_state)
         for p in (self.A_log, self.D, self.dt_proj.bias):
             p._no_weight_decay = True  # type: ignore[attr-defined]
         self.reset_parameters()
@@ -55,6 +60,8 @@ class Mamba1(Layer):
     def _dt_B_C(self, x: torch.Tensor):
         """x (..., Di) -> dt (..., Di) before bias, B and C (..., N)."""
         dt, B, C = torch.split(self.x_proj(x), [self.dt_rank, self.d_state, self.d_state], dim=-1)
+        if self.config.inner_norms:
+            dt, B, C = self.dt_norm(dt), self.B_norm(B), self.C_norm(C)
         return F.linear(dt, self.dt_proj.weight), B, C
 
     def forward(self, u: torch.Tensor, cache: SSMCache | None = None) -> torch.Tensor:

@@ -23,6 +23,7 @@ CASES = [pytest.param(cls(), id=f"{kind}-defaults") for kind, cls in KINDS.items
     pytest.param(SSDConfig(d_state=16, headdim=16, ngroups=2, chunk_size=16), id="ssd-g2-chunk16"),
     pytest.param(SSDConfig(d_state=8, headdim=8, expand=1, d_conv=2), id="ssd-expand1-conv2"),
     pytest.param(ScanConfig(d_state=4, dt_rank=3, expand=1), id="scan-rank3"),
+    pytest.param(ScanConfig(d_state=4, dt_rank=3, inner_norms=True), id="scan-inner-norms"),
     pytest.param(GDNConfig(heads=2, head_dim=6, expand_v=1.5, d_conv=2), id="gdn-h2-dk6-ev1.5"),
     pytest.param(
         GDNConfig(use_gate=False, conv_bias=True, allow_neg_eigval=True), id="gdn-nogate-negeig"

@@ -27,6 +27,7 @@ scan_layers = st.builds(
     expand=st.sampled_from([1, 2, 3]),
     dt_rank=st.one_of(st.none(), st.integers(1, 8)),
     dt_max=st.floats(0.1, 0.5, allow_nan=False),
+    inner_norms=st.booleans(),
 )
 attn_layers = st.builds(
     AttnConfig,

@@ -3,7 +3,8 @@
 in_proj: d_model -> [x (Di) | z (Di)]; a causal depthwise conv over x; SiLU; x_proj: Di ->
 [dt (R) | B (N) | C (N)]; dt_proj: R -> Di (with the dt bias); the selective scan with per-channel
 A (Di, N) and D skip, gated by silu(z); out_proj: Di -> d_model.  Di = expand·d_model,
-R = dt_rank = ceil(d_model / 16) unless set.
+R = dt_rank = ceil(d_model / 16) unless set. `inner_norms=true` adds Jamba's RMSNorms on dt (R),
+B and C (N) before dt_proj and the scan (Lieber et al. 2024: they keep large models stable).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class ScanConfig(LayerConfig):
     dt_rank: int | None = None
     dt_min: float = 0.001
     dt_max: float = 0.1
+    inner_norms: bool = False
 
     def d_inner(self, d_model: int) -> int:
         return self.expand * d_model
@@ -61,8 +63,10 @@ class ScanConfig(LayerConfig):
 
     def num_params(self, d_model: int) -> int:
         Di, R, N, K = self.d_inner(d_model), self.rank(d_model), self.d_state, self.d_conv
-        # in_proj + out_proj: 3·Di·d_model; conv (K + bias), x_proj, dt_proj (+ bias), A_log, D.
-        return 3 * Di * d_model + Di * (K + 2 * R + 3 * N + 3)
+        # in_proj + out_proj: 3·Di·d_model; conv (K + bias), x_proj, dt_proj (+ bias), A_log, D;
+        # the inner norms' weights (R + 2·N).
+        norms = R + 2 * N if self.inner_norms else 0
+        return 3 * Di * d_model + Di * (K + 2 * R + 3 * N + 3) + norms
 
     def state_numel(self, d_model: int, context: int) -> int:
         Di = self.d_inner(d_model)
