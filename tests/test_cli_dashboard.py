@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 
+import pytest
 from study_helpers import write_study
 from typer.testing import CliRunner
 
@@ -75,3 +76,40 @@ def test_a_study_that_has_not_run_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(app, ["dashboard", str(write_study(tmp_path)), "--port", "8123"])
     assert result.exit_code == 2
     assert "no study in" in result.stderr and "hybridlab study run" in result.stderr
+
+
+def _study_that_ran(tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        worker_module,
+        "train_proxy",
+        lambda spec, task, config, report=None: TrainResult(status="ok", accuracy=0.5, loss=1.0),
+    )
+    path = write_study(tmp_path, trials=1)
+    run_study(load_plan(path))
+    return path, tmp_path / "out" / "study.journal"
+
+
+def test_a_corrupt_journal_record_is_named_before_the_dashboard_starts(tmp_path, monkeypatch):
+    path, journal = _study_that_ran(tmp_path, monkeypatch)
+    lines = journal.read_bytes().splitlines(keepends=True)
+    lines.insert(2, b'{"op_code": 4, broken\n')
+    journal.write_bytes(b"".join(lines))
+    result = CliRunner().invoke(app, ["dashboard", str(path), "--port", str(_free_port())])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert f"{journal}' cannot be read: line 3 is no JSON record" in result.stderr
+    assert journal.read_bytes() == b"".join(lines)
+
+
+def test_a_torn_journal_tail_is_set_aside_before_the_dashboard_starts(tmp_path, monkeypatch):
+    from hybridlab.cli import dashboard_cmd
+    from hybridlab.study.storage import TornJournalWarning
+
+    path, journal = _study_that_ran(tmp_path, monkeypatch)
+    whole = journal.read_bytes()
+    journal.write_bytes(whole + b'{"op_code": 6, "wor')
+    served = []
+    monkeypatch.setattr(dashboard_cmd, "serve", lambda command: served.append(command) or 0)
+    with pytest.warns(TornJournalWarning, match="study.journal.torn-"):
+        result = CliRunner().invoke(app, ["dashboard", str(path), "--port", str(_free_port())])
+    assert result.exit_code == 0, result.output
+    assert journal.read_bytes() == whole and len(served) == 1

@@ -42,6 +42,7 @@ def dashboard(
     Example: hybridlab dashboard studies/quickstart.yaml --port 8080
     """
     from hybridlab.study import StudyConfigError, load_plan
+    from hybridlab.study.storage import make_storage
 
     check_port(port)
     try:
@@ -50,6 +51,13 @@ def dashboard(
         fail(str(err))
     if plan.storage is None and not plan.journal_path.is_file():
         fail(f"no study in {plan.folder}: run `hybridlab study run {study}` first")
+    if plan.storage is None:
+        # optuna-dashboard replays the journal too, and dies with a traceback on a record it
+        # cannot read: a torn tail is set aside and a corrupt record named here first.
+        try:
+            make_storage(plan, create=False)
+        except StudyConfigError as err:
+            fail(str(err))
     check_port(port, free=True)
     storage = plan.storage or str(plan.journal_path.resolve())
     print(f"optuna-dashboard for {plan.name} on http://127.0.0.1:{port}/ (Ctrl-C stops it)")
