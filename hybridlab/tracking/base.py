@@ -2,8 +2,9 @@
 
 The driver calls, in its own process and thread only:
 
-    start_study(info)                      once per invocation (info: name, folder, objectives,
-                                           directions, storage, the resolved settings)
+    start_study(start)                     once per invocation (`StudyStart`: name, folder,
+                                           storage, objectives and directions, the resolved
+                                           settings, trials held before)
     log_trial_started(trial)               a trial was submitted (number, params, stack, pattern)
     log_metrics(number, step, metrics)     intermediate training metrics of a running trial
     log_trial_finished(record)             complete, failed, infeasible or interrupted
@@ -12,7 +13,8 @@ The driver calls, in its own process and thread only:
     update_front(update)                   after every completed trial: the whole front and every
                                            complete trial's rank (`FrontUpdate`), so Pareto tags
                                            can be kept true
-    end_study(summary)                     once, also after an error or Ctrl-C
+    end_study(end)                         once, also after an error or Ctrl-C (`StudyEnd`:
+                                           counts, front size, hypervolume, what stopped it)
 
 Everything passed is plain data (`hybridlab.tracking.records`). Backends are registered in
 `hybridlab.tracking.config.TRACKERS` by name and import their library only when built: MLflow's
@@ -23,15 +25,14 @@ Everything passed is plain data (`hybridlab.tracking.records`). Backends are reg
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from hybridlab.tracking.records import FrontUpdate, TrialRecord
+from hybridlab.tracking.records import FrontUpdate, StudyEnd, StudyStart, TrialRecord
 
 
 class Tracker:
     """The interface, and the no-op tracker (`tracking.backend: none`)."""
 
-    def start_study(self, info: dict[str, Any]) -> None:
+    def start_study(self, start: StudyStart) -> None:
         pass
 
     def log_trial_started(self, trial: TrialRecord) -> None:
@@ -51,7 +52,7 @@ class Tracker:
     def update_front(self, update: FrontUpdate) -> None:
         pass
 
-    def end_study(self, summary: dict[str, Any]) -> None:
+    def end_study(self, end: StudyEnd) -> None:
         pass
 
 
@@ -61,9 +62,9 @@ class Trackers(Tracker):
     def __init__(self, trackers: Sequence[Tracker]) -> None:
         self.trackers = list(trackers)
 
-    def start_study(self, info: dict[str, Any]) -> None:
+    def start_study(self, start: StudyStart) -> None:
         for t in self.trackers:
-            t.start_study(info)
+            t.start_study(start)
 
     def log_trial_started(self, trial: TrialRecord) -> None:
         for t in self.trackers:
@@ -85,6 +86,6 @@ class Trackers(Tracker):
         for t in self.trackers:
             t.update_front(update)
 
-    def end_study(self, summary: dict[str, Any]) -> None:
+    def end_study(self, end: StudyEnd) -> None:
         for t in self.trackers:
-            t.end_study(summary)
+            t.end_study(end)

@@ -36,8 +36,8 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
 
+from hybridlab.results import RunMetric, final_metric, objective_metric, seed_metric
 from hybridlab.tracking.base import Tracker
 from hybridlab.tracking.figures import pareto_figure, to_html, to_matplotlib
 from hybridlab.tracking.mlflow_resume import (
@@ -57,7 +57,14 @@ from hybridlab.tracking.mlflow_store import (
     numeric,
 )
 from hybridlab.tracking.mlflow_view import save_front_view
-from hybridlab.tracking.records import FrontPoint, FrontUpdate, Outcome, TrialRecord
+from hybridlab.tracking.records import (
+    FrontPoint,
+    FrontUpdate,
+    Outcome,
+    StudyEnd,
+    StudyStart,
+    TrialRecord,
+)
 
 STATUS = {
     Outcome.COMPLETE: "FINISHED",
@@ -107,11 +114,11 @@ class MLflowTracker(Tracker):
 
     # -- the Tracker interface ------------------------------------------------------------
 
-    def start_study(self, info: dict[str, Any]) -> None:
-        folder = Path(info["folder"]).resolve()
+    def start_study(self, start: StudyStart) -> None:
+        folder = Path(start.folder).resolve()
         self.uri = self.uri_setting or f"sqlite:///{folder / 'mlflow.db'}"
-        self.name, self.labels, self.directions = info["name"], info["labels"], info["directions"]
-        settings = info.get("settings", {})
+        self.name, self.labels, self.directions = start.name, start.labels, start.directions
+        settings = start.settings
         self.config_params = flatten({k: settings[k] for k in ("task", "train") if k in settings})
         self.store = RunStore(self.uri, self.name, folder)
         self.parent_id = open_parent(self.store, self.name, settings)
@@ -153,12 +160,12 @@ class MLflowTracker(Tracker):
                 self._store.log(run_id, tags={"pareto": tags[0], "pareto_rank": tags[1]})
                 book.pareto[number] = tags
         self._log_spread(update)
-        metrics = {"front_size": float(len(update.front))}
+        metrics: dict[str, float] = {RunMetric.FRONT_SIZE: float(len(update.front))}
         if update.hypervolume is not None:
-            metrics["hypervolume"] = update.hypervolume
+            metrics[RunMetric.HYPERVOLUME] = update.hypervolume
         self._store.log(self.parent_id, metrics=metrics, step=len(book.values))
 
-    def end_study(self, summary: dict[str, Any]) -> None:
+    def end_study(self, end: StudyEnd) -> None:
         if self.store is None:
             return
         book = self.book
@@ -171,11 +178,9 @@ class MLflowTracker(Tracker):
         if self.front:
             self._log_front()
             self._log_figures()
-        tags = {f"summary.{k}": str(v) for k, v in summary.items() if k in SUMMARY_TAGS}
+        tags = {f"summary.{k}": str(getattr(end, k)) for k in SUMMARY_TAGS}
         self.store.log(self.parent_id, tags=tags)
-        self.store.client.set_terminated(
-            self.parent_id, "FINISHED" if summary.get("stopped_by") else "KILLED"
-        )
+        self.store.client.set_terminated(self.parent_id, "FINISHED" if end.stopped_by else "KILLED")
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -192,8 +197,9 @@ class MLflowTracker(Tracker):
                 continue
             metrics: dict[str, float] = {}
             for label, (mean, std, n) in by_label.items():
-                metrics.update({f"seeds/{label}/mean": mean, f"seeds/{label}/std": std})
-                metrics["seeds/n"] = float(n)
+                metrics[seed_metric(label, "mean")] = mean
+                metrics[seed_metric(label, "std")] = std
+                metrics[RunMetric.SEEDS_N] = float(n)
             other = update.within_noise_of.get(number)
             tags = {
                 "within_noise": "true" if other is not None else "false",
@@ -232,8 +238,8 @@ class MLflowTracker(Tracker):
             tags.update(pruned="true", pruned_at_step=str(record.pruned_at_step))
         worker = (record.result or {}).get("worker") or {}
         tags.update({f"worker.{k}": str(v) for k, v in worker.items() if v not in (None, [])})
-        metrics = {f"obj/{k}": v for k, v in record.values.items()}
-        metrics.update({f"final/{k}": v for k, v in numeric(record.result or {}).items()})
+        metrics = {objective_metric(k): v for k, v in record.values.items()}
+        metrics.update({final_metric(k): v for k, v in numeric(record.result or {}).items()})
         self._store.log(run_id, metrics=metrics, tags=tags)
         self._store.client.set_terminated(run_id, STATUS.get(record.outcome, "FAILED"))
         book.finished.add(number)

@@ -21,6 +21,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from hybridlab.results import objective_metric
+
 VIEW_KEY = "pareto-front"
 VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
 FRONT_FILTER = "tags.pareto = 'true'"
@@ -39,7 +41,7 @@ def front_view(labels: Sequence[str], directions: Sequence[str]) -> dict[str, An
         >>> view["orderByKey"], view["orderByAsc"]
         ('metrics.`obj/accuracy`', False)
     """
-    objectives = [column("metrics", f"obj/{label}") for label in labels]
+    objectives = [column("metrics", objective_metric(label)) for label in labels]
     columns = [*objectives, column("tags", "pattern"), column("tags", "stack")]
     return {
         "searchFilter": FRONT_FILTER,

@@ -20,9 +20,10 @@ from study_helpers import KIND_SPACE, write_study
 from typer.testing import CliRunner
 
 from hybridlab.execution import worker as worker_module
+from hybridlab.results import Fault
 from hybridlab.study import load_plan, run_study
 from hybridlab.study.storage import open_study
-from hybridlab.tracking import TrialRecord
+from hybridlab.tracking import Outcome, StudyEnd, StudyStart, TrialRecord
 from hybridlab.tracking.mlflow_tracker import MLflowTracker, run_name
 from hybridlab.tracking.mlflow_view import VIEW_TAG, front_address
 from hybridlab.train import TrainResult
@@ -62,8 +63,16 @@ def study(tmp_path_factory):
         zombie = optuna_study.ask()
         proposal = plan.space.propose(zombie, plan.task.vocab_size)
         crashed = MLflowTracker()
-        info = {"name": "tiny", "folder": str(plan.folder), "settings": plan.summary()}
-        crashed.start_study({**info, "labels": plan.labels, "directions": plan.directions})
+        crashed.start_study(
+            StudyStart(
+                name="tiny",
+                folder=plan.folder,
+                storage="journal",
+                labels=plan.labels,
+                directions=plan.directions,
+                settings=plan.summary(),
+            )
+        )
         crashed.log_trial_started(
             TrialRecord(zombie.number, "running", params=proposal.params, stack="ssd")
         )
@@ -333,3 +342,62 @@ def test_a_study_that_says_nothing_of_tracking_logs_to_mlflow(tmp_path, monkeypa
     assert len(_runs(client, experiment, "trial")) == 2
     # `tracking: none` opts out.
     assert load_plan(path, ["tracking=none"]).tracking.backend == "none"
+
+
+@pytest.mark.parametrize(
+    ("stopped_by", "status"),
+    [("trials", "FINISHED"), ("", "KILLED")],
+    ids=["budget-spent", "interrupted"],
+)
+def test_a_study_start_opens_the_parent_run_and_its_end_closes_it(tmp_path, stopped_by, status):
+    tracker = MLflowTracker()
+    tracker.start_study(
+        StudyStart(
+            name="direct",
+            folder=tmp_path,
+            storage="journal",
+            labels=["accuracy"],
+            directions=["maximize"],
+            settings={"train": {"steps": 3}},
+        )
+    )
+    tracker.log_trial_started(TrialRecord(0, Outcome.RUNNING, stack="attn"))
+    tracker.log_trial_finished(
+        TrialRecord(0, Outcome.FAILED, stack="attn", reason="out of memory", fault="oom")
+    )
+    tracker.end_study(
+        StudyEnd(
+            trained=1,
+            complete=0,
+            failed=1,
+            infeasible=0,
+            pruned=0,
+            retried=1,
+            front_size=0,
+            hypervolume=None,
+            wall_time_s=1.5,
+            stopped_by=stopped_by,
+        )
+    )
+
+    client = mlflow.tracking.MlflowClient(f"sqlite:///{tmp_path.resolve()}/mlflow.db")
+    experiment = client.get_experiment_by_name("direct")
+    (parent,) = _runs(client, experiment, "study")
+    assert parent.info.status == status and parent.data.params["train.steps"] == "3"
+    summary = {k: v for k, v in parent.data.tags.items() if k.startswith("summary.")}
+    assert summary == {
+        "summary.trained": "1",
+        "summary.complete": "0",
+        "summary.failed": "1",
+        "summary.infeasible": "0",
+        "summary.front_size": "0",
+        "summary.stopped_by": stopped_by,
+    }
+    (child,) = _runs(client, experiment, "trial")
+    assert (child.info.status, child.data.tags["fault"]) == ("FAILED", "oom")
+
+
+def test_a_trial_records_fault_is_read_into_a_fault_and_an_unknown_one_refused():
+    assert TrialRecord(0, Outcome.FAILED, fault="node_lost").fault is Fault.NODE_LOST
+    with pytest.raises(ValueError, match="'lost_in_space' is not a valid Fault"):
+        TrialRecord(0, Outcome.FAILED, fault="lost_in_space")
