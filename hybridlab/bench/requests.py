@@ -1,6 +1,7 @@
 """Speed objectives as a worker measures them: plain requests in, values by label out.
 
-A request is `{"label", "name", "context", "batch", "dtype"}` with `name` one of `SPEED_NAMES`;
+A request is `{"label", "name", "context", "batch", "dtype"}` with `name` one of `SPEED_NAMES`
+(`hybridlab.results.Speed`);
 requests at the same (context, batch, dtype) share one `measure` call, which runs only the
 phases they need.
 """
@@ -12,14 +13,15 @@ from typing import Any
 
 from hybridlab.bench.measure import Measurement, measure
 from hybridlab.bench.protocol import Protocol
+from hybridlab.results import Speed
 from hybridlab.spec import ModelSpec
 
 # objective name -> the phases it needs (peak memory: inference's, prefill and decode).
 SPEED_NAMES: dict[str, tuple[str, ...]] = {
-    "prefill_tokens_per_s": ("prefill",),
-    "decode_tokens_per_s": ("decode",),
-    "train_tokens_per_s": ("train",),
-    "peak_memory_bytes": ("prefill", "decode"),
+    Speed.PREFILL_TOKENS_PER_S: ("prefill",),
+    Speed.DECODE_TOKENS_PER_S: ("decode",),
+    Speed.TRAIN_TOKENS_PER_S: ("train",),
+    Speed.PEAK_MEMORY_BYTES: ("prefill", "decode"),
 }
 
 
@@ -35,7 +37,7 @@ def measure_requests(
     for request in requests:
         if request["name"] not in SPEED_NAMES:
             raise ValueError(
-                f"unknown speed objective {request['name']!r}; valid: {list(SPEED_NAMES)}"
+                f"unknown speed objective {request['name']!r}; valid: {', '.join(SPEED_NAMES)}"
             )
         key = (int(request["context"]), int(request["batch"]), str(request["dtype"]))
         groups.setdefault(key, []).append(request)
@@ -43,7 +45,7 @@ def measure_requests(
     spreads: dict[str, float] = {}
     for (context, batch, dtype), group in groups.items():
         phases = {p for r in group for p in SPEED_NAMES[r["name"]]}
-        memory = any(r["name"] == "peak_memory_bytes" for r in group)
+        memory = any(r["name"] == Speed.PEAK_MEMORY_BYTES for r in group)
         the_protocol = Protocol(**{**protocol.as_dict(), "memory": memory})
         m = measure(
             spec,
@@ -61,7 +63,7 @@ def measure_requests(
 
 
 def _value(m: Measurement, name: str) -> tuple[float, float | None]:
-    if name == "peak_memory_bytes":
+    if name == Speed.PEAK_MEMORY_BYTES:
         peak = m.inference_peak_bytes
         assert peak is not None, "prefill and decode were measured"
         return float(peak), None

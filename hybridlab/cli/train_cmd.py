@@ -23,6 +23,7 @@ from rich.table import Table
 
 from hybridlab.cli.errors import fail
 from hybridlab.config import merge_dataclass, split_overrides
+from hybridlab.results import Metric
 from hybridlab.tasks import get_task_class
 from hybridlab.train import TrainConfig, TrainResult, fit_spec, train_proxy
 
@@ -123,13 +124,13 @@ def _train_with_progress(spec, task, config: TrainConfig, console: Console) -> T
         label = ["train"]
 
         def report(step: int, metrics: dict[str, float]) -> None:
-            if "race/lr" in metrics:
-                label[0] = f"train (lr {metrics['race/lr']:.3g})"
+            if Metric.RACE_LR in metrics:
+                label[0] = f"train (lr {metrics[Metric.RACE_LR]:.3g})"
             updates: dict[str, Any] = {"completed": step, "description": label[0]}
-            if "train/loss" in metrics:
-                updates["loss"] = f"{metrics['train/loss']:.4f}"
-            if "eval/accuracy" in metrics:
-                updates["acc"] = f"{metrics['eval/accuracy']:.3f}"
+            if Metric.TRAIN_LOSS in metrics:
+                updates["loss"] = f"{metrics[Metric.TRAIN_LOSS]:.4f}"
+            if Metric.EVAL_ACCURACY in metrics:
+                updates["acc"] = f"{metrics[Metric.EVAL_ACCURACY]:.3f}"
             progress.update(bar, **updates)
 
         return train_proxy(spec, task, config, report=report)
