@@ -2,7 +2,7 @@
 
 Run:  .venv/bin/python benchmarks/mqar_known_result.py [--threads 2]
 
-Zoology's finding (Arora et al. 2023, figure 2; ANCHORS.md): attention solves multi-query
+Zoology's finding (Arora et al. 2023, figure 2): attention solves multi-query
 associative recall at every width, while recurrent models need a state that grows with the
 number of pairs to remember. Here, on MQAR with length 64, 4 key-value pairs and a small
 vocabulary (128), with zoology's model setup (2 layers, no MLP) and one training recipe:

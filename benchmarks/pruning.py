@@ -60,8 +60,8 @@ class Run:
 def run_arm(seed: int, arm: str, args: argparse.Namespace, refs: list[float] | None) -> Run:
     from optuna.trial import TrialState
 
+    from hybridlab.pareto import study_hypervolume
     from hybridlab.study import load_plan, run_study
-    from hybridlab.study.front import study_hypervolume
     from hybridlab.study.storage import open_study, stored_refs
 
     folder = args.out / f"{arm}-s{seed}"

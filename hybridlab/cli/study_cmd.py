@@ -26,10 +26,11 @@ from rich.text import Text
 from hybridlab.cli.errors import fail
 from hybridlab.cli.serve import exit_code, terminate_like_ctrl_c
 from hybridlab.cli.validate_cmd import validate
+from hybridlab.results import Metric
 from hybridlab.tracking import FrontPoint, FrontUpdate, Outcome, Tracker, TrialRecord
 
 if TYPE_CHECKING:
-    from hybridlab.study.seeds import SeedSummary
+    from hybridlab.pareto import SeedSummary
 
 study_app = typer.Typer(
     help="Multi-objective architecture studies: run (or resume) one, show its Pareto front, "
@@ -255,8 +256,8 @@ class LiveView(Tracker):
     def log_metrics(self, number: int, step: int, metrics: dict[str, float]) -> None:
         if number in self.running:
             self.running[number]["step"] = step
-            if "train/loss" in metrics:
-                self.running[number]["loss"] = metrics["train/loss"]
+            if Metric.TRAIN_LOSS in metrics:
+                self.running[number]["loss"] = metrics[Metric.TRAIN_LOSS]
 
     def log_trial_finished(self, record: TrialRecord) -> None:
         self.running.pop(record.number, None)

@@ -1,6 +1,6 @@
 """`hybridlab study validate STUDY.yaml [key=value ...] --fidelity key=value ...`: train the
 front and a sample of the other trials again at a higher fidelity and report whether the
-proxy's ranking holds (`hybridlab.study.validate`).
+proxy's ranking holds (`hybridlab.validation`).
 
 Everything is checked first (the study file and its overrides, every fidelity override, the
 options): a bad one is one line on stderr and exit 2, with nothing written. Progress goes to
@@ -23,7 +23,8 @@ from rich.table import Table
 
 from hybridlab.cli.errors import fail
 from hybridlab.cli.serve import exit_code, terminate_like_ctrl_c
-from hybridlab.tracking.validation import Retraining, ValidationTracker
+from hybridlab.validation.records import Retraining, ValidationStart
+from hybridlab.validation.trackers import ValidationTracker
 
 
 def validate(
@@ -97,8 +98,7 @@ def validate(
     from hybridlab.config import SettingError
     from hybridlab.execution import ExecutorFailed
     from hybridlab.study import StudyConfigError, load_plan
-    from hybridlab.study.fidelity import resolve_fidelity
-    from hybridlab.study.validate import ValidateOptions, validate_study
+    from hybridlab.validation import ValidateOptions, resolve_fidelity, validate_study
 
     study_overrides = [*(overrides or [])]
     _refuse_fidelity_as_study_override(study_overrides)
@@ -148,7 +148,7 @@ def validate(
 def _refuse_fidelity_as_study_override(items: list[str]) -> None:
     """A multiplier or a model setting among the study's overrides is a fidelity in the wrong
     place: say where it goes rather than let the study file refuse it."""
-    from hybridlab.study.fidelity import is_multiplier
+    from hybridlab.validation.fidelity import is_multiplier
 
     for item in items:
         key, _, value = item.partition("=")
@@ -167,12 +167,12 @@ class ProgressView(ValidationTracker):
         self.total = 0
         self.done = 0
 
-    def start(self, info: dict[str, Any]) -> None:
-        self.total = info["todo"]
-        fidelity = " ".join(f"{k}={v}" for k, v in info["fidelity"].items())
+    def start(self, info: ValidationStart) -> None:
+        self.total = info.todo
+        fidelity = " ".join(f"{k}={v}" for k, v in info.fidelity.items())
         self.console.print(
-            f"validating [bold]{escape(info['name'])}[/] at {escape(fidelity)} (fingerprint "
-            f"{info['fingerprint']}): {info['trials']} trial(s), {info['front']} on the front; "
+            f"validating [bold]{escape(info.name)}[/] at {escape(fidelity)} (fingerprint "
+            f"{info.fingerprint}): {info.trials} trial(s), {info.front} on the front; "
             f"{self.total} run(s) to train",
             highlight=False,
         )

@@ -1,6 +1,6 @@
 """Errors in settings: where they are (`StudyConfigError`), which key (`SettingError`).
 
-A setting that cannot work is a user error with a message a person can act on (STYLE.md 8):
+A setting that cannot work is a user error with a message a person can act on:
 `SettingError` is raised by a config's own `validate` and names the dotted key it blames, and
 the study loader turns it into a `StudyConfigError` that adds the file and the line.
 """

@@ -1,9 +1,9 @@
 """Typed settings from mappings and dotted overrides, shared by the CLI and the study loader.
 
 `merge_dataclass(cls, settings, section)` builds an instance of a (structured-config) dataclass
-from a mapping or from Hydra-style `field=value` strings, through OmegaConf so that types are
-checked; misspelt fields and invalid enum values are `ValueError`s that name `section.field` and
-list the valid names.
+from a mapping or from `field=value` strings (the grammar of `hybridlab.config.overrides`),
+through OmegaConf so that types are checked; misspelt fields and invalid enum values are
+`ValueError`s that name `section.field` and list the valid names.
 
 Errors are `SettingError`s (a `ValueError`) whose `key` is the dotted setting to blame.
 
@@ -30,6 +30,7 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hybridlab.config.errors import SettingError, first_line
+from hybridlab.config.overrides import nest, parse_override
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -49,10 +50,17 @@ def merge_dataclass(cls: type[T], settings: Mapping[str, Any] | list[str], secti
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    if isinstance(settings, Mapping):
-        items = [(str(k), v) for k, v in settings.items()]
-    else:
-        items = [(item.partition("=")[0], item.partition("=")[2]) for item in settings]
+    if not isinstance(settings, Mapping):
+        # Dotted `field=value` strings, in the one override grammar.
+        parsed = [parse_override(item, where=f"{section} setting {item!r}") for item in settings]
+        for override in parsed:
+            if override.raw == "" and "." not in override.key:
+                raise SettingError(
+                    f"{section}.{override.key} needs a value (nothing was given after '=')",
+                    key=f"{section}.{override.key.split('.')[0]}",
+                )
+        settings = nest(parsed)
+    items = [(str(k), v) for k, v in settings.items()]
     valid = [f.name for f in fields(cls)]
     hints = typing.get_type_hints(cls)
     for key, value in items:
@@ -77,11 +85,7 @@ def merge_dataclass(cls: type[T], settings: Mapping[str, Any] | list[str], secti
                     key=f"{section}.{name}",
                 )
     try:
-        base = OmegaConf.structured(cls)
-        if isinstance(settings, Mapping):
-            merged = OmegaConf.merge(base, dict(settings))
-        else:
-            merged = OmegaConf.merge(base, OmegaConf.from_dotlist(list(settings)))
+        merged = OmegaConf.merge(OmegaConf.structured(cls), dict(settings))
         return OmegaConf.to_object(merged)  # type: ignore[return-value]
     except OmegaConfBaseException as err:
         key = f"{section}.{getattr(err, 'full_key', None) or '?'}"

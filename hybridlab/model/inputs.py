@@ -1,7 +1,7 @@
 """Checks of what `HybridLM`'s public methods are given: token ids, counts, the decode budget.
 
 A wrong argument is refused where it enters, with a message that names it, says what it must
-be and what it was (STYLE.md 8), never as an IndexError from inside `nn.Embedding`: TypeError
+be and what it was, never as an IndexError from inside `nn.Embedding`: TypeError
 for the wrong kind of value, ValueError for a value out of range.
 
 Shapes: B batch, T tokens.

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -46,7 +46,9 @@ from hybridlab.config import (
     load_yaml,
     merge_dataclass,
 )
+from hybridlab.config.overrides import Override, parse_override
 from hybridlab.execution import ExecutorConfig, TrialRequest
+from hybridlab.results import Status
 from hybridlab.space import SearchSpace, load_space
 from hybridlab.study.objectives import Objective, parse_objectives
 from hybridlab.study.pruning import PrunerConfig
@@ -55,7 +57,6 @@ from hybridlab.tasks import Task, get_task_class
 from hybridlab.tracking import TrackingConfig
 from hybridlab.train import TrainConfig
 from hybridlab.train.config import MAX_SEED
-from hybridlab.train.result import OK
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -184,7 +185,7 @@ class StudyPlan:
 
     def measured_values(self, result: dict[str, Any]) -> dict[str, float] | None:
         """A run's measured objective values by label, the finite ones (None: it failed)."""
-        if result.get("status") != OK:
+        if result.get("status") != Status.OK:
             return None
         values = {}
         for objective in self.objectives:
@@ -199,33 +200,31 @@ class StudyPlan:
         return self.pruner.rungs(self.train.steps, self.train.race_steps)
 
 
-def load_plan(path: Path | str, overrides: list[str] | None = None) -> StudyPlan:
+def load_plan(path: Path | str, overrides: Sequence[str | Override] | None = None) -> StudyPlan:
     """Read, override and validate the study file at `path`; raise `StudyConfigError`."""
     source = load_yaml(path, what="study")
-    _apply_overrides(source, overrides or [])
+    _apply_overrides(source, list(overrides or []))
     return _Sections(source).plan()
 
 
-def _apply_overrides(source: YamlSource, overrides: list[str]) -> None:
+def _apply_overrides(source: YamlSource, overrides: list[str | Override]) -> None:
+    """Apply `key=value` overrides (the grammar of `hybridlab.config.overrides`; an `Override`
+    already parsed keeps its own `where`, which errors about the setting it sets name)."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     for item in overrides:
         _expand_shorthands(source)
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        where = f"override {item!r}"
-        if not sep or not key:
-            raise StudyConfigError("expected key=value, e.g. train.steps=50", where=where)
-        if key.split(".")[0] not in STUDY_KEYS:
+        override = item if isinstance(item, Override) else parse_override(item)
+        key, where = override.key, override.where
+        if override.section not in STUDY_KEYS:
             raise StudyConfigError(
-                f"names no setting: unknown section {key.split('.')[0]!r}; valid: "
+                f"names no setting: unknown section {override.section!r}; valid: "
                 f"{', '.join(STUDY_KEYS)}",
                 where=where,
             )
         try:
-            value = OmegaConf.from_dotlist([f"v={raw}"]).v
-            OmegaConf.update(source.conf, key, value, merge=True, force_add=True)
+            OmegaConf.update(source.conf, key, override.value, merge=True, force_add=True)
         except (OmegaConfBaseException, ValueError, IndexError) as err:
             raise StudyConfigError(f"names no setting: {first_line(err)}", where=where) from None
         source.overrides[key] = where

@@ -1,5 +1,9 @@
 """The study driver: ask Optuna, build and check the architecture, run it, tell Optuna.
 
+This module is the loop; beside it: `reuse` (repeated trials train once), `retries` (a fault
+runs again), `rungs` (the pruner's judging), `seed_runs` (the front under more seeds), `recovery`
+(trackers catch up with the storage).
+
     plan = load_plan("studies/quickstart.yaml")
     summary = run_study(plan)                      # resumes if the study folder has a study
 
@@ -37,24 +41,27 @@ study with a seed is reproducible, and so is its resume.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from hybridlab.config import StudyConfigError
-from hybridlab.execution import Executor, TrialRequest, make_executor
+from hybridlab.execution import Executor, make_executor
 from hybridlab.execution.environment import drop_mlflow_run_vars
+from hybridlab.pareto import study_hypervolume
+from hybridlab.results import Fault, Status
 from hybridlab.space import InfeasibleSample, Proposal
 from hybridlab.spec import ModelSpec
 from hybridlab.study.attrs import KEPT_RESULT, StudyAttr, TrialAttr
 from hybridlab.study.config import StudyPlan
-from hybridlab.study.front import front_update, study_hypervolume
-from hybridlab.study.pruning import RUNG_METRICS, Asha, optuna_pruner
+from hybridlab.study.front import front_update
+from hybridlab.study.pending import Pending
+from hybridlab.study.recovery import recover_tracking
+from hybridlab.study.retries import retry
+from hybridlab.study.reuse import Twins, kept_result, request_key, trained_before
+from hybridlab.study.rungs import RungJudge
 from hybridlab.study.samplers import make_sampler
-from hybridlab.study.seeds import SEEDS_ATTR, missing_seeds
+from hybridlab.study.seed_runs import train_front_seeds
 from hybridlab.study.storage import (
     make_storage,
     open_study,
@@ -66,12 +73,13 @@ from hybridlab.study.storage import (
 from hybridlab.tracking import (
     FrontUpdate,
     Outcome,
+    StudyEnd,
+    StudyStart,
     Tracker,
     Trackers,
     TrialRecord,
     make_tracker,
 )
-from hybridlab.train.result import FAILED, OK
 
 FALLBACK_AFTER = 3
 
@@ -100,31 +108,24 @@ class RunSummary:
     failures: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass
-class _Pending:
-    """A trial submitted and not yet told."""
-
-    trial: Any
-    record: TrialRecord
-    spec: ModelSpec
-    # The rung at which the pruner stopped it; the last training throughput it reported.
-    pruned_at: int | None = None
-    tokens_per_s: float | None = None
-
-
 def run_study(
     plan: StudyPlan, *, trackers: list[Tracker] | None = None, executor: Executor | None = None
 ) -> RunSummary:
-    """Run (or resume) the study of `plan` until its budget is spent; see the module docstring."""
+    """Run (or resume) the study of `plan` until its budget is spent; see the module docstring.
+
+    `trackers` hear of the study besides the one of `plan.tracking`; `executor` replaces the
+    one of `plan.executor` (a callback it was given hears every trial's metrics first)."""
     drop_mlflow_run_vars()
     tracker = Trackers([make_tracker(plan.tracking), *(trackers or [])])
     # Joins Ray: its errors come before anything is written.
-    # Metrics reach the trackers through the driver (`_Driver._on_metrics`).
     executor = executor or make_executor(plan.executor, None, plan.folder)
     with contextlib.ExitStack() as stack:
         stack.callback(executor.shutdown)  # also when the study is locked by another run
         stack.enter_context(study_lock(plan))
-        return _Driver(plan, tracker, executor).run()
+        driver = _Driver(plan, tracker, executor)
+        # Metrics pass through the driver: the trackers log them, the pruner judges rungs.
+        stack.enter_context(executor.listening(driver.on_metrics))
+        return driver.run()
 
 
 class _Driver:
@@ -143,16 +144,10 @@ class _Driver:
         self.fallback = optuna.samplers.RandomSampler(seed=(plan.sampler.seed or 0) + asked + 1)
         self.refs = stored_refs(self.study, plan)
         self.summary = RunSummary(plan.name, str(plan.folder), storage_label(plan))
-        self.pending: dict[int, _Pending] = {}
-        # Request key → the trial training it, and trial → the trials waiting for its result.
-        self.training: dict[str, int] = {}
-        self.followers: dict[int, list[int]] = {}
+        self.pending: dict[int, Pending] = {}
+        self.twins = Twins()
         self.consecutive_infeasible = 0
-        self.asha = self._make_pruner()
-        # Metrics pass through the driver: the trackers log them, the pruner judges rungs. A
-        # callback the executor was given still hears them first, and may stop the trial too.
-        self.outer_on_metrics = executor.on_metrics
-        executor.on_metrics = self._on_metrics
+        self.rungs = RungJudge(plan, self.study, self.refs)
 
     def run(self) -> RunSummary:
         summary = self.summary
@@ -173,6 +168,14 @@ class _Driver:
         finally:
             self._close()
         return summary
+
+    def on_metrics(self, number: int, step: int, metrics: dict[str, float]) -> bool:
+        """Log a trial's metrics; at a rung, judge it. True: stop the trial."""
+        self.tracker.log_metrics(number, step, metrics)
+        pending = self.pending.get(number)
+        if pending is None or not self.rungs.enabled:
+            return False
+        return self.rungs.on_metrics(pending, step, metrics)
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -231,7 +234,8 @@ class _Driver:
         return trial, proposal
 
     def _submit(self, trial: Any, proposal: Proposal) -> None:
-        """Record the trial's architecture and hand it to the executor (or reuse a result)."""
+        """Record the trial's architecture and hand it to the executor, or reuse a result: of
+        the same request completed before, stopped before at a rung, or training now."""
         plan, spec = self.plan, proposal.spec
         stack, pattern = spec.format(), spec.pattern()
         for attr, value in (
@@ -244,35 +248,31 @@ class _Driver:
             trial.number, Outcome.RUNNING, params=proposal.params, stack=stack, pattern=pattern
         )
         request = plan.request(trial.number, spec.to_dict(), plan.train.seed, judged=True)
-        key = _request_key(request)
+        key = request_key(request)
         trial.set_user_attr(TrialAttr.REQUEST_KEY, key)
-        self.pending[trial.number] = _Pending(trial, record, spec)
+        pending = self.pending[trial.number] = Pending(trial, record, spec)
         self.tracker.log_trial_started(record)
-        earlier = self._trained_before(key)
+        earlier = trained_before(self.study, key)
+        if earlier is None:
+            earlier = self.rungs.stopped_before(pending, key)
         if earlier is not None:
-            # The same architecture, task and training settings were trained already, and
-            # training is deterministic: reuse that result rather than train it again.
             trial.set_user_attr(TrialAttr.DUPLICATE_OF, earlier.number)
-            result = {k: earlier.user_attrs[k] for k in KEPT_RESULT if k in earlier.user_attrs}
-            self._finish(trial.number, result)
+            self._finish(trial.number, kept_result(earlier))
             return
-        if self._stopped_like_before(trial.number, key):
-            return
-        if key in self.training:
-            # The same request is training now: take its result when it comes, no second run.
-            leader = self.training[key]
+        leader = self.twins.leader(key)
+        if leader is not None:
             trial.set_user_attr(TrialAttr.DUPLICATE_OF, leader)
-            self.followers.setdefault(leader, []).append(trial.number)
+            self.twins.follow(leader, trial.number)
             return
-        self.training[key] = trial.number
+        self.twins.lead(key, trial.number)
         self.executor.submit(request)
 
     def _num_training(self) -> int:
         """Trials in flight that occupy the executor (not those waiting for a twin's result)."""
-        return len(self.pending) - sum(len(numbers) for numbers in self.followers.values())
+        return len(self.pending) - self.twins.waiting
 
     def _finish(self, number: int, result: dict[str, Any]) -> None:
-        """Tell Optuna what became of a submitted trial, and the trackers."""
+        """Tell Optuna what became of a submitted trial, and the trackers; then its twins."""
         pending = self.pending.pop(number)
         trial, record = pending.trial, pending.record
         record.result = result
@@ -280,14 +280,15 @@ class _Driver:
             if result.get(key) is not None:
                 trial.set_user_attr(key, result[key])
         values, reason = self._values(result, pending.spec)
-        if pending.pruned_at is not None and result.get("status") != FAILED:
+        if pending.pruned_at is not None and result.get("status") != Status.FAILED:
             self._tell_pruned(trial, record, pending.pruned_at)
         elif values is None:
-            self._tell_failed(trial, record, reason, result.get("fault"))
+            fault = result.get("fault")
+            self._tell_failed(trial, record, reason, None if fault is None else Fault(fault))
         else:
             self._tell_complete(trial, record, values)
-        self.training.pop(trial.user_attrs.get(TrialAttr.REQUEST_KEY, ""), None)
-        for follower in self.followers.pop(number, []):
+        key = trial.user_attrs.get(TrialAttr.REQUEST_KEY, "")
+        for follower in self.twins.finish(key, number):
             kept = {k: result[k] for k in KEPT_RESULT if k in result}
             if pending.pruned_at is not None:  # stopped where its twin was
                 self.pending[follower].pruned_at = pending.pruned_at
@@ -298,7 +299,7 @@ class _Driver:
 
     def _values(self, result: dict[str, Any], spec: ModelSpec) -> tuple[list[float] | None, str]:
         """The objective values of a trained trial, or None and why there are none."""
-        if result.get("status") != OK:
+        if result.get("status") != Status.OK:
             return None, result.get("failure_reason") or "failed"
         values = [o.value(result, spec) for o in self.plan.objectives]
         missing = [o.label for o, v in zip(self.plan.objectives, values, strict=True) if v is None]
@@ -324,7 +325,9 @@ class _Driver:
         self.tracker.log_trial_finished(record)
         self.tracker.update_front(self._front_update())
 
-    def _tell_failed(self, trial: Any, record: TrialRecord, reason: str, fault: str | None) -> None:
+    def _tell_failed(
+        self, trial: Any, record: TrialRecord, reason: str, fault: Fault | None
+    ) -> None:
         from optuna.trial import TrialState
 
         record.outcome, record.reason = Outcome.FAILED, reason
@@ -333,7 +336,8 @@ class _Driver:
         if fault:
             record.fault = fault
             trial.set_user_attr(TrialAttr.FAULT, fault)
-            record.retried = self._retry(trial)
+            record.retried = retry(self.study, trial, self.plan.executor.retries)
+            self.summary.retried += record.retried
         self.study.tell(trial, state=TrialState.FAIL)
         self.summary.failed += not record.retried
         self.summary.failures[reason] = self.summary.failures.get(reason, 0) + 1
@@ -351,20 +355,6 @@ class _Driver:
         record.hypervolume = self.study.user_attrs.get(StudyAttr.HYPERVOLUME)
         self.tracker.log_trial_finished(record)
 
-    def _retry(self, trial: Any) -> bool:
-        """Enqueue a faulted trial's params as a new trial (asked next) while attempts remain;
-        the faulted one stays failed and no longer counts against the budget."""
-        attempt = int(trial.user_attrs.get(TrialAttr.ATTEMPT, 1))
-        if attempt > self.plan.executor.retries:
-            return False
-        trial.set_user_attr(TrialAttr.RETRIED, True)
-        self.study.enqueue_trial(
-            dict(trial.params),
-            user_attrs={TrialAttr.RETRY_OF: trial.number, TrialAttr.ATTEMPT: attempt + 1},
-        )
-        self.summary.retried += 1
-        return True
-
     def _tell_infeasible(self, trial: Any, reason: str) -> None:
         from optuna.trial import TrialState
 
@@ -377,152 +367,13 @@ class _Driver:
         )
         self.tracker.log_trial_finished(record)
 
-    # -- pruning --------------------------------------------------------------------------
-
-    def _make_pruner(self) -> Asha | None:
-        """The ASHA rule with the rung records of earlier runs, or Optuna's pruner set on the
-        study (None then: Optuna keeps its records itself), or nothing."""
-        from optuna.trial import TrialState
-
-        plan = self.plan
-        config, rungs = plan.pruner, plan.rungs
-        if not rungs:
-            return None
-        if config.name != "asha":
-            self.study.pruner = optuna_pruner(config, rungs, plan.train.steps)
-            return None
-        asha = Asha(
-            rungs,
-            plan.directions,
-            self.refs,
-            reduction_factor=config.reduction_factor,
-            min_trials=config.min_trials or config.reduction_factor,
-        )
-        skip = (Outcome.INTERRUPTED, None)
-        for t in self.study.get_trials(deepcopy=False):
-            attrs = t.user_attrs
-            # A run interrupted or retried after a fault records the same values again.
-            if attrs.get(TrialAttr.OUTCOME) in skip or attrs.get(TrialAttr.RETRIED):
-                continue
-            if t.state != TrialState.RUNNING and TrialAttr.RUNGS in attrs:
-                asha.load(t.number, attrs[TrialAttr.RUNGS])
-        return asha
-
-    def _on_metrics(self, number: int, step: int, metrics: dict[str, float]) -> bool:
-        """Log a trial's metrics; at a rung, judge it. True: stop the trial."""
-        stop = bool(self.outer_on_metrics(number, step, metrics))
-        self.tracker.log_metrics(number, step, metrics)
-        if stop:
-            return True
-        pending = self.pending.get(number)
-        if pending is None or not self.plan.rungs:
-            return False
-        if "train/tokens_per_s" in metrics:
-            pending.tokens_per_s = metrics["train/tokens_per_s"]
-        if pending.pruned_at is not None:
-            return True
-        if step not in self.plan.rungs:
-            return False
-        values = self._rung_values(pending, metrics)
-        if values is None:  # not the evaluation's report
-            return False
-        return not self._judge(pending, step, values)
-
-    def _stopped_like_before(self, number: int, key: str) -> bool:
-        """A repeat of a trial the pruner stopped: judge it on that trial's rung records (its
-        training would measure them again) and, if it stops at one of them, tell it PRUNED
-        without training (`duplicate_of`). True when it was stopped; else it trains."""
-        from optuna.trial import TrialState
-
-        if not self.plan.rungs:
-            return False
-        earlier = next(
-            (
-                t
-                for t in self.study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
-                if t.user_attrs.get(TrialAttr.REQUEST_KEY) == key
-                and TrialAttr.RUNGS in t.user_attrs
-            ),
-            None,
-        )
-        if earlier is None:
-            return False
-        pending = self.pending[number]
-        for step in sorted(int(s) for s in earlier.user_attrs[TrialAttr.RUNGS]):
-            values = earlier.user_attrs[TrialAttr.RUNGS][str(step)]
-            if self._judge(pending, step, values):
-                continue
-            pending.trial.set_user_attr(TrialAttr.DUPLICATE_OF, earlier.number)
-            result = {k: earlier.user_attrs[k] for k in KEPT_RESULT if k in earlier.user_attrs}
-            self._finish(number, result)
-            return True
-        return False
-
-    def _judge(self, pending: _Pending, step: int, values: list[float]) -> bool:
-        """Record a trial's values at a rung and apply the rule; whether it trains on."""
-        trial = pending.trial
-        rungs = {**trial.user_attrs.get(TrialAttr.RUNGS, {}), str(step): values}
-        trial.set_user_attr(TrialAttr.RUNGS, rungs)
-        if self.asha is not None:
-            keep = self.asha.decide(trial.number, step, values)
-        else:  # one objective, Optuna's pruner
-            trial.report(values[0], step)
-            keep = not trial.should_prune()
-        if not keep:
-            pending.pruned_at = step
-        return keep
-
-    def _rung_values(self, pending: _Pending, metrics: dict[str, float]) -> list[float] | None:
-        """The objective vector of a trial at a rung: learned objectives as evaluated there,
-        analytic ones exact (None when `metrics` is not the evaluation)."""
-        values = []
-        for objective in self.plan.objectives:
-            if not objective.measured:
-                value = objective.value(None, pending.spec)
-            elif objective.name == "tokens_per_s":
-                value = pending.tokens_per_s
-            else:
-                value = metrics.get(RUNG_METRICS[objective.name])
-            if value is None or not math.isfinite(float(value)):
-                return None
-            values.append(float(value))
-        return values
-
-    # -- seed noise -----------------------------------------------------------------------
+    # -- the front ------------------------------------------------------------------------
 
     def _seed_front(self) -> None:
-        """Train every front trial again under the seeds of `budget.front_seeds` it is missing
-        (`hybridlab.study.seeds`); the runs are recorded in the study, not as trials."""
-        k = self.plan.budget.front_seeds
-        if not k or not self._has_complete():
+        """Train the front under the seeds of `budget.front_seeds` (`seed_runs`)."""
+        if not self.plan.budget.front_seeds or not self._has_complete():
             return
-        recorded: dict[str, list[dict[str, Any]]] = dict(self.study.user_attrs.get(SEEDS_ATTR, {}))
-        # A repeated architecture (duplicate_of) shares the seed runs of the trial it repeats.
-        front = [
-            t
-            for t in sorted(self.study.best_trials, key=lambda t: t.number)
-            if t.user_attrs.get(TrialAttr.DUPLICATE_OF) is None
-        ]
-        todo = [
-            (trial, seed)
-            for trial in front
-            for seed in missing_seeds(recorded.get(str(trial.number), []), self.plan.train.seed, k)
-        ]
-        # Seed runs have negative numbers: executors key runs by number, trials own the rest.
-        queue = [(-1 - index, trial, seed) for index, (trial, seed) in enumerate(todo)]
-        running: dict[int, tuple[Any, int]] = {}
-        while queue or running:
-            while queue and len(running) < self.executor.max_concurrent:
-                number, trial, seed = queue.pop(0)
-                running[number] = (trial, seed)
-                self.executor.submit(
-                    self.plan.request(number, trial.user_attrs[TrialAttr.SPEC], seed)
-                )
-            for outcome in self.executor.wait():
-                trial, seed = running.pop(outcome.number)
-                runs = recorded.setdefault(str(trial.number), [])
-                runs.append({"seed": seed, "values": self.plan.measured_values(outcome.result)})
-                self.study.set_user_attr(SEEDS_ATTR, recorded)
+        train_front_seeds(self.study, self.plan, self.executor)
         self.tracker.update_front(self._front_update())
 
     def _front_update(self) -> FrontUpdate:
@@ -534,79 +385,48 @@ class _Driver:
     def _start_tracking(self) -> None:
         plan, study, summary = self.plan, self.study, self.summary
         self.tracker.start_study(
-            {
-                "name": plan.name,
-                "folder": str(plan.folder),
-                "storage": summary.storage,
-                "labels": plan.labels,
-                "directions": plan.directions,
-                "budget_trials": plan.budget.trials,
-                "settings": plan.summary(),
-                "resumed_trials": len(study.trials),
-                "trained_before": self._count_trained(),
-                "interrupted": summary.interrupted,
-            }
-        )
-        self._recover_tracking()
-
-    def _recover_tracking(self) -> None:
-        """Send every finished trial to the trackers, which record those they missed: a driver
-        killed between Optuna's tell and the tracker's log, trials interrupted by a crash (also
-        one killed before its tracker heard of it), trials run before tracking was on."""
-        from optuna.trial import TrialState
-
-        recovered = False
-        for trial in self.study.get_trials(deepcopy=False):
-            attrs, outcome = trial.user_attrs, trial.user_attrs.get(TrialAttr.OUTCOME)
-            if outcome is None or trial.state in (TrialState.RUNNING, TrialState.WAITING):
-                continue
-            complete = trial.state == TrialState.COMPLETE
-            values = dict(zip(self.plan.labels, trial.values, strict=True)) if complete else {}
-            self.tracker.recover_trial(
-                TrialRecord(
-                    trial.number,
-                    Outcome(outcome),
-                    values=values,
-                    params=dict(trial.params),
-                    stack=attrs.get(TrialAttr.STACK, ""),
-                    pattern=attrs.get(TrialAttr.PATTERN, ""),
-                    reason=attrs.get(TrialAttr.REASON),
-                    result={k: attrs[k] for k in KEPT_RESULT if k in attrs} or None,
-                    hypervolume=attrs.get(TrialAttr.HYPERVOLUME),
-                    fault=attrs.get(TrialAttr.FAULT),
-                    retried=bool(attrs.get(TrialAttr.RETRIED)),
-                    pruned_at_step=attrs.get(TrialAttr.PRUNED_AT),
-                )
+            StudyStart(
+                name=plan.name,
+                folder=plan.folder,
+                storage=summary.storage,
+                labels=plan.labels,
+                directions=plan.directions,
+                settings=plan.summary(),
+                resumed_trials=len(study.trials),
+                trained_before=self._count_trained(),
             )
-            recovered = recovered or complete
-        if recovered:
+        )
+        if recover_tracking(study, plan.labels, self.tracker):
             self.tracker.update_front(self._front_update())
 
     def _close(self) -> None:
         """Trials still in flight (Ctrl-C, an error) are interrupted; the summary is final."""
         # Also a trial asked but not yet submitted (an interrupt within `study.ask`).
         recover_interrupted(self.study, self.storage)
-        if self.pending:
-            self.pending.clear()
-            self.training.clear()
-            self.followers.clear()
+        self.pending.clear()
+        self.twins.clear()
         self.executor.shutdown()
         summary = self.summary
         summary.trained = self._count_trained()
         summary.hypervolume = self.study.user_attrs.get(StudyAttr.HYPERVOLUME)
         summary.front_size = len(self.study.best_trials) if self._has_complete() else 0
         summary.wall_time_s = time.monotonic() - self.start
-        self.tracker.end_study(summary.__dict__)
+        self.tracker.end_study(
+            StudyEnd(
+                trained=summary.trained,
+                complete=summary.complete,
+                failed=summary.failed,
+                infeasible=summary.infeasible,
+                pruned=summary.pruned,
+                retried=summary.retried,
+                front_size=summary.front_size,
+                hypervolume=summary.hypervolume,
+                wall_time_s=summary.wall_time_s,
+                stopped_by=summary.stopped_by,
+            )
+        )
 
     # -- counting -------------------------------------------------------------------------
-
-    def _trained_before(self, key: str) -> Any:
-        from optuna.trial import TrialState
-
-        for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if t.user_attrs.get(TrialAttr.REQUEST_KEY) == key:
-                return t
-        return None
 
     def _count_trained(self) -> int:
         trained = (Outcome.COMPLETE, Outcome.FAILED, Outcome.PRUNED)
@@ -620,10 +440,3 @@ class _Driver:
         from optuna.trial import TrialState
 
         return bool(self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-
-
-def _request_key(request: TrialRequest) -> str:
-    """A digest of what determines a trial's result: spec, task and training settings."""
-    payload = {"spec": request.spec, "task": request.task, "train": request.train}
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha1(text.encode()).hexdigest()[:16]

@@ -40,22 +40,22 @@ retried after a fault are left out (their run again records the same values).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from hybridlab.config import SettingError
-from hybridlab.study.front import hypervolume, nondominated_ranks, normalise
+from hybridlab.pareto import rung_order
+from hybridlab.results import Metric
 
 PRUNERS = ("none", "asha", "median", "successive_halving", "hyperband")
 SINGLE_OBJECTIVE = ("median", "successive_halving", "hyperband")
 # The evaluation metric each learned objective reads at a rung.
 RUNG_METRICS = {
-    "accuracy": "eval/accuracy",
-    "loss": "eval/loss",
-    "bits_per_byte": "eval/bits_per_byte",
-    "tokens_per_s": "train/tokens_per_s",
+    "accuracy": Metric.EVAL_ACCURACY,
+    "loss": Metric.EVAL_LOSS,
+    "bits_per_byte": Metric.EVAL_BITS_PER_BYTE,
+    "tokens_per_s": Metric.TRAIN_TOKENS_PER_S,
 }
 
 
@@ -142,7 +142,7 @@ class Asha:
     Args:
         rungs: the rung steps.
         directions: each objective's direction (minimize/maximize).
-        refs: the study's hypervolume reference values (`hybridlab.study.front`).
+        refs: the study's hypervolume reference values (`hybridlab.pareto.hypervolume`).
         reduction_factor: η.
         min_trials: records a rung needs before it stops anyone.
 
@@ -189,49 +189,6 @@ class Asha:
             return True
         keep = max(1, n // self.eta)
         return number in rung_order(table, self.directions, self.refs)[:keep]
-
-
-def rung_order(
-    table: Mapping[int, Sequence[float]], directions: Sequence[str], refs: Sequence[float]
-) -> list[int]:
-    """Trial numbers best first: non-dominated rank, then hypervolume contribution within the
-    rank, then crowding distance, then number (see the module docstring)."""
-    ranks = nondominated_ranks(table, directions)
-    points = {n: normalise(v, directions, refs) for n, v in table.items()}
-    ref = normalise(refs, directions, refs)
-    contribution: dict[int, float] = {}
-    crowding: dict[int, float] = {}
-    for rank in set(ranks.values()):
-        layer = {n: points[n] for n, r in ranks.items() if r == rank}
-        contribution.update(hypervolume_contributions(layer, ref))
-        crowding.update(crowding_distance(layer))
-    return sorted(table, key=lambda n: (ranks[n], -contribution[n], -crowding[n], n))
-
-
-def hypervolume_contributions(
-    layer: Mapping[int, Sequence[float]], ref: Sequence[float]
-) -> dict[int, float]:
-    """The hypervolume each point of a non-dominated layer adds (all objectives minimised)."""
-    total = hypervolume(list(layer.values()), ref)
-    return {n: total - hypervolume([v for m, v in layer.items() if m != n], ref) for n in layer}
-
-
-def crowding_distance(layer: Mapping[int, Sequence[float]]) -> dict[int, float]:
-    """NSGA-II's crowding distance of each point of one non-dominated layer: per objective,
-    the gap between its neighbours over the layer's range, summed; the extremes get infinity."""
-    distance = dict.fromkeys(layer, 0.0)
-    if len(layer) <= 2:
-        return dict.fromkeys(layer, math.inf)
-    dims = len(next(iter(layer.values())))
-    for i in range(dims):
-        ordered = sorted(layer, key=lambda n: (layer[n][i], n))
-        low, high = layer[ordered[0]][i], layer[ordered[-1]][i]
-        distance[ordered[0]] = distance[ordered[-1]] = math.inf
-        if high == low:
-            continue
-        for before, n, after in zip(ordered, ordered[1:], ordered[2:], strict=False):
-            distance[n] += (layer[after][i] - layer[before][i]) / (high - low)
-    return distance
 
 
 def optuna_pruner(config: PrunerConfig, rungs: Sequence[int], train_steps: int) -> Any:

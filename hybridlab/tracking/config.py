@@ -14,7 +14,7 @@ from hybridlab.tracking.base import Tracker
 
 
 def _mlflow_tracker(uri: str | None) -> Tracker:
-    # Imported here: choosing a tracker must not import MLflow (STYLE.md 9).
+    # Imported here: choosing a tracker must not import MLflow.
     from hybridlab.tracking.mlflow_tracker import MLflowTracker
 
     return MLflowTracker(uri=uri)

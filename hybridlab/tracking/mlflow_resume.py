@@ -36,10 +36,20 @@ class RunBook:
     pareto: dict[int, tuple[str, str]] = field(default_factory=dict)
 
 
-def open_parent(store: RunStore, name: str, settings: dict[str, Any]) -> str:
-    """The study's parent run (reopened if found, else created); logs the settings not yet
-    logged (params cannot change once logged: a resume with a larger budget adds new keys)."""
-    found = store.search(f"tags.`{ROLE_TAG}` = 'study' AND tags.`{STUDY_TAG}` = '{name}'")
+def open_parent(
+    store: RunStore,
+    name: str,
+    settings: dict[str, Any],
+    *,
+    tags: dict[str, str] | None = None,
+    new_tags: dict[str, str] | None = None,
+) -> str:
+    """The parent run that `tags` identify (default: the study `name`'s), reopened if found
+    (the earliest), else created under `name` with `tags` and `new_tags`; logs the settings
+    not yet logged (params cannot change once logged: a resume with a larger budget adds new
+    keys)."""
+    tags = tags or {ROLE_TAG: "study", STUDY_TAG: name}
+    found = store.search(" AND ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items()))
     if found:
         parent = min(found, key=lambda r: r.info.start_time)
         parent_id = str(parent.info.run_id)
@@ -47,11 +57,17 @@ def open_parent(store: RunStore, name: str, settings: dict[str, Any]) -> str:
             store.client.update_run(parent_id, status="RUNNING")
         known = parent.data.params
     else:
-        parent_id = store.create_run(name, {ROLE_TAG: "study", STUDY_TAG: name})
+        parent_id = store.create_run(name, {**tags, **(new_tags or {})})
         known = {}
     params = {k: v for k, v in flatten(settings).items() if k not in known}
     store.log(parent_id, params=params)
     return parent_id
+
+
+def find_parent(store: RunStore, name: str) -> str:
+    """The id of study `name`'s parent run ("" when the study logged none)."""
+    found = store.search(f"tags.`{ROLE_TAG}` = 'study' AND tags.`{STUDY_TAG}` = '{name}'")
+    return str(min(found, key=lambda r: r.info.start_time).info.run_id) if found else ""
 
 
 def load_children(store: RunStore, parent_id: str, labels: Sequence[str]) -> RunBook:

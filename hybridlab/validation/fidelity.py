@@ -32,38 +32,21 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hybridlab.config import StudyConfigError
+from hybridlab.config.overrides import Override, parse_override
 from hybridlab.spec import ModelSpec, SpecError, parse
-from hybridlab.study.config import StudyPlan, load_plan
+from hybridlab.study import StudyPlan, load_plan
 
 # The sections a fidelity override may name.
 SECTIONS = ("train", "task", "model")
 # Model-wide settings a fidelity may change (per trial).
 MODEL_KEYS = ("d_model",)
-_MULTIPLIER = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*[xX×]")
-# What was meant as one and is not: "-2x", "1e3x", "2.5.1x".
-_NEAR_MULTIPLIER = re.compile(r"[-+\d.eE]+\s*[xX×]")
 # Training settings that change how fast a run goes, not what it measures.
 NOT_DETERMINING = ("num_threads",)
-
-
-@dataclass(frozen=True)
-class FidelityOverride:
-    """One `key=value` as given; `factor` for a multiplier (`2x` → 2.0), else None."""
-
-    key: str
-    raw: str
-    factor: float | None
-
-    @property
-    def text(self) -> str:
-        return f"{self.key}={self.raw}"
 
 
 @dataclass
@@ -78,9 +61,9 @@ class Fidelity:
         resolved: every `train.*`/`task.*` override as the value it set (JSON data).
     """
 
-    overrides: list[FidelityOverride]
+    overrides: list[Override]
     plan: StudyPlan
-    d_model: FidelityOverride | None
+    d_model: Override | None
     resolved: dict[str, Any]
 
     def as_given(self) -> dict[str, str]:
@@ -123,15 +106,19 @@ class Fidelity:
 
 def is_multiplier(value: str) -> bool:
     """Whether `value` is written as a multiplier (`4x`, `1.5x`)."""
-    return _MULTIPLIER.fullmatch(value.strip()) is not None
+    try:
+        return parse_override(f"v={value}", multipliers=True).factor is not None
+    except StudyConfigError:
+        return False
 
 
-def parse_override(item: str) -> FidelityOverride:
-    """`key=value` → a `FidelityOverride`; raise `StudyConfigError` for a malformed one."""
-    key, sep, raw = item.partition("=")
-    key, raw = key.strip(), raw.strip()
+def parse_fidelity(item: str) -> Override:
+    """`key=value` (the override grammar, multipliers allowed) → an `Override` of a setting a
+    fidelity may change; raise `StudyConfigError` for any other."""
     where = f"--fidelity {item!r}"
-    if not sep or not key or not raw:
+    override = parse_override(item, multipliers=True, where=where)
+    key, raw = override.key, override.raw
+    if not raw:
         raise StudyConfigError(
             "expected key=value, e.g. train.steps=4x or model.d_model=2x", where=where
         )
@@ -150,18 +137,7 @@ def parse_override(item: str) -> FidelityOverride:
         raise StudyConfigError(
             "a validation keeps the study's task; scale its settings", where=where
         )
-    factor = None
-    match = _MULTIPLIER.fullmatch(raw)
-    if match:
-        factor = float(match.group(1))
-        if not factor > 0 or not math.isfinite(factor):
-            raise StudyConfigError(f"a multiplier must be > 0, got {raw!r}", where=where)
-    elif _NEAR_MULTIPLIER.fullmatch(raw):
-        raise StudyConfigError(
-            f"not a multiplier: {raw!r}; write a positive number and x, e.g. 4x or 1.5x",
-            where=where,
-        )
-    return FidelityOverride(key, raw, factor)
+    return override
 
 
 def resolve_fidelity(
@@ -174,33 +150,30 @@ def resolve_fidelity(
             "give the higher fidelity, e.g. --fidelity train.steps=4x --fidelity model.d_model=2x",
             where="--fidelity",
         )
-    overrides = [parse_override(item) for item in items]
+    overrides = [parse_fidelity(item) for item in items]
     seen: set[str] = set()
     for override in overrides:
         if override.key in seen:
-            raise StudyConfigError(
-                f"{override.key} is given twice", where=f"--fidelity {override.text!r}"
-            )
+            raise StudyConfigError(f"{override.key} is given twice", where=override.where)
         seen.add(override.key)
-    d_model: FidelityOverride | None = None
+    d_model: Override | None = None
     resolved: dict[str, Any] = {}
-    given: dict[str, str] = {}
+    given: list[Override] = []
     for override in overrides:
         if override.key.startswith("model."):
             d_model = override
             if override.factor is None:
                 _plain_width(override)
             continue
+        # A multiplier sets the multiple of the study's value; errors name it as given.
         value = _resolve(override, plan)
-        given[f"{override.key}={_dotlist(value)}"] = override.text
+        where = override.where if override.factor is None else f"{override.where} (= {value!r})"
+        given.append(dataclasses.replace(override, value=value, factor=None, where=where))
     try:
         scaled = load_plan(path, [*study_overrides, *given])
     except StudyConfigError as err:
-        for text, original in given.items():
-            if err.where == f"override {text!r}":
-                resolved_text = "" if text == original else f" (= {text.partition('=')[2]})"
-                where = f"--fidelity {original!r}{resolved_text}"
-                raise StudyConfigError(err.message, where=where, key=err.key) from None
+        if err.where in {override.where for override in given}:
+            raise
         raise StudyConfigError(f"at this fidelity: {err}", where="--fidelity") from None
     for override in overrides:
         section, _, name = override.key.partition(".")
@@ -211,13 +184,13 @@ def resolve_fidelity(
     return Fidelity(overrides=overrides, plan=scaled, d_model=d_model, resolved=resolved)
 
 
-def _resolve(override: FidelityOverride, plan: StudyPlan) -> Any:
+def _resolve(override: Override, plan: StudyPlan) -> Any:
     """The value a `train.*`/`task.*` override sets: its multiple of the study's, or as given."""
     section, _, name = override.key.partition(".")
     if override.factor is None:
-        return override.raw
+        return override.value
     config: Any = plan.train if section == "train" else plan.task.config
-    where = f"--fidelity {override.text!r}"
+    where = override.where
     fields = [f.name for f in dataclasses.fields(config)]
     if name not in fields:
         raise StudyConfigError(
@@ -242,7 +215,7 @@ def _resolve(override: FidelityOverride, plan: StudyPlan) -> Any:
     return float(value)
 
 
-def _plain_width(override: FidelityOverride) -> None:
+def _plain_width(override: Override) -> None:
     try:
         width = int(override.raw)
     except ValueError:
@@ -251,10 +224,5 @@ def _plain_width(override: FidelityOverride) -> None:
         raise StudyConfigError(
             f"model.d_model is a whole width (e.g. 128) or a multiplier (e.g. 2x), got "
             f"{override.raw!r}",
-            where=f"--fidelity {override.text!r}",
+            where=override.where,
         )
-
-
-def _dotlist(value: Any) -> str:
-    """A resolved value as override text (`load_plan` parses it back)."""
-    return repr(value) if isinstance(value, float) else str(value)

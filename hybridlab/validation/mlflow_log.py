@@ -28,9 +28,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hybridlab.tracking.mlflow_resume import NUMBER_TAG, PARENT_TAG, ROLE_TAG, STUDY_TAG
-from hybridlab.tracking.mlflow_store import MAX_VALUE, RunStore, check_reachable, flatten, numeric
-from hybridlab.tracking.validation import Retraining, ValidationSummary, ValidationTracker
+from hybridlab.tracking.mlflow_resume import (
+    NUMBER_TAG,
+    PARENT_TAG,
+    ROLE_TAG,
+    STUDY_TAG,
+    find_parent,
+    open_parent,
+)
+from hybridlab.tracking.mlflow_store import MAX_VALUE, RunStore, check_reachable, numeric
+from hybridlab.validation.records import Retraining, ValidationStart, ValidationSummary
+from hybridlab.validation.trackers import ValidationTracker
 
 FINGERPRINT_TAG = "hybridlab.validation"
 VALIDATES_TAG = "hybridlab.validates"
@@ -54,38 +62,22 @@ class MLflowValidationTracker(ValidationTracker):
         self.runs: dict[str, str] = {}
         self.finished: set[str] = set()
 
-    def start(self, info: dict[str, Any]) -> None:
-        folder = Path(info["folder"]).resolve()
+    def start(self, info: ValidationStart) -> None:
+        folder = Path(info.folder).resolve()
         uri = self.uri_setting or f"sqlite:///{folder / 'mlflow.db'}"
-        name, fingerprint = info["name"], info["fingerprint"]
+        name, fingerprint = info.name, info.fingerprint
         store = self.store = RunStore(uri, name, folder)
-        found = store.search(
-            f"tags.`{ROLE_TAG}` = 'validation' AND tags.`{STUDY_TAG}` = '{name}' AND "
-            f"tags.`{FINGERPRINT_TAG}` = '{fingerprint}'"
+        # The study's settings are its parent run's; here the fidelity is the setting.
+        settings = {"fidelity": {k: str(v) for k, v in info.fidelity.items()}}
+        settings["scaled"] = info.settings
+        self.parent_id = open_parent(
+            store,
+            f"validate-{fingerprint}",
+            settings,
+            tags={ROLE_TAG: "validation", STUDY_TAG: name, FINGERPRINT_TAG: fingerprint},
+            new_tags={VALIDATES_TAG: find_parent(store, name)},
         )
-        if found:
-            parent = min(found, key=lambda r: r.info.start_time)
-            self.parent_id = str(parent.info.run_id)
-            store.client.update_run(self.parent_id, status="RUNNING")
-            known = parent.data.params
-        else:
-            tags = {
-                ROLE_TAG: "validation",
-                STUDY_TAG: name,
-                FINGERPRINT_TAG: fingerprint,
-                VALIDATES_TAG: _study_run(store, name),
-            }
-            self.parent_id = store.create_run(f"validate-{fingerprint}", tags)
-            known = {}
-        params = {
-            **{f"fidelity.{k}": str(v) for k, v in info["fidelity"].items()},
-            **flatten(info["settings"], "scaled."),
-        }
-        store.log(
-            self.parent_id,
-            params={k: v for k, v in params.items() if k not in known},
-            tags={k: str(v) for k, v in info.get("options", {}).items()},
-        )
+        store.log(self.parent_id, tags={k: str(v) for k, v in info.options.items()})
         for run in store.search(f"tags.`{PARENT_TAG}` = '{self.parent_id}'"):
             key = run.data.tags.get(KEY_TAG)
             if key is None:
@@ -161,12 +153,6 @@ class MLflowValidationTracker(ValidationTracker):
         return run_id
 
 
-def _study_run(store: RunStore, name: str) -> str:
-    """The id of the study's parent run ("" when the study logged none)."""
-    found = store.search(f"tags.`{ROLE_TAG}` = 'study' AND tags.`{STUDY_TAG}` = '{name}'")
-    return str(min(found, key=lambda r: r.info.start_time).info.run_id) if found else ""
-
-
 def proxy_scaled_figure(summary: ValidationSummary, title: str = "") -> Any:
     """One panel per measured objective: each trial's mean at the proxy (x) against its mean
     at scale (y), ± one standard deviation over seeds, front trials in red, labelled with
@@ -203,9 +189,8 @@ def proxy_scaled_figure(summary: ValidationSummary, title: str = "") -> Any:
             for p, xi, yi in zip(points, x, y, strict=True):
                 axes.annotate(str(p.number), (xi, yi), fontsize=7, xytext=(3, 3),
                               textcoords="offset points")  # fmt: skip
-        tau = summary.metrics.get(f"kendall_tau/{label}")
-        rho = summary.metrics.get(f"spearman/{label}")
-        stats = "" if tau is None or rho is None else f"  τ={tau:.2f}  ρ={rho:.2f}"
+        tau_rho = summary.correlations.get(label)
+        stats = "" if tau_rho is None else f"  τ={tau_rho[0]:.2f}  ρ={tau_rho[1]:.2f}"
         axes.set(xlabel=f"{label} at the proxy", ylabel=f"{label} at scale", title=label + stats)
         axes.legend(loc="best", fontsize=7)
     figure.suptitle(f"{title}: proxy against scaled" if title else "proxy against scaled")

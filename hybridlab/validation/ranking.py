@@ -3,14 +3,13 @@ noise, for `hybridlab study validate`.
 
 Legend: R rows (the data, or one bootstrap resample per row), N trials.
 
-- Kendall's τ_b: (concordant − discordant pairs) / √((n₀ − n_x)(n₀ − n_y)), with n₀ = N(N−1)/2
-  and n_x, n_y the pairs tied in x and in y (Kendall 1945; what `scipy.stats.kendalltau`
-  computes by default). O(N²) per row, vectorised over rows.
-- Spearman's ρ: Pearson's correlation of the ranks (ties get their average rank).
-- 95% interval: the percentile bootstrap (Efron & Tibshirani 1993, ch. 13): resample the N trials
-  with replacement, recompute, take the 2.5th and 97.5th percentiles. Resamples whose values are
-  all tied (the coefficient is undefined) are left out. Seeded: the same data give the same
-  interval.
+- Kendall's τ_b (Kendall 1945) and Spearman's ρ (Pearson's correlation of the ranks, ties given
+  their average rank), as scipy computes them (`scipy.stats.kendalltau`, `spearmanr`).
+- 95% interval: scipy's paired percentile bootstrap (`scipy.stats.bootstrap(..., paired=True,
+  method="percentile")`, Efron & Tibshirani 1993, ch. 13): resample the N trials with
+  replacement, recompute, take the 2.5th and 97.5th percentiles. Resamples whose values are all
+  tied (the coefficient is undefined) are left out, so the interval is taken over scipy's
+  bootstrap distribution here rather than by scipy. Seeded: the same data give the same interval.
 
 Both coefficients are undefined for fewer than 3 trials (`MIN_TRIALS`) or a side with no
 variation; then they are None with the reason.
@@ -25,17 +24,17 @@ from __future__ import annotations
 
 import math
 import statistics
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import stats
 
 MIN_TRIALS = 3
 RESAMPLES = 2000
-# Elements of the (rows, N, N) pair arrays computed at once.
-_CHUNK = 2_000_000
 
 Array = NDArray[np.float64]
 
@@ -72,48 +71,22 @@ class Correlation:
 
 def kendall_tau_b(x_RN: Array, y_RN: Array) -> Array:
     """Kendall's τ_b of each row pair (NaN where all of a row's values tie)."""
-    rows, n = x_RN.shape
-    out = np.empty(rows)
-    step = max(1, _CHUNK // max(1, n * n))
-    pairs = n * (n - 1) / 2
-    for start in range(0, rows, step):
-        x, y = x_RN[start : start + step], y_RN[start : start + step]
-        dx = np.sign(x[:, :, None] - x[:, None, :])  # (r, n, n)
-        dy = np.sign(y[:, :, None] - y[:, None, :])
-        # Each unordered pair appears twice; the diagonal (i = j) ties in both.
-        score = (dx * dy).sum(axis=(1, 2)) / 2
-        tied_x = ((dx == 0).sum(axis=(1, 2)) - n) / 2
-        tied_y = ((dy == 0).sum(axis=(1, 2)) - n) / 2
-        denominator = np.sqrt((pairs - tied_x) * (pairs - tied_y))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[start : start + step] = np.where(denominator > 0, score / denominator, np.nan)
-    return out
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        tau: Array = np.asarray(stats.kendalltau(x_RN, y_RN, axis=-1).statistic, np.float64)
+    return tau
 
 
 def spearman_rho(x_RN: Array, y_RN: Array) -> Array:
     """Spearman's ρ of each row pair (NaN where all of a row's values tie)."""
-    rows, n = x_RN.shape
-    out = np.empty(rows)
-    step = max(1, _CHUNK // max(1, n * n))
-    for start in range(0, rows, step):
-        rx = average_ranks(x_RN[start : start + step])
-        ry = average_ranks(y_RN[start : start + step])
-        rx -= rx.mean(axis=1, keepdims=True)
-        ry -= ry.mean(axis=1, keepdims=True)
-        denominator = np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[start : start + step] = np.where(
-                denominator > 0, (rx * ry).sum(axis=1) / denominator, np.nan
-            )
-    return out
-
-
-def average_ranks(x_RN: Array) -> Array:
-    """1-based ranks within each row, ties given their average rank (O(N²) per row)."""
-    less = (x_RN[:, :, None] > x_RN[:, None, :]).sum(axis=2)
-    equal = (x_RN[:, :, None] == x_RN[:, None, :]).sum(axis=2)
-    ranks: Array = less + (equal + 1) / 2
-    return ranks
+    rx = stats.rankdata(x_RN, axis=-1)
+    ry = stats.rankdata(y_RN, axis=-1)
+    rx = rx - rx.mean(axis=-1, keepdims=True)
+    ry = ry - ry.mean(axis=-1, keepdims=True)
+    denominator = np.sqrt((rx * rx).sum(axis=-1) * (ry * ry).sum(axis=-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho: Array = np.where(denominator > 0, (rx * ry).sum(axis=-1) / denominator, np.nan)
+    return rho
 
 
 def rank_correlation(
@@ -134,19 +107,38 @@ def rank_correlation(
         side = "the proxy" if len(set(x)) == 1 else "the scaled fidelity"
         reason = f"every trial has the same value at {side}: no ranking to compare"
         return Correlation(None, None, None, None, n, reason)
-    rng = np.random.default_rng(seed)
-    index_RN = rng.integers(0, n, size=(resamples, n))
-    x_RN, y_RN = x_1N[0][index_RN], y_1N[0][index_RN]
     return Correlation(
         kendall_tau=tau,
         spearman=rho,
-        ci95=_interval(kendall_tau_b(x_RN, y_RN)),
-        spearman_ci95=_interval(spearman_rho(x_RN, y_RN)),
+        ci95=_bootstrap_interval(x_1N[0], y_1N[0], kendall_tau_b, resamples, seed),
+        spearman_ci95=_bootstrap_interval(x_1N[0], y_1N[0], spearman_rho, resamples, seed),
         n=n,
     )
 
 
-def _interval(samples: Array) -> list[float] | None:
+def _bootstrap_interval(
+    x: Array, y: Array, statistic: Any, resamples: int, seed: int
+) -> list[float] | None:
+    """The 2.5th and 97.5th percentiles of `statistic` over scipy's paired bootstrap
+    resamples, leaving out the undefined ones (NaN)."""
+
+    def paired(a: Array, b: Array, axis: int = -1) -> Array:
+        result: Array = statistic(np.moveaxis(a, axis, -1), np.moveaxis(b, axis, -1))
+        return result
+
+    with warnings.catch_warnings():
+        # A degenerate distribution (a perfect ranking) is an answer here, not a problem.
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        result = stats.bootstrap(
+            (x, y),
+            paired,
+            paired=True,
+            vectorized=True,
+            n_resamples=resamples,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
+    samples = np.asarray(result.bootstrap_distribution, np.float64)
     kept = samples[~np.isnan(samples)]
     if kept.size == 0:
         return None

@@ -1,25 +1,12 @@
-"""What a validation at a higher fidelity (`hybridlab study validate`) reports, and to whom.
-
-The validation calls, in its own process and thread only:
-
-    start(info)                         once per invocation (info: study name and folder, the
-                                        fingerprint and the fidelity as given and resolved,
-                                        the measured objectives' labels)
-    run_started(run)                    a re-training was submitted (`Retraining`)
-    log_metrics(key, step, metrics)     its intermediate training metrics
-    run_finished(run)                   it ended (values, or the failure reason)
-    recover_run(run)                    on every start, for each run the study has recorded:
-                                        record it if this tracker missed it
-    end(summary, interrupted=...)       once, also after an error or Ctrl-C
+"""What a validation at a higher fidelity (`hybridlab study validate`) records, as plain data.
 
 A re-training is not a trial: it never enters the study's Pareto front, its tags, or its view.
-`tracking: mlflow` logs to `hybridlab.tracking.mlflow_validation`, `none` to nothing
-(`hybridlab.tracking.validation_backends`).
+`hybridlab.validation.trackers` says who hears of each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,62 +56,37 @@ class ValidationSummary:
         metrics: `kendall_tau/<label>`, `spearman/<label>`, `front_retention`, ... (finite only).
         points: every selected trial at both fidelities, for the proxy-against-scaled figure.
         report: the whole report as plain JSON data (`hybridlab study validate --json`).
+        correlations: label → (Kendall's τ, Spearman's ρ), where both are defined.
     """
 
     labels: list[str]
     metrics: dict[str, float]
     points: list[ProxyScaled]
     report: dict[str, Any]
+    correlations: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
-class ValidationTracker:
-    """The interface, and the no-op tracker (`tracking: none`)."""
+@dataclass
+class ValidationStart:
+    """What a validation's trackers hear when it starts.
 
-    def start(self, info: dict[str, Any]) -> None:
-        pass
+    Attributes:
+        name, folder: the study's name and folder.
+        fingerprint: of the fidelity's resolved settings (the study attribute's key).
+        fidelity: the overrides as given ({key: value}); settings: as resolved ({"task",
+            "train", "model"}).
+        labels: the measured objectives compared.
+        options: top, sample, seeds, seed as chosen.
+        trials, front, todo: trials selected, of them on the proxy's front, runs to train.
+    """
 
-    def run_started(self, run: Retraining) -> None:
-        pass
-
-    def log_metrics(self, key: str, step: int, metrics: dict[str, float]) -> None:
-        pass
-
-    def run_finished(self, run: Retraining) -> None:
-        pass
-
-    def recover_run(self, run: Retraining) -> None:
-        """A run the study has recorded, sent for each on every start: record it if missed."""
-
-    def end(self, summary: ValidationSummary | None, *, interrupted: bool = False) -> None:
-        pass
-
-
-class ValidationTrackers(ValidationTracker):
-    """Fans every call out to several validation trackers, in order."""
-
-    def __init__(self, trackers: Sequence[ValidationTracker]) -> None:
-        self.trackers = list(trackers)
-
-    def start(self, info: dict[str, Any]) -> None:
-        for t in self.trackers:
-            t.start(info)
-
-    def run_started(self, run: Retraining) -> None:
-        for t in self.trackers:
-            t.run_started(run)
-
-    def log_metrics(self, key: str, step: int, metrics: dict[str, float]) -> None:
-        for t in self.trackers:
-            t.log_metrics(key, step, metrics)
-
-    def run_finished(self, run: Retraining) -> None:
-        for t in self.trackers:
-            t.run_finished(run)
-
-    def recover_run(self, run: Retraining) -> None:
-        for t in self.trackers:
-            t.recover_run(run)
-
-    def end(self, summary: ValidationSummary | None, *, interrupted: bool = False) -> None:
-        for t in self.trackers:
-            t.end(summary, interrupted=interrupted)
+    name: str
+    folder: str
+    fingerprint: str
+    fidelity: dict[str, Any]
+    settings: dict[str, Any]
+    labels: list[str]
+    options: dict[str, Any]
+    trials: int
+    front: int
+    todo: int

@@ -1,5 +1,6 @@
-"""The report of a validation at a higher fidelity, from the recorded runs (`hybridlab.study
-.validate` trains and records them; the statistics are `hybridlab.study.ranking`'s).
+"""The report of a validation at a higher fidelity, from the recorded runs
+(`hybridlab.validation.runner` trains and records them; the statistics are
+`hybridlab.validation.ranking`'s). Built from plain data: the selected trials and their runs.
 
 The report is plain JSON data (`hybridlab study validate --json`):
 
@@ -31,20 +32,17 @@ The report is plain JSON data (`hybridlab study validate --json`):
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from hybridlab.pareto import Spread, nondominated, spread
 from hybridlab.spec import ModelSpec
-from hybridlab.study.front import nondominated
-from hybridlab.study.ranking import rank_correlation, seed_noise
-from hybridlab.study.seeds import Spread, spread
-from hybridlab.tracking.validation import PROXY, SCALED, ProxyScaled, ValidationSummary
-
-if TYPE_CHECKING:
-    from hybridlab.study.config import StudyPlan
-    from hybridlab.study.fidelity import Fidelity
-    from hybridlab.study.validate import ValidateOptions
+from hybridlab.study import StudyPlan
+from hybridlab.validation.fidelity import Fidelity
+from hybridlab.validation.options import ValidateOptions
+from hybridlab.validation.ranking import rank_correlation, seed_noise
+from hybridlab.validation.records import PROXY, SCALED, ProxyScaled, ValidationSummary
 
 
 @dataclass
@@ -79,8 +77,8 @@ class Selected:
         return dict(self.scaled_spec.to_dict())
 
 
-# (trial, PROXY or SCALED) → its recorded runs at the validation's seeds.
-RunsOf = Callable[[Selected, str], list[dict[str, Any]]]
+# (trial number, PROXY or SCALED) → its recorded runs at the validation's seeds.
+Runs = Mapping[tuple[int, str], list[dict[str, Any]]]
 
 
 def build_report(
@@ -88,7 +86,7 @@ def build_report(
     fidelity: Fidelity,
     options: ValidateOptions,
     selected: list[Selected],
-    runs_of: RunsOf,
+    runs: Runs,
     *,
     trained: int,
 ) -> ValidationSummary:
@@ -104,7 +102,7 @@ def build_report(
             SCALED: {label: [] for label in labels},
         }
         for side in (PROXY, SCALED):
-            for run in runs_of(trial, side):
+            for run in runs.get((trial.number, side), []):
                 values = run.get("values")
                 counts[side]["complete" if values is not None else "failed"] += 1
                 if values is None:
@@ -198,7 +196,17 @@ def build_report(
         )
         for t in selected
     ]
-    return ValidationSummary(labels=labels, metrics=metrics, points=points, report=report)
+    return ValidationSummary(
+        labels=labels,
+        metrics=metrics,
+        points=points,
+        report=report,
+        correlations={
+            label: (c.kendall_tau, c.spearman)
+            for label, c in correlations.items()
+            if c.kendall_tau is not None and c.spearman is not None
+        },
+    )
 
 
 def _scaled_costs(fidelity: Fidelity, trial: Selected) -> dict[str, float]:

@@ -6,12 +6,12 @@ grow wider, or see longer sequences?
     report = validate_study(plan, fidelity, ValidateOptions(top=4, sample=4, seeds=2))
     report["rank_correlation"]["accuracy"]["kendall_tau"]
 
-What runs (`hybridlab.study.selection` says which trials; `hybridlab.study.fidelity` what the
-fidelity is): every selected trial is trained
+What runs (`hybridlab.validation.selection` says which trials; `hybridlab.validation.fidelity`
+what the fidelity is): every selected trial is trained
 
 - at the proxy under `seeds` seeds in all: the trial itself (seed `train.seed`) and
   `train.seed + 1 … + seeds − 1`. These are seed runs at the study's own settings, kept in the
-  study's user attribute `seeds` beside the front's (`hybridlab.study.seeds`, same format), so
+  study's user attribute `seeds` beside the front's (`hybridlab.study.seed_runs`, same format), so
   `budget.front_seeds` and a validation reuse each other's runs;
 - at the fidelity under seeds `s … s + seeds − 1` (`s`: `train.seed` at the fidelity), kept in
   the study's user attribute `validation/<fingerprint>`:
@@ -26,7 +26,7 @@ is trained twice). A failed run is a result and is not trained again. The study 
 throughout: a study does not run while it is validated.
 
 The report (`validate_study`'s return, `hybridlab study validate --json`), per measured objective
-on the mean over seeds at each fidelity (`hybridlab.study.ranking`): Kendall's τ and Spearman's
+on the mean over seeds at each fidelity (`hybridlab.validation.ranking`): Kendall's τ and Spearman's
 ρ over the selected trials measured at both, with bootstrap 95% intervals; the seed noise at each
 fidelity (the mean over trials of the standard deviation over seeds). Front retention: the share
 of the proxy-front trials among those selected that no selected trial dominates at scale, with
@@ -39,57 +39,28 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass
 from typing import Any
 
-from hybridlab.config import SettingError, StudyConfigError
+from hybridlab.config import StudyConfigError
 from hybridlab.execution import Executor, TrialRequest, make_executor
+from hybridlab.execution.batch import run_batch
 from hybridlab.execution.environment import drop_mlflow_run_vars
 from hybridlab.spec import ModelSpec
+from hybridlab.study import StudyPlan
 from hybridlab.study.attrs import StudyAttr, TrialAttr
-from hybridlab.study.config import StudyPlan
-from hybridlab.study.fidelity import NOT_DETERMINING, Fidelity
-from hybridlab.study.ranking import RESAMPLES
-from hybridlab.study.seeds import SEEDS_ATTR
-from hybridlab.study.selection import Selection, select_trials
+from hybridlab.study.seed_runs import SEEDS_ATTR
 from hybridlab.study.storage import make_storage, open_study, stored_refs, study_lock
-from hybridlab.study.validation_report import Selected, build_report
-from hybridlab.tracking.validation import (
-    PROXY,
-    SCALED,
-    Retraining,
-    ValidationTracker,
-    ValidationTrackers,
-)
-from hybridlab.tracking.validation_backends import make_validation_tracker
 from hybridlab.train.config import MAX_SEED
+from hybridlab.validation.backends import make_validation_tracker
+from hybridlab.validation.fidelity import NOT_DETERMINING, Fidelity
+from hybridlab.validation.options import ValidateOptions
+from hybridlab.validation.records import PROXY, SCALED, Retraining, ValidationStart
+from hybridlab.validation.report import Selected, build_report
+from hybridlab.validation.selection import Selection, select_trials
+from hybridlab.validation.trackers import ValidationTracker, ValidationTrackers
 
 # The request number of a validation's first run; the next ones count down from it.
 VALIDATION_NUMBERS = -1_000_000
-
-
-@dataclass(kw_only=True)
-class ValidateOptions:
-    """top: front trials to validate (None: the whole front); sample: dominated trials (None:
-    as many as the front trials); seeds: runs per trial at each fidelity (≥ 1); seed: of the
-    sample and the bootstrap; resamples: of the bootstrap."""
-
-    top: int | None = None
-    sample: int | None = None
-    seeds: int = 2
-    seed: int = 0
-    resamples: int = RESAMPLES
-
-    def validate(self) -> None:
-        """Raise `SettingError` naming the first option that cannot work."""
-        if self.top is not None and self.top < 1:
-            raise SettingError(f"--top must be >= 1 (or left out: all), got {self.top}", key="top")
-        if self.sample is not None and self.sample < 0:
-            raise SettingError(f"--sample must be >= 0, got {self.sample}", key="sample")
-        if self.seeds < 1:
-            raise SettingError(f"--seeds must be >= 1, got {self.seeds}", key="seeds")
-        if self.resamples < 100:
-            raise SettingError(f"resamples must be >= 100, got {self.resamples}", key="resamples")
 
 
 def validation_attr(fingerprint: str) -> str:
@@ -133,7 +104,7 @@ def validate_study(
             )
     tracker = ValidationTrackers([make_validation_tracker(plan.tracking), *(trackers or [])])
     with contextlib.ExitStack() as stack:
-        executor = executor or make_executor(plan.executor, lambda *args: False, plan.folder)
+        executor = executor or make_executor(plan.executor, None, plan.folder)
         stack.callback(executor.shutdown)
         stack.enter_context(study_lock(plan))
         return _Validation(plan, fidelity, options, study, tracker, executor).run()
@@ -188,7 +159,6 @@ class _Validation:
         # The selected trials by number, and request number → the run it trains.
         self.trials: dict[int, Selected] = {}
         self.running: dict[int, Retraining] = {}
-        executor.on_metrics = self._on_metrics
 
     def run(self) -> dict[str, Any]:
         selected = self._select()
@@ -203,9 +173,15 @@ class _Validation:
                 self.tracker.recover_run(run)
         summary = None
         try:
-            self._train(todo)
+            with self.executor.listening(self._on_metrics):
+                self._train(todo)
+            runs = {
+                (trial.number, side): self._runs(trial, side)
+                for trial in selected
+                for side in (PROXY, SCALED)
+            }
             summary = build_report(
-                self.plan, self.fidelity, self.options, selected, self._runs, trained=len(todo)
+                self.plan, self.fidelity, self.options, selected, runs, trained=len(todo)
             )
         finally:
             self.tracker.end(summary, interrupted=summary is None)
@@ -316,17 +292,21 @@ class _Validation:
 
     def _train(self, todo: list[Retraining]) -> None:
         """Train `todo` through the executor, recording each run as it ends."""
-        queue = [(VALIDATION_NUMBERS - index, run) for index, run in enumerate(todo)]
-        while queue or self.running:
-            while queue and len(self.running) < self.executor.max_concurrent:
-                number, run = queue.pop(0)
-                self.running[number] = run
-                self.tracker.run_started(run)
-                self.executor.submit(self._request(number, run))
-            for outcome in self.executor.wait():
-                run = self.running.pop(outcome.number)
-                self._record(run, outcome.result)
-                self.tracker.run_finished(run)
+        requests = []
+        for index, run in enumerate(todo):
+            number = VALIDATION_NUMBERS - index
+            self.running[number] = run
+            requests.append(self._request(number, run))
+
+        def started(request: TrialRequest) -> None:
+            self.tracker.run_started(self.running[request.number])
+
+        def done(request: TrialRequest, result: dict[str, Any]) -> None:
+            run = self.running.pop(request.number)
+            self._record(run, result)
+            self.tracker.run_finished(run)
+
+        run_batch(self.executor, requests, done, on_start=started)
 
     def _request(self, number: int, run: Retraining) -> TrialRequest:
         """What the executor trains for `run`: as the study's seed runs are (no rungs)."""
@@ -359,22 +339,22 @@ class _Validation:
             self.tracker.log_metrics(run.key, step, metrics)
         return False
 
-    def _info(self, selected: list[Selected], todo: int) -> dict[str, Any]:
-        fidelity = self.fidelity
-        return {
-            "name": self.plan.name,
-            "folder": str(self.plan.folder),
-            "fingerprint": fidelity.fingerprint,
-            "fidelity": fidelity.as_given(),
-            "settings": fidelity.settings(),
-            "labels": self.plan.measured_labels,
-            "options": {
-                "top": self.options.top,
-                "sample": self.options.sample,
-                "seeds": self.options.seeds,
-                "seed": self.options.seed,
+    def _info(self, selected: list[Selected], todo: int) -> ValidationStart:
+        fidelity, options = self.fidelity, self.options
+        return ValidationStart(
+            name=self.plan.name,
+            folder=str(self.plan.folder),
+            fingerprint=fidelity.fingerprint,
+            fidelity=fidelity.as_given(),
+            settings=fidelity.settings(),
+            labels=self.plan.measured_labels,
+            options={
+                "top": options.top,
+                "sample": options.sample,
+                "seeds": options.seeds,
+                "seed": options.seed,
             },
-            "trials": len(selected),
-            "front": sum(trial.on_front for trial in selected),
-            "todo": todo,
-        }
+            trials=len(selected),
+            front=sum(trial.on_front for trial in selected),
+            todo=todo,
+        )

@@ -23,7 +23,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from hybridlab.study.front import nondominated_ranks, study_hypervolume
+from hybridlab.pareto import nondominated_ranks, study_hypervolume
 
 
 @dataclass

@@ -1,38 +1,77 @@
-"""The validation tracker of a study's `tracking:` section, by backend name.
+"""Who hears of a validation: the tracker interface, the fan-out, the backends by name.
 
-A backend's factory imports its library only when called (STYLE.md 9).
+The validation calls, in its own process and thread only:
+
+    start(info)                         once per invocation (info: study name and folder, the
+                                        fingerprint and the fidelity as given and resolved,
+                                        the measured objectives' labels)
+    run_started(run)                    a re-training was submitted (`Retraining`)
+    log_metrics(key, step, metrics)     its intermediate training metrics
+    run_finished(run)                   it ended (values, or the failure reason)
+    recover_run(run)                    on every start, for each run the study has recorded:
+                                        record it if this tracker missed it
+    end(summary, interrupted=...)       once, also after an error or Ctrl-C
+
+A re-training is not a trial: it never enters the study's Pareto front, its tags, or its view.
+`tracking: mlflow` logs to `hybridlab.validation.mlflow_log`, `none` to nothing
+(`hybridlab.validation.backends`).
 """
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable
+from collections.abc import Sequence
 
-from hybridlab.tracking.config import TrackingConfig
-from hybridlab.tracking.validation import ValidationTracker
+from hybridlab.validation.records import Retraining, ValidationStart, ValidationSummary
 
 
-def _mlflow(uri: str | None) -> ValidationTracker:
-    from hybridlab.tracking.mlflow_validation import MLflowValidationTracker
+class ValidationTracker:
+    """The interface, and the no-op tracker (`tracking: none`)."""
 
-    return MLflowValidationTracker(uri=uri)
+    def start(self, info: ValidationStart) -> None:
+        pass
+
+    def run_started(self, run: Retraining) -> None:
+        pass
+
+    def log_metrics(self, key: str, step: int, metrics: dict[str, float]) -> None:
+        pass
+
+    def run_finished(self, run: Retraining) -> None:
+        pass
+
+    def recover_run(self, run: Retraining) -> None:
+        """A run the study has recorded, sent for each on every start: record it if missed."""
+
+    def end(self, summary: ValidationSummary | None, *, interrupted: bool = False) -> None:
+        pass
 
 
-# Tracking backend name → the factory of its validation tracker.
-VALIDATION_TRACKERS: dict[str, Callable[[str | None], ValidationTracker]] = {
-    "none": lambda uri: ValidationTracker(),
-    "mlflow": _mlflow,
-}
+class ValidationTrackers(ValidationTracker):
+    """Fans every call out to several validation trackers, in order."""
 
+    def __init__(self, trackers: Sequence[ValidationTracker]) -> None:
+        self.trackers = list(trackers)
 
-def make_validation_tracker(config: TrackingConfig) -> ValidationTracker:
-    """The validation tracker of a study's validated `tracking:` section."""
-    factory = VALIDATION_TRACKERS.get(config.backend)
-    if factory is None:
-        warnings.warn(
-            f"tracking backend {config.backend!r} does not record validations; they are kept in "
-            f"the study's storage only",
-            stacklevel=2,
-        )
-        return ValidationTracker()
-    return factory(config.uri)
+    def start(self, info: ValidationStart) -> None:
+        for t in self.trackers:
+            t.start(info)
+
+    def run_started(self, run: Retraining) -> None:
+        for t in self.trackers:
+            t.run_started(run)
+
+    def log_metrics(self, key: str, step: int, metrics: dict[str, float]) -> None:
+        for t in self.trackers:
+            t.log_metrics(key, step, metrics)
+
+    def run_finished(self, run: Retraining) -> None:
+        for t in self.trackers:
+            t.run_finished(run)
+
+    def recover_run(self, run: Retraining) -> None:
+        for t in self.trackers:
+            t.recover_run(run)
+
+    def end(self, summary: ValidationSummary | None, *, interrupted: bool = False) -> None:
+        for t in self.trackers:
+            t.end(summary, interrupted=interrupted)

@@ -8,7 +8,7 @@ import random
 import optuna
 import pytest
 
-from hybridlab.study.front import hypervolume, normalise, study_hypervolume
+from hybridlab.pareto import hypervolume, normalise, study_hypervolume
 
 
 def brute_force_hypervolume(points, ref):

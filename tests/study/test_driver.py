@@ -12,8 +12,8 @@ from optuna.trial import TrialState
 from study_helpers import KIND_SPACE, write_study
 
 from hybridlab.execution import worker as worker_module
+from hybridlab.pareto import study_hypervolume
 from hybridlab.study import StudyFailed, load_plan, run_study
-from hybridlab.study.front import study_hypervolume
 from hybridlab.study.storage import open_study
 from hybridlab.tracking import Tracker
 from hybridlab.train import TrainResult

@@ -7,7 +7,8 @@ import random
 import optuna
 import pytest
 
-from hybridlab.study.front import dominates, nondominated, nondominated_ranks, study_front
+from hybridlab.pareto import dominates, nondominated, nondominated_ranks
+from hybridlab.study.front import study_front
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -7,12 +7,8 @@ import math
 import pytest
 
 from hybridlab.config import SettingError
-from hybridlab.study.pruning import (
-    Asha,
-    PrunerConfig,
-    crowding_distance,
-    rung_order,
-)
+from hybridlab.pareto import crowding_distance, rung_order
+from hybridlab.study.pruning import Asha, PrunerConfig
 
 ACC_PARAMS = ["maximize", "minimize"]
 REFS = [0.0, 1000.0]

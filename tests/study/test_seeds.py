@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from hybridlab.cli import app
 from hybridlab.execution import worker as worker_module
+from hybridlab.pareto import Spread, spread, summarise, within_noise
 from hybridlab.study import load_plan, run_study
-from hybridlab.study.seeds import Spread, missing_seeds, spread, summarise, within_noise
+from hybridlab.study.seed_runs import missing_seeds
 from hybridlab.study.storage import open_study
 from hybridlab.train import TrainResult
 

@@ -14,17 +14,17 @@ from scipy.stats import kendalltau, spearmanr
 from study_helpers import write_study
 
 from hybridlab.execution import worker as worker_module
+from hybridlab.pareto import study_hypervolume
 from hybridlab.spec import parse
 from hybridlab.study import load_plan, run_study
-from hybridlab.study.fidelity import resolve_fidelity
-from hybridlab.study.front import study_hypervolume
-from hybridlab.study.ranking import kendall_tau_b, rank_correlation, spearman_rho
-from hybridlab.study.seeds import SEEDS_ATTR
-from hybridlab.study.selection import select_trials
+from hybridlab.study.seed_runs import SEEDS_ATTR
 from hybridlab.study.storage import open_study
-from hybridlab.study.validate import ValidateOptions, validate_study, validation_attr
-from hybridlab.study.validation_report import Selected, build_report
 from hybridlab.train import TrainResult
+from hybridlab.validation import ValidateOptions, resolve_fidelity, validate_study
+from hybridlab.validation.ranking import kendall_tau_b, rank_correlation, spearman_rho
+from hybridlab.validation.report import Selected, build_report
+from hybridlab.validation.runner import validation_attr
+from hybridlab.validation.selection import select_trials
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 STEPS = 3
@@ -192,11 +192,14 @@ def test_front_retention_counts_the_proxy_front_trials_dominated_at_scale(tmp_pa
     # At scale trial 1 falls behind trial 0 (same costs), trial 3 overtakes trial 2.
     scaled = {0: 0.8, 1: 0.7, 2: 0.85, 3: 0.95}
 
-    def runs_of(t, side):
-        accuracy = t.values["accuracy"] if side == "proxy" else scaled[t.number]
-        return [{"seed": 1, "values": {"accuracy": accuracy}}]
-
-    summary = build_report(plan, fidelity, ValidateOptions(seeds=2), selected, runs_of, trained=0)
+    runs = {
+        (t.number, side): [
+            {"seed": 1, "values": {"accuracy": t.values["accuracy"] if side == "proxy" else s}}
+        ]
+        for t in selected
+        for side, s in (("proxy", None), ("scaled", scaled[t.number]))
+    }
+    summary = build_report(plan, fidelity, ValidateOptions(seeds=2), selected, runs, trained=0)
     report = summary.report
     assert report["front"]["retained"] == [0] and report["front"]["lost"] == [1, 2]
     assert report["front_retention"] == pytest.approx(1 / 3)
