@@ -3,7 +3,15 @@
 User errors print one clear message on stderr and exit with code 2, never a traceback.
 """
 
+# The command modules are imported after `require_working_directory` (below) has run.
+# ruff: noqa: E402
+
 from __future__ import annotations
+
+from hybridlab.cli.startup import require_working_directory, run
+
+# Before the command modules import torch, which aborts in a deleted working directory.
+require_working_directory()
 
 import typer
 
@@ -39,7 +47,7 @@ app.command("dashboard")(dashboard)
 
 
 def main() -> None:
-    app()
+    run(app)
 
 
 __all__ = ["app", "main"]
