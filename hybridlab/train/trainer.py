@@ -243,6 +243,8 @@ class _Run:
         evaluated_at = -1
         eval_at = set(config.eval_at)
         for step in range(self.first_step, config.steps + 1):
+            # The rate this step trains at: `_step` moves the schedule on to the next one.
+            lr = self.schedule.get_last_lr()[0]
             tick = time.perf_counter()
             loss = self._step()
             self.train_time += time.perf_counter() - tick
@@ -255,7 +257,7 @@ class _Run:
                         step,
                         {
                             Metric.TRAIN_LOSS: loss,
-                            Metric.TRAIN_LR: self.schedule.get_last_lr()[0],
+                            Metric.TRAIN_LR: lr,
                             Metric.TRAIN_TOKENS_PER_S: self.tokens_per_s(),
                         },
                     )

@@ -137,6 +137,25 @@ def test_early_stop_at_target_accuracy():
     assert unreachable.stop_reason == "completed" and unreachable.steps_done == 6
 
 
+@pytest.mark.parametrize("warmup_fraction", [0.0, 0.5], ids=["no-warmup", "warmup-half"])
+def test_train_lr_is_the_rate_the_step_trained_at(monkeypatch, warmup_fraction):
+    used = []
+    make_optimizer = trainer_module.make_optimizer
+
+    def recording_optimizer(model, config):
+        optimizer = make_optimizer(model, config)
+        optimizer.register_step_pre_hook(lambda opt, *_: used.append(opt.param_groups[0]["lr"]))
+        return optimizer
+
+    monkeypatch.setattr(trainer_module, "make_optimizer", recording_optimizer)
+    config = _config(steps=4, log_every=1, eval_every=None, warmup_fraction=warmup_fraction)
+    result = train_proxy(_spec(), _task(), config)
+    logged = [h["train/lr"] for h in result.history if "train/lr" in h]
+    assert logged == used and len(used) == 4
+    if warmup_fraction == 0.0:
+        assert logged[0] == config.lr  # the cosine starts at the peak rate
+
+
 def test_max_wall_time_stops_with_an_evaluation():
     result = train_proxy(_spec(), _task(), _config(steps=1000, max_wall_time_s=1e-9))
     assert result.stop_reason == "max_wall_time" and result.steps_done == 1
