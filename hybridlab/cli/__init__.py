@@ -17,6 +17,7 @@ import typer
 
 from hybridlab.cli.bench_cmd import bench
 from hybridlab.cli.dashboard_cmd import dashboard
+from hybridlab.cli.export_cmd import export
 from hybridlab.cli.spec_cmd import spec
 from hybridlab.cli.study_cmd import study_app
 from hybridlab.cli.train_cmd import train
@@ -41,6 +42,7 @@ def _root() -> None:
 app.command("spec")(spec)
 app.command("train")(train)
 app.command("bench")(bench)
+app.command("export")(export)
 app.add_typer(study_app, name="study")
 app.command("ui")(ui)
 app.command("dashboard")(dashboard)
