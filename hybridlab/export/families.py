@@ -51,8 +51,9 @@ class HFPlan:
 
 
 def choose_family(spec: ModelSpec) -> str:
-    """The family for `spec`'s kinds: attention + MLP → Llama; Mamba-2 only → Mamba-2; Mamba-2
-    with attention or MLP → Nemotron-H; Mamba-1 (with attention, MLP) → Jamba.
+    """The family for `spec`'s kinds: attention + MLP → Llama (Nemotron-H when no attention
+    layer uses RoPE); Mamba-2 only → Mamba-2; Mamba-2 with attention or MLP → Nemotron-H; Mamba-1
+    (with attention, MLP) → Jamba.
 
     Raises:
         ExportError: at the first layer of a kind no family holds (Gated DeltaNet, a plugin's
@@ -81,7 +82,9 @@ def choose_family(spec: ModelSpec) -> str:
         return "mamba2" if set(first) == {"ssd"} else "nemotron_h"
     if "scan" in first:
         return "jamba"
-    return "llama"
+    # Attention and MLP only: Llama's attention rotates (RoPE); without, Nemotron-H holds them.
+    nope = all(not layer.rope for layer in spec.layers if isinstance(layer, AttnConfig))
+    return "nemotron_h" if "attn" in first and nope else "llama"
 
 
 def plan_hf(spec: ModelSpec, family: str | None = None, context: int = 4096) -> HFPlan:

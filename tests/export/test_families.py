@@ -15,6 +15,7 @@ from hybridlab.export import ExportError, choose_family, export, plan_hf
     "stack, family",
     [
         pytest.param("[attn, mlp]*2", "llama", id="attn-mlp-llama"),
+        pytest.param("attn(rope=false)*2", "nemotron_h", id="nope-attn-nemotron-h"),
         pytest.param("ssd*3", "mamba2", id="ssd-only-mamba2"),
         pytest.param("[ssd, mlp(activation=relu2)]*2", "nemotron_h", id="ssd-mlp-nemotron-h"),
         pytest.param("ssd, attn(rope=false), ssd", "nemotron_h", id="ssd-attn-nemotron-h"),
