@@ -71,11 +71,7 @@ def count_params(spec: SpecSource, **parse_kwargs: Any) -> int:
         >>> count_params("mlp(hidden=10)", d_model=8, vocab_size=50)
         656
     """
-    model = resolve(spec, parse_kwargs, "count_params")
-    D, V = model.d_model, model.vocab_size
-    blocks = sum(layer.num_params(D) + D for layer in model.layers)
-    head = 0 if model.tie_embeddings else V * D
-    return V * D + blocks + D + head
+    return resolve(spec, parse_kwargs, "count_params").num_params()
 
 
 def state_bytes(

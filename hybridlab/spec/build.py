@@ -13,7 +13,7 @@ from typing import Any
 from hybridlab.spec.errors import SpecError
 from hybridlab.spec.kinds import ALIASES, KINDS, LETTERS, LayerConfig, coerce, resolve_kind
 from hybridlab.spec.kinds.base import describe
-from hybridlab.spec.model_spec import ModelSpec, check_setting
+from hybridlab.spec.model_spec import MAX_LAYERS, ModelSpec, check_setting
 from hybridlab.spec.parser import LayerNode, Token, parse_nodes
 
 Defaults = Mapping[str, Mapping[str, Any]]
@@ -65,6 +65,14 @@ def build_from_pattern(
         if in_comment or char in " \t\r|":
             continue
         kind = LETTERS.get(char)
+        if kind is not None and len(layers) == MAX_LAYERS:
+            raise SpecError(
+                f"the pattern has more than {MAX_LAYERS} layers",
+                text=pattern,
+                line=line,
+                column=column,
+                layer=len(layers),
+            )
         if kind is None:
             raise SpecError(
                 f"unknown pattern letter {char!r}",

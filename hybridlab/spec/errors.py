@@ -69,10 +69,28 @@ class SpecError(ValueError):
         if self.text is not None and self.line is not None:
             lines = self.text.splitlines() or [""]
             if 1 <= self.line <= len(lines):
-                src = lines[self.line - 1]
+                src, caret = _clip(lines[self.line - 1], self.column)
                 parts.append("    " + src)
-                if self.column is not None:
-                    parts.append("    " + " " * (self.column - 1) + "^")
+                if caret is not None:
+                    parts.append("    " + " " * (caret - 1) + "^")
         if self.valid:
             parts.append("  valid: " + ", ".join(self.valid))
         return "\n".join(parts)
+
+
+# The most characters of the offending line an error shows (a pattern of 10⁵ letters is one line).
+MAX_SHOWN = 120
+
+
+def _clip(line: str, column: int | None) -> tuple[str, int | None]:
+    """`line`, or its `MAX_SHOWN` characters around `column` marked `...` where cut, with the
+    caret's column in what is shown."""
+    if len(line) <= MAX_SHOWN:
+        return line, column
+    center = MAX_SHOWN // 2 if column is None else column
+    start = max(0, min(center - MAX_SHOWN // 2, len(line) - MAX_SHOWN))
+    shown = line[start : start + MAX_SHOWN]
+    prefix = "..." if start > 0 else ""
+    suffix = "..." if start + MAX_SHOWN < len(line) else ""
+    caret = None if column is None else column - start + len(prefix)
+    return prefix + shown + suffix, caret

@@ -4,7 +4,13 @@ A spec is model-wide settings plus a flat tuple of layer configs. It is validate
 so an invalid `ModelSpec` cannot exist (`dataclasses.replace(spec, d_model=96)` re-checks every
 layer). `format()` writes the canonical stack text: only non-default arguments, in field order,
 and runs of repeated layers folded into `kind*N` / `[a, b]*N` greedily, longest run first, so
-`parse(spec.format(), d_model=..., vocab_size=...) == spec` and equal specs print equally.
+equal specs print equally. The stack text holds the layers only: `parse(spec.format()) == spec`
+when the model-wide settings are the defaults, while `to_yaml()` writes the whole spec and
+`parse(spec.to_yaml()) == spec` holds for every spec.
+
+Sizes are bounded (`MAX_LAYERS`, `MAX_D_MODEL`, `MAX_VOCAB_SIZE`, `MAX_PARAMS`): far above any
+real model, low enough that a typo (`d_model=1000000`, `mlp(hidden=10**12)`, a pattern of 10⁵
+letters) is refused at once, before anything tries to build or cost it.
 """
 
 from __future__ import annotations
@@ -15,8 +21,19 @@ from typing import Any
 
 from hybridlab.spec.errors import SpecError
 from hybridlab.spec.kinds import KINDS, LayerConfig, format_value
-from hybridlab.spec.kinds.base import describe
+from hybridlab.spec.kinds.base import describe, whole_number_hint
 
+# Guards against `ssd*100000000` exhausting memory; far above any real stack (Nemotron-H 56B has
+# 118 layers).
+MAX_LAYERS = 1024
+# The residual width: the widest published models use 12,288-18,432 (GPT-3, Nemotron-4 340B).
+MAX_D_MODEL = 65_536
+# The vocabulary: 16x the largest in use (Gemma's 262,144).
+MAX_VOCAB_SIZE = 2**22
+# Parameters of the whole model, and so of any one layer: 2**40 = 1.1e12, 2.7x the largest dense
+# model published (Llama 3's 405B). It bounds every size knob at once, whatever the kind, through
+# the kinds' exact `num_params` (no knob can make a layer larger without adding parameters).
+MAX_PARAMS = 2**40
 # RMSNorm's epsilon (usually 1e-5 or 1e-6). Below 1.4e-45 it is 0 in float32 and an all-zero row
 # divides by zero (NaN); above 1 it swamps the activations (logits near zero).
 NORM_EPS_RANGE = (1e-12, 1.0)
@@ -65,6 +82,10 @@ class ModelSpec:
             object.__setattr__(self, "layers", tuple(self.layers))
         if not self.layers:
             raise SpecError("the stack is empty: a model needs at least one layer")
+        if len(self.layers) > MAX_LAYERS:
+            raise SpecError(
+                f"the stack has more than {MAX_LAYERS} layers ({len(self.layers):,} given)"
+            )
         for index, layer in enumerate(self.layers):
             if type(layer) not in KINDS.values():
                 raise SpecError(
@@ -75,9 +96,44 @@ class ModelSpec:
             issues = layer.check(self.d_model)
             if issues:
                 raise SpecError(f"{layer.kind}: {issues[0][1]}", layer=index)
+        self._check_size()
+
+    def _check_size(self) -> None:
+        """Refuse a model of more than `MAX_PARAMS` parameters, naming its largest part."""
+        total = self.num_params()
+        if total <= MAX_PARAMS:
+            return
+        block_params = [self._block_params(layer) for layer in self.layers]
+        largest = max(range(len(block_params)), key=block_params.__getitem__)
+        embedding = self.vocab_size * self.d_model
+        if block_params[largest] >= embedding:
+            layer = self.layers[largest]
+            part = f"layers[{largest}] = {format_layer(layer)} has {block_params[largest]:,}"
+            where: int | None = largest
+        else:
+            part = f"the embedding (vocab_size × d_model) has {embedding:,}"
+            where = None
+        raise SpecError(
+            f"the model would have {total:,} parameters, more than the {MAX_PARAMS:,} a spec may "
+            f"ask for (d_model={self.d_model}): {part}; lower its sizes",
+            layer=where,
+        )
+
+    def _block_params(self, layer: LayerConfig) -> int:
+        """Parameters of one block: the layer and its pre-norm's weight."""
+        return layer.num_params(self.d_model) + self.d_model
+
+    def num_params(self) -> int:
+        """Parameters of the model this spec builds: embedding, blocks (each layer and its
+        pre-norm), final norm, and the output head unless it is tied to the embedding."""
+        D, V = self.d_model, self.vocab_size
+        blocks = sum(self._block_params(layer) for layer in self.layers)
+        head = 0 if self.tie_embeddings else V * D
+        return V * D + blocks + D + head
 
     def format(self) -> str:
-        """The canonical stack text (model-wide settings are not part of it)."""
+        """The canonical stack text: the layers only, without the model-wide settings
+        (`to_yaml` writes those too)."""
         return ", ".join(_fold([format_layer(layer) for layer in self.layers]))
 
     def pattern(self) -> str:
@@ -101,7 +157,8 @@ class ModelSpec:
         return out
 
     def to_yaml(self) -> str:
-        """The YAML form, readable by `hybridlab.parse` and `hybridlab train --spec FILE`."""
+        """The YAML form, readable by `hybridlab.parse` and `hybridlab train --spec FILE`: the
+        whole spec, so `parse(spec.to_yaml()) == spec`."""
         lines = [
             f"{k}: {format_value(v) if k != 'stack' else _quote(str(v))}"
             for k, v in self.to_dict().items()
@@ -119,16 +176,21 @@ class ModelSpec:
 def check_setting(name: str, value: Any) -> None:
     """Raise `SpecError` naming model-wide setting `name` if `value` has the wrong type or range.
 
-    `d_model` is an int >= 1 and `vocab_size` an int >= 2 (a bool or `64.0` is no int); `norm_eps`
-    a finite number in `NORM_EPS_RANGE`; `tie_embeddings` a bool (a string such as "false" is
-    never one).
+    `d_model` is an int in [1, MAX_D_MODEL] and `vocab_size` an int in [2, MAX_VOCAB_SIZE] (a
+    bool or `64.0` is no int); `norm_eps` a finite number in `NORM_EPS_RANGE`; `tie_embeddings` a
+    bool (a string such as "false" is never one).
     """
     if name in ("d_model", "vocab_size"):
-        least = 1 if name == "d_model" else 2
+        least, most = (1, MAX_D_MODEL) if name == "d_model" else (2, MAX_VOCAB_SIZE)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise SpecError(f"{name} must be a positive integer >= {least}, got {describe(value)}")
+            raise SpecError(
+                f"{name} must be a positive integer >= {least}, got {describe(value)}"
+                f"{whole_number_hint(value)}"
+            )
         if value < least:
             raise SpecError(f"{name} must be a positive integer >= {least}, got {value}")
+        if value > most:
+            raise SpecError(f"{name} must be at most {most:,}, got {value:,}")
     elif name == "norm_eps":
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise SpecError(f"norm_eps must be a number, got {describe(value)}")

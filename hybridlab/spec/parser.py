@@ -1,14 +1,17 @@
 """The layer-spec grammar: text -> a flat list of positioned layer nodes.
 
-    stack  := item ("," item)*
+    stack  := item ("," item)* [","]
     item   := unit ("*" INT)?
     unit   := layer | "[" stack "]"
-    layer  := KIND ("(" [arg ("," arg)*] ")")?
+    layer  := KIND ("(" [arg ("," arg)* [","]] ")")?
     arg    := NAME "=" (INT | FLOAT | BOOL | NAME)
 
 Whitespace and newlines separate tokens anywhere; `#` starts a comment to the end of the line; a
-trailing comma is allowed. Repetition is expanded here, so `[ssd, mlp]*3` yields six nodes; kinds
-and arguments are resolved against the registry later (`hybridlab.spec.build`).
+stack, a group and an argument list may end with one comma (a stack written one layer a line
+keeps a comma on every line). An INT is digits only: `1e2` and `2.0` are FLOATs, which no int
+knob takes. Repetition is expanded here, so `[ssd, mlp]*3` yields six nodes, and the stack is
+checked against `MAX_LAYERS` before each expansion; kinds and arguments are resolved against the
+registry later (`hybridlab.spec.build`).
 """
 
 from __future__ import annotations
@@ -19,9 +22,8 @@ from dataclasses import dataclass, field
 
 from hybridlab.spec.errors import SpecError
 from hybridlab.spec.kinds.base import Value
+from hybridlab.spec.model_spec import MAX_LAYERS
 
-# Guards against `ssd*100000000` exhausting memory; far above any real stack.
-MAX_LAYERS = 1024
 # Groups nest at most this deep (the parser recurses once per level; Python allows ~1000).
 MAX_DEPTH = 64
 
@@ -198,7 +200,9 @@ class _Parser:
         args = self.args() if self.tok.text == "(" and self.tok.type == "punct" else ()
         self.num_layers += 1
         if self.num_layers > MAX_LAYERS:
-            raise self.error(f"the stack has more than {MAX_LAYERS} layers", tok)
+            raise self.error(
+                f"the stack has more than {MAX_LAYERS} layers", tok, layer=self.num_layers - 1
+            )
         return [LayerNode(tok.text, tok, args)]
 
     def args(self) -> tuple[ArgNode, ...]:

@@ -1,6 +1,7 @@
 """Generated bad inputs at every public entry: each is refused with a clean error that names the
 key or argument, never an AttributeError, RecursionError or a TypeError from inside Python, and
-never accepted (a string is never a bool, True and 2.5 are no ints, inf and NaN no settings)."""
+never accepted (a string is never a bool, True, 2.5 and 2.0 are no ints, inf and NaN no
+settings, and no size is past its bound)."""
 
 from __future__ import annotations
 
@@ -18,14 +19,15 @@ import hybridlab
 from hybridlab import SpecError
 from hybridlab.spec import KINDS, MLPConfig, ModelSpec
 from hybridlab.spec.loader import YAML_KEYS
+from hybridlab.spec.model_spec import MAX_D_MODEL, MAX_LAYERS, MAX_PARAMS, MAX_VOCAB_SIZE
 from hybridlab.spec.parser import MAX_DEPTH
 
 FAST = settings(max_examples=100, deadline=None)
 
 # Bad values for each model-wide setting: wrong types, and right types out of range.
 BAD_SETTINGS: dict[str, st.SearchStrategy[Any]] = {
-    "d_model": not_ints | st.integers(max_value=0),
-    "vocab_size": not_ints | st.integers(max_value=1),
+    "d_model": not_ints | st.integers(max_value=0) | st.integers(min_value=MAX_D_MODEL + 1),
+    "vocab_size": not_ints | st.integers(max_value=1) | st.integers(min_value=MAX_VOCAB_SIZE + 1),
     "norm_eps": not_floats | st.sampled_from([0.0, -1e-5, 2.0, 1e300, 1e-300, 0]),
     "tie_embeddings": not_bools,
 }
@@ -182,6 +184,42 @@ def test_deep_nesting_stops_at_the_limit_with_its_position(depth: int):
             hybridlab.parse(source)
         assert f"nest more than {MAX_DEPTH} deep" in info.value.message
         assert (info.value.line, info.value.column) == (1, MAX_DEPTH + 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    d_model=st.sampled_from([8, 1024, MAX_D_MODEL]),
+    hidden=st.integers(1, 10**14),
+    copies=st.integers(1, 64),
+)
+def test_a_model_is_refused_exactly_when_over_the_parameter_cap(d_model, hidden, copies):
+    """Every size knob at once: the exact parameter count (here of SwiGLU MLPs, 3·d·hidden each,
+    and their norms, embedding and final norm) against `MAX_PARAMS`."""
+    vocab = 256
+    params = vocab * d_model + copies * (3 * d_model * hidden + d_model) + d_model
+    text = f"mlp(hidden={hidden})*{copies}"
+    if params > MAX_PARAMS:
+        refused(lambda: hybridlab.parse(text, d_model=d_model), "parameters", f"{params:,}")
+        refused(lambda: hybridlab.count_params(text, d_model=d_model), "parameters")
+    else:
+        assert hybridlab.count_params(text, d_model=d_model) == params
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 3 * MAX_LAYERS))
+def test_a_stack_is_refused_exactly_when_over_the_layer_cap(num_layers: int):
+    """Every way to write a stack: a pattern, listed layers, a repeat, the dataclass."""
+    sources = [
+        lambda: hybridlab.parse("-" * num_layers),
+        lambda: hybridlab.parse(", ".join(["mlp"] * num_layers)),
+        lambda: hybridlab.parse(f"mlp, [mlp]*{num_layers - 1}" if num_layers > 1 else "mlp"),
+        lambda: ModelSpec(layers=(MLPConfig(),) * num_layers),
+    ]
+    for build in sources:
+        if num_layers > MAX_LAYERS:
+            refused(build, f"more than {MAX_LAYERS}")
+        else:
+            assert build().num_layers == num_layers
 
 
 @pytest.mark.parametrize(

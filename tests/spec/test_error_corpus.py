@@ -35,6 +35,18 @@ CORPUS = [
     pytest.param("ssd*x", "expected a repeat count", 1, 5, 1, id="repeat-not-int"),
     pytest.param("ssd*2.5", "expected a repeat count", 1, 5, 1, id="repeat-float"),
     pytest.param("ssd*100000", "more than 1024 layers", 1, 5, 0, id="too-many-layers"),
+    pytest.param("ssd, " * 1025, "more than 1024 layers", 1, 5121, 1024, id="1025-listed"),
+    pytest.param("M" * 1025, "the pattern has more than 1024", 1, 1025, 1024, id="1025-letters"),
+    pytest.param("M" * 100_000, "the pattern has more than 1024", 1, 1025, 1024, id="1e5-letters"),
+    pytest.param(
+        "mlp, mlp(hidden=10000000000)",
+        "more than the 1,099,511,627,776 a spec may ask for (d_model=128): layers[1] = "
+        "mlp(hidden=10000000000) has 3,840,000,000,128",
+        None,
+        None,
+        1,
+        id="mlp-hidden-huge",
+    ),
     pytest.param("[]", "empty group", 1, 2, 0, id="empty-group"),
     pytest.param("ssd,, mlp", "expected a layer kind or '['", 1, 5, 1, id="double-comma"),
     pytest.param("ssd; mlp", "unexpected character ';'", 1, 4, None, id="bad-char"),
@@ -54,6 +66,11 @@ CORPUS = [
         "ssd(d_state=true)", "ssd.d_state must be int, got True (bool)", 1, 5, 0, id="bool-for-int"
     ),
     pytest.param("ssd(d_state=1.5)", "must be int, got 1.5 (float)", 1, 5, 0, id="float-for-int"),
+    # One rule for every int: a whole number written as a float is refused, with the int to write.
+    pytest.param(
+        "mlp, ssd(d_state=1e2)", "got 100.0 (float); write whole numbers", 1, 10, 1, id="1e2-int"
+    ),
+    pytest.param("ssd(expand=2.0)", "expand must be int, got 2.0 (float)", 1, 5, 0, id="2.0-int"),
     pytest.param(
         "ssd(d_state=auto)",
         "needs a value of type int, not 'auto'",
@@ -132,6 +149,13 @@ def test_unknown_argument_lists_valid_arguments():
         pytest.param(
             {"vocab_size": 1}, "vocab_size must be a positive integer >= 2", id="vocab-one"
         ),
+        pytest.param({"d_model": 65_537}, "d_model must be at most 65,536", id="d-model-huge"),
+        pytest.param(
+            {"vocab_size": 2**22 + 1}, "vocab_size must be at most 4,194,304", id="vocab-huge"
+        ),
+        pytest.param(
+            {"d_model": 16.0}, "without a decimal point or exponent: 16$", id="d-model-16.0"
+        ),
         pytest.param(
             {"defaults": {"sdd": {"d_state": 4}}}, "unknown layer kind 'sdd'", id="defaults-kind"
         ),
@@ -144,6 +168,17 @@ def test_unknown_argument_lists_valid_arguments():
 def test_model_wide_settings_are_checked(kwargs, fragment):
     with pytest.raises(SpecError, match=fragment):
         hybridlab.parse("ssd, mlp", **kwargs)
+
+
+def test_a_model_over_the_parameter_cap_names_its_largest_part():
+    """At the widest d_model and vocabulary, 20 MLPs push the model over 2**40 parameters; the
+    untied embedding and head are its largest part, so the error names them, and no layer."""
+    with pytest.raises(SpecError) as info:
+        ModelSpec(
+            layers=(MLPConfig(),) * 20, d_model=65_536, vocab_size=2**22, tie_embeddings=False
+        )
+    assert "the embedding (vocab_size × d_model) has 274,877,906,944" in info.value.message
+    assert info.value.layer is None
 
 
 def test_default_that_breaks_a_shape_rule_points_at_the_layer():

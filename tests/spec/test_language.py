@@ -32,7 +32,6 @@ def test_design_example_is_eight_layers():
         pytest.param("attn(window=none), attn(window=16)", "attn, attn(window=16)", id="optional"),
         pytest.param("[ssd, ssd, attn]*2", "[ssd*2, attn]*2", id="inner-run"),
         pytest.param("ssd, # the first\n mlp,  # trailing comma\n", "ssd, mlp", id="comments"),
-        pytest.param("ssd(expand=2.0)", "ssd", id="integral-float-for-int"),
     ],
 )
 def test_canonical_form(text, canonical):

@@ -3,12 +3,18 @@ text is a fixed point, and every form of a spec (text, YAML, mapping, file) give
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from spec_strategies import D_MODEL, comments, specs, stack_texts
 
 import hybridlab
+from hybridlab import SpecError
 from hybridlab.spec import ModelSpec
+
+DEFAULT_SETTINGS = {"vocab_size": 256, "norm_eps": 1e-5, "tie_embeddings": True}
 
 
 @settings(max_examples=150, deadline=None)
@@ -20,6 +26,33 @@ def test_parse_of_format_is_identity(spec: ModelSpec):
     assert hybridlab.parse(spec.to_yaml()) == spec
     assert hybridlab.parse(spec.to_dict()) == spec
     assert hybridlab.parse(spec) is spec
+
+
+@settings(max_examples=100, deadline=None)
+@given(specs(), st.booleans())
+def test_the_stack_text_round_trips_exactly_at_default_settings(spec: ModelSpec, default: bool):
+    """`format()` writes the layers only: parsing it back gives the spec itself exactly when its
+    model-wide settings are the defaults; `to_yaml()` writes the whole spec."""
+    if default:
+        spec = dataclasses.replace(spec, **DEFAULT_SETTINGS)
+    at_defaults = all(getattr(spec, k) == v for k, v in DEFAULT_SETTINGS.items())
+    again = hybridlab.parse(spec.format(), d_model=spec.d_model)
+    assert again.layers == spec.layers
+    assert (again == spec) == at_defaults
+    assert hybridlab.parse(spec.to_yaml()) == spec
+
+
+@settings(max_examples=100, deadline=None)
+@given(stack_texts())
+def test_a_stack_group_or_argument_list_may_end_with_one_comma(text: str):
+    """The grammar's `[","]`: one trailing comma changes nothing; two are an error."""
+    spec = hybridlab.parse(text, d_model=D_MODEL)
+    assert hybridlab.parse(f"{text},", d_model=D_MODEL) == spec
+    assert hybridlab.parse(f"[{text},]", d_model=D_MODEL) == spec
+    trailing_in_args = spec.format().replace(")", ",)")
+    assert hybridlab.parse(trailing_in_args, d_model=D_MODEL) == spec
+    with pytest.raises(SpecError, match="expected a layer kind or"):
+        hybridlab.parse(f"{text},,", d_model=D_MODEL)
 
 
 @settings(max_examples=60, deadline=None)

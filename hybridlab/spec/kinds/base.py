@@ -9,8 +9,9 @@ Optional fields (typed `X | None`) mean "derived from the model" when None, writ
 `none`) in a spec.
 
 Every config checks its field types on construction (`SSDConfig(d_state="64")` is an error, not a
-model that fails later): an int field takes an int (not a bool), a float field a finite int or
-float, a bool field a bool; `coerce` is the laxer door for parsed values (`auto`, `2.0` for 2).
+model that fails later): an int field takes an int (not a bool, and not a float, even a whole one
+such as `2.0` or `1e2`: one rule for every int in a spec, the model-wide `d_model` included), a
+float field a finite int or float, a bool field a bool; `coerce` also reads `auto` as None.
 """
 
 from __future__ import annotations
@@ -116,8 +117,8 @@ def _field_types(cls: type) -> dict[str, tuple[type, bool]]:
 def coerce(cls: type[LayerConfig], name: str, value: Value) -> Any:
     """Convert a parsed value to field `name`'s type, or raise ValueError saying what was wanted.
 
-    Laxer than `check_type` in two ways only: `auto` / `none` / `null` (any case) mean None for an
-    optional field, and an integral float (`2.0`) is taken for an int field.
+    Laxer than `check_type` in one way only: `auto` / `none` / `null` (any case) mean None for an
+    optional field.
     """
     tp, optional = cls.field_type(name)
     if isinstance(value, str) and value.lower() in ("none", "auto", "null"):
@@ -126,8 +127,6 @@ def coerce(cls: type[LayerConfig], name: str, value: Value) -> Any:
                 f"{cls.kind}.{name} needs a value of type {tp.__name__}, not {value!r}"
             )
         return None
-    if tp is int and isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
     return check_type(cls, name, value)
 
 
@@ -158,12 +157,20 @@ def check_type(cls: type[LayerConfig], name: str, value: Any) -> Any:
     elif tp is str and isinstance(value, str):
         return value
     want = tp.__name__ + (" or auto" if optional else "")
-    raise ValueError(f"{cls.kind}.{name} must be {want}, got {describe(value)}")
+    hint = whole_number_hint(value) if tp is int else ""
+    raise ValueError(f"{cls.kind}.{name} must be {want}, got {describe(value)}{hint}")
 
 
 def describe(value: Any) -> str:
     """A received value for an error message, with its type: `'64' (str)`, `True (bool)`."""
     return f"{_SHORT.repr(value)} ({type(value).__name__})"
+
+
+def whole_number_hint(value: Any) -> str:
+    """For a whole float given where an int goes (`1e2`, `64.0`): how to write it as an int."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e16:
+        return f"; write whole numbers without a decimal point or exponent: {int(value)}"
+    return ""
 
 
 # Bounded in length and depth, so a huge or deeply nested value cannot swamp (or overflow) it.
@@ -197,4 +204,5 @@ __all__ = [
     "describe",
     "format_value",
     "is_power_of_two",
+    "whole_number_hint",
 ]
