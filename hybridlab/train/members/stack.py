@@ -1,0 +1,299 @@
+"""`MemberStack`: k members of one architecture as one model with a leading member dimension.
+
+Each member is the `HybridLM` that `train_proxy` would build for its seed (`torch.manual_seed`
+then `build_model`), so the members start where their lone runs start. Their parameters are
+stacked along a new first dimension (M members): a (D_out, D_in) weight becomes (M, D_out, D_in).
+The forward pass takes one batch of token ids per member, (M, B, T), and runs every layer once
+for all members:
+
+- a linear map is one batched matmul over the members (`torch.bmm`);
+- norms, gates and activations broadcast the members' weights over (M, B, T, ...);
+- attention folds the members into its batch: (M·B, heads, T, head_dim);
+- the recurrences fold the members into their channels and heads, which the kernels treat
+  independently, so the kernels (the PyTorch paths on CPU, Triton on CUDA) run unchanged with
+  their own backward passes: the depthwise conv over M·C channels, SSD over M·H heads and M·G
+  groups (head m·H + h reads group m·G + h·G/H, its own member's), the selective scan over
+  M·Di channels with one group of B and C per member, the gated delta rule over M·H heads.
+
+Why folding rather than `torch.func.vmap(functional_call)`: every kernel's PyTorch path is a
+`torch.autograd.Function` with a hand-written backward and no `setup_context`/vmap rule, which
+vmap refuses; folding needs no rule, costs a few layout copies per layer, and reaches the
+Triton kernels as they are. Attention and MLP layers would vmap, but folding them too keeps
+one layout through the whole stack.
+
+Shapes: M members, B batch, T tokens, D d_model, V vocab_size; per kind as in its layer module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+import hybridlab.kernels as kernels
+from hybridlab.layers import MLP, Attention, GatedDeltaNet, Layer, Mamba1, Mamba2
+from hybridlab.layers.attn import apply_rope, rope_cos_sin
+from hybridlab.layers.gdn import l2norm
+from hybridlab.layers.ssm_init import decay_from_log
+from hybridlab.model.hybrid_lm import HybridLM
+
+# A layer's stacked parameter by its name inside the layer ("in_proj.weight").
+Params = Callable[[str], torch.Tensor]
+
+# The kinds a member stack can run, by their layer module.
+STACKED_KINDS = ("ssd", "scan", "gdn", "attn", "mlp")
+
+
+class MemberStack:
+    """The stacked parameters of M members of one `HybridLM` architecture, and their forward.
+
+    Args:
+        models: the members' models, built from one spec (same parameter names and shapes);
+            the stack copies their parameters, the models are not kept.
+
+    Attributes:
+        params: name -> stacked leaf tensor (M, *shape) that requires grad, for every
+            parameter of a member (a tied output head is the embedding, listed once); the
+            optimizer steps these.
+
+    Raises:
+        ValueError: no models, a model that is not a `HybridLM`, models of different
+            architectures, or a layer of a kind the stack has no forward for (a plugin kind),
+            naming the layer.
+    """
+
+    def __init__(self, models: Sequence[torch.nn.Module]) -> None:
+        if not models:
+            raise ValueError("a member stack needs at least one member model, got none")
+        template = models[0]
+        for model in models:
+            if not isinstance(model, HybridLM):
+                raise ValueError(
+                    f"a member stack stacks HybridLM models, got {type(model).__name__}"
+                )
+            if model.spec != template.spec:
+                raise ValueError(
+                    f"the members must share one architecture: {model.spec.format()!r} differs "
+                    f"from {template.spec.format()!r}"
+                )
+        for index, block in enumerate(template.blocks):
+            if not isinstance(block.layer, tuple(_FORWARDS)):
+                raise ValueError(
+                    f"layer {index} ({block.layer.config.kind}): members train only the "
+                    f"built-in kinds {', '.join(STACKED_KINDS)}; a plugin kind has no "
+                    f"member-stacked forward (train it alone with train_proxy)"
+                )
+        self.template: HybridLM = template
+        self.params: dict[str, torch.Tensor] = {
+            name: torch.stack([model.get_parameter(name).detach() for model in models])
+            .contiguous()
+            .requires_grad_()
+            for name, _ in template.named_parameters()
+        }
+
+    @property
+    def num_members(self) -> int:
+        return next(iter(self.params.values())).shape[0]
+
+    def keep(self, index: torch.Tensor) -> None:
+        """Keep only the members at `index` (a 1-D long tensor of positions), in that order."""
+        self.params = {
+            name: p.detach()[index].contiguous().requires_grad_() for name, p in self.params.items()
+        }
+
+    def __call__(self, ids_MBT: torch.Tensor) -> torch.Tensor:
+        """Logits (M, B, T, V) for token ids (M, B, T), member m's ids through member m."""
+        model, P = self.template, self.params
+        M, V = self.num_members, model.spec.vocab_size
+        if ids_MBT.dim() != 3 or ids_MBT.shape[0] != M:
+            raise ValueError(
+                f"ids must be (members={M}, batch, length), got shape {tuple(ids_MBT.shape)}"
+            )
+        embedding = P["embedding.weight"]  # (M, V, D)
+        offsets = torch.arange(M, device=ids_MBT.device).view(M, 1, 1) * V
+        x = F.embedding(ids_MBT + offsets, embedding.flatten(0, 1))  # (M, B, T, D)
+        for i, block in enumerate(model.blocks):
+            layer_params = _prefixed(P, f"blocks.{i}.layer.")
+            normed = _rms_norm(x, P[f"blocks.{i}.norm.weight"], block.norm.eps)
+            x = x + _FORWARDS[type(block.layer)](block.layer, layer_params, normed)
+        x = _rms_norm(x, P["norm_f.weight"], model.norm_f.eps)
+        head = P.get("lm_head.weight", embedding)  # tied: the embedding
+        return _linear(x, head)
+
+
+def _prefixed(params: dict[str, torch.Tensor], prefix: str) -> Params:
+    return lambda name: params[prefix + name]
+
+
+def _members(w: torch.Tensor, ndim: int) -> torch.Tensor:
+    """A per-member weight (M, *rest) viewed as (M, 1, ..., 1, *rest) with `ndim` dimensions,
+    so that it broadcasts over an (M, B, T, ...) activation."""
+    return w.view(w.shape[0], *([1] * (ndim - w.dim())), *w.shape[1:])
+
+
+def _linear(
+    x_MBTI: torch.Tensor, weight_MOI: torch.Tensor, bias_MO: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Each member's `F.linear`: (M, ..., I) -> (M, ..., O), one batched matmul."""
+    M, lead = x_MBTI.shape[0], x_MBTI.shape[1:-1]
+    y = torch.bmm(x_MBTI.reshape(M, -1, x_MBTI.shape[-1]), weight_MOI.transpose(1, 2))
+    if bias_MO is not None:
+        y = y + bias_MO[:, None, :]
+    return y.view(M, *lead, weight_MOI.shape[1])
+
+
+def _rms_norm(x: torch.Tensor, weight_MD: torch.Tensor, eps: float) -> torch.Tensor:
+    """`RMSNorm` with each member's weight, in float32, returned in x's dtype."""
+    h = F.rms_norm(x.float(), (x.shape[-1],), eps=eps)
+    return (h * _members(weight_MD.float(), x.dim())).to(x.dtype)
+
+
+def _fold(x_MBTC: torch.Tensor) -> torch.Tensor:
+    """(M, B, T, C) -> (B, T, M·C): the members side by side as channels (a copy)."""
+    M, B, T, C = x_MBTC.shape
+    return x_MBTC.permute(1, 2, 0, 3).reshape(B, T, M * C)
+
+
+def _unfold(x_BTX: torch.Tensor, M: int) -> torch.Tensor:
+    """(B, T, M·C) or (B, T, M·H, P) -> (M, B, T, C): the inverse of `_fold`."""
+    B, T = x_BTX.shape[:2]
+    return x_BTX.reshape(B, T, M, -1).permute(2, 0, 1, 3)
+
+
+def _short_conv(layer: Layer, P: Params, x_MBTC: torch.Tensor) -> torch.Tensor:
+    """The layer's `ShortConvolution` for every member: (M, B, T, C) -> (B, T, M, C), folded."""
+    M, C = x_MBTC.shape[0], x_MBTC.shape[-1]
+    conv = layer.conv1d
+    bias = P("conv1d.bias").flatten() if conv.bias is not None else None
+    y = kernels.causal_conv1d(
+        _fold(x_MBTC).transpose(1, 2),
+        P("conv1d.weight").flatten(0, 1),
+        bias,
+        activation=conv.activation,
+    )  # (B, M·C, T)
+    return y.transpose(1, 2).unflatten(-1, (M, C))
+
+
+def _ssd(layer: Mamba2, P: Params, u: torch.Tensor) -> torch.Tensor:
+    """`Mamba2.forward` for M members: SSD over M·H heads and M·G groups."""
+    M, Bsz, T, _ = u.shape
+    Di, H, Pd, G, N = layer.d_inner, layer.nheads, layer.headdim, layer.ngroups, layer.d_state
+    z, xBC, dt = torch.split(_linear(u, P("in_proj.weight")), [Di, layer.conv_dim, H], dim=-1)
+    xBC = _short_conv(layer, P, xBC)  # (B, T, M, Cc)
+    x, B, C = torch.split(xBC, [Di, G * N, G * N], dim=-1)
+    out = kernels.ssd(
+        x.reshape(Bsz, T, M * H, Pd),
+        _fold(dt),
+        decay_from_log(P("A_log")).flatten(),
+        B.reshape(Bsz, T, M * G, N),
+        C.reshape(Bsz, T, M * G, N),
+        D=P("D").flatten(),
+        dt_bias=P("dt_bias").flatten(),
+        dt_softplus=True,
+        chunk_size=layer.config.chunk_size,
+    )  # (B, T, M·H, P)
+    y = _unfold(out, M)  # (M, B, T, Di)
+    # Mamba-2's GatedRMSNorm: rmsnorm(y · silu(z)) per group of channels, · weight.
+    h = (y.float() * F.silu(z.float())).unflatten(-1, (-1, layer.norm.group_size))
+    h = F.rms_norm(h, (layer.norm.group_size,), eps=layer.norm.eps).flatten(-2)
+    y = (h * _members(P("norm.weight").float(), 4)).to(u.dtype)
+    return _linear(y, P("out_proj.weight"))
+
+
+def _scan(layer: Mamba1, P: Params, u: torch.Tensor) -> torch.Tensor:
+    """`Mamba1.forward` for M members: the selective scan over M·Di channels, one group of B
+    and C per member."""
+    M, Bsz, T, _ = u.shape
+    Di, R, N = layer.d_inner, layer.dt_rank, layer.d_state
+    x, z = _linear(u, P("in_proj.weight")).chunk(2, dim=-1)  # (M, B, T, Di) each
+    x_folded = _short_conv(layer, P, x)  # (B, T, M, Di)
+    x = x_folded.permute(2, 0, 1, 3)  # (M, B, T, Di)
+    dt, B, C = torch.split(_linear(x, P("x_proj.weight")), [R, N, N], dim=-1)
+    if layer.config.inner_norms:
+        dt = _rms_norm(dt, P("dt_norm.weight"), layer.dt_norm.eps)
+        B = _rms_norm(B, P("B_norm.weight"), layer.B_norm.eps)
+        C = _rms_norm(C, P("C_norm.weight"), layer.C_norm.eps)
+    dt = _linear(dt, P("dt_proj.weight"))  # (M, B, T, Di), before the bias
+    y = kernels.selective_scan(
+        x_folded.reshape(Bsz, T, M * Di).transpose(1, 2),
+        _fold(dt).transpose(1, 2),
+        decay_from_log(P("A_log")).flatten(0, 1),
+        B.permute(1, 0, 3, 2),  # (B, M, N, T): member m's channels read group m
+        C.permute(1, 0, 3, 2),
+        D=P("D").flatten(),
+        z=_fold(z).transpose(1, 2),
+        delta_bias=P("dt_proj.bias").flatten(),
+        delta_softplus=True,
+    )  # (B, M·Di, T)
+    return _linear(_unfold(y.transpose(1, 2), M), P("out_proj.weight"))
+
+
+def _gdn(layer: GatedDeltaNet, P: Params, x_MBTD: torch.Tensor) -> torch.Tensor:
+    """`GatedDeltaNet.forward` for M members: the gated delta rule over M·H heads."""
+    M, Bsz, T, _ = x_MBTD.shape
+    H, dk, dv, Kd = layer.nheads, layer.head_k_dim, layer.head_v_dim, layer.key_dim
+    sizes = [layer.conv_dim, layer.gate_dim, H, H]
+    qkv, gate, a, b = torch.split(_linear(x_MBTD, P("in_proj.weight")), sizes, dim=-1)
+    qkv = _short_conv(layer, P, qkv)  # (B, T, M, Cc)
+    q, k, v = torch.split(qkv, [Kd, Kd, layer.value_dim], dim=-1)
+    q = l2norm(q.reshape(Bsz, T, M * H, dk))
+    k = l2norm(k.reshape(Bsz, T, M * H, dk))
+    v = v.reshape(Bsz, T, M * H, dv)
+    # g = -exp(A_log)·softplus(a + dt_bias), β = sigmoid(b) (×2 with negative eigenvalues).
+    g = decay_from_log(P("A_log")).float()[:, None, None, :] * F.softplus(
+        a.float() + _members(P("dt_bias").float(), 4)
+    )  # (M, B, T, H)
+    beta = torch.sigmoid(b.float())
+    if layer.config.allow_neg_eigval:
+        beta = 2 * beta
+    o = kernels.gated_delta_rule(q, k, v, _fold(g), _fold(beta))  # (B, T, M·H, dv)
+    o = o.view(Bsz, T, M, H, dv).permute(2, 0, 1, 3, 4)  # (M, B, T, H, dv)
+    norm, weight = layer.norm, _members(P("norm.weight").float(), 5)
+    h = F.rms_norm(o.float(), (dv,), eps=norm.eps) * weight
+    if layer.config.use_gate:
+        h = h * F.silu(gate.unflatten(-1, (H, dv)).float())
+    return _linear(h.to(o.dtype).flatten(-2), P("out_proj.weight"))
+
+
+def _attn(layer: Attention, P: Params, x_MBTD: torch.Tensor) -> torch.Tensor:
+    """`Attention.forward` for M members: the members folded into attention's batch."""
+    M, Bsz, T, _ = x_MBTD.shape
+    Hq, K, E = layer.num_heads, layer.num_kv_heads, layer.head_dim
+    q = _linear(x_MBTD, P("q_proj.weight")).view(M * Bsz, T, Hq, E).transpose(1, 2)
+    kv = _linear(x_MBTD, P("kv_proj.weight")).view(M * Bsz, T, 2, K, E)
+    k, v = kv.permute(2, 0, 3, 1, 4)  # (M·B, K, T, E) each
+    if layer.config.rope:
+        positions = torch.arange(T, device=x_MBTD.device)
+        cos, sin = rope_cos_sin(positions, E, layer.config.rope_theta)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+    mask = None
+    if layer.window is not None:  # causal and within the window, as `Attention._mask`
+        positions = torch.arange(T, device=x_MBTD.device)
+        diff = positions[:, None] - positions[None, :]
+        mask = (diff >= 0) & (diff < layer.window)
+    y = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=mask, is_causal=mask is None, enable_gqa=Hq != K
+    )  # (M·B, H, T, E)
+    y = y.transpose(1, 2).reshape(M, Bsz, T, Hq * E)
+    return _linear(y, P("out_proj.weight"))
+
+
+def _mlp(layer: MLP, P: Params, x_MBTD: torch.Tensor) -> torch.Tensor:
+    """`MLP.forward` for M members: SwiGLU or squared ReLU."""
+    h = _linear(x_MBTD, P("w_in.weight"))
+    if layer.gated:
+        gate, up = h.chunk(2, dim=-1)
+        h = F.silu(gate) * up
+    else:
+        h = F.relu(h).square()
+    return _linear(h, P("w_out.weight"))
+
+
+_FORWARDS: dict[type[Layer], Callable[..., torch.Tensor]] = {
+    Mamba2: _ssd,
+    Mamba1: _scan,
+    GatedDeltaNet: _gdn,
+    Attention: _attn,
+    MLP: _mlp,
+}
