@@ -28,6 +28,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from hybridlab.bench.limits import check_measurable, decode_length
 from hybridlab.bench.protocol import (
     Protocol,
     Timing,
@@ -123,6 +124,10 @@ def measure(
         phases: a subset of ("prefill", "decode", "train").
         on_phase: called with each phase's name once it is measured (a progress bar).
 
+    Raises:
+        ValueError: a bad argument, or sizes this machine cannot hold or finish (memory and
+            work are estimated before anything is allocated: `hybridlab.bench.limits`).
+
     Example:
         >>> m = measure(hybridlab.parse("ssd*2", d_model=64), 128, Protocol(repeats=1))
         >>> sorted(m.tokens_per_s)
@@ -137,6 +142,7 @@ def measure(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
     the_dtype = torch_dtype(dtype)
+    check_measurable(spec, context, protocol, batch=batch, dtype=the_dtype, phases=phases)
     result = Measurement(
         context=context,
         batch=batch,
@@ -175,8 +181,7 @@ def _inference(
 ) -> None:
     B, T = ids.shape
     steps = protocol.decode_steps
-    # Room for the prompt and every decode run: warm-up, repeats and the memory run.
-    max_len = T + steps * (protocol.warmup + protocol.decode_repeats + 1)
+    max_len = decode_length(T, protocol)
     weights = tensor_bytes([*model.parameters(), *model.buffers()])
     holder: dict[str, Any] = {}
 

@@ -15,12 +15,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from hybridlab.bench import PHASES, Measurement, Protocol, measure, torch_dtype
+from hybridlab.bench.limits import check_measurable
 from hybridlab.cli.errors import fail
 from hybridlab.cost import count_params
 from hybridlab.spec import ModelSpec, parse
 
 # Wide enough that the KV cache, not per-op overhead, decides attention's decode time at 4k.
 DEFAULT_D_MODEL = 256
+# The settings `check_measurable` names, as this command calls them.
+FLAGS = {"context": "--context", "batch": "--batch", "decode_steps": "--decode-steps"}
 
 
 def bench(
@@ -63,7 +66,7 @@ def bench(
     try:
         model_spec = parse(spec, d_model=d_model, vocab_size=vocab_size)
         contexts = _contexts(context)
-        torch_dtype(dtype)
+        the_dtype = torch_dtype(dtype)
         if batch < 1:
             raise ValueError(f"--batch must be >= 1, got {batch}")
         if device not in ("auto", "cpu", "cuda"):
@@ -76,9 +79,14 @@ def bench(
             device="cpu" if resolved == "auto" else resolved,
         )
         protocol.validate()
+        phases = [p for p in PHASES if not (skip_train and p == "train")]
+        # Every context is checked before the first is measured: its memory and work fit.
+        for ctx in contexts:
+            check_measurable(
+                model_spec, ctx, protocol, batch=batch, dtype=the_dtype, phases=phases, names=FLAGS
+            )
     except ValueError as err:  # SpecError is a ValueError; its text carries its own caret lines
         fail(str(err))
-    phases = [p for p in PHASES if not (skip_train and p == "train")]
     stderr = Console(stderr=True)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -128,11 +136,17 @@ def bench(
 
 
 def _contexts(text: str) -> list[int]:
-    items = [item.strip() for item in text.split(",") if item.strip()]
-    if not items:
+    """The lengths of `--context`: integers >= 1 separated by single commas."""
+    if not text.strip():
         raise ValueError("--context needs at least one length, e.g. 256,4096")
+    items = [item.strip() for item in text.split(",")]
     out = []
-    for item in items:
+    for number, item in enumerate(items, start=1):
+        if not item:
+            raise ValueError(
+                f"--context: length {number} of {text!r} is empty; separate the lengths with "
+                f"single commas, e.g. 256,4096"
+            )
         try:
             value = int(item)
         except ValueError:
