@@ -8,9 +8,6 @@ from typing import Any
 
 from hybridlab.results import Status
 
-# The study's modules still read these two names; `Status.OK` and `Status.FAILED` replace them.
-OK, FAILED = Status.OK, Status.FAILED
-
 
 @dataclass(kw_only=True)
 class TrainResult:
