@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from hybridlab.results import objective_metric
 from hybridlab.tracking.mlflow_store import RunStore, flatten
 
 STUDY_TAG, ROLE_TAG, NUMBER_TAG = "hybridlab.study", "hybridlab.role", "trial_number"
@@ -86,7 +87,7 @@ def load_children(store: RunStore, parent_id: str, labels: Sequence[str]) -> Run
         book.finished.add(number)
         book.outcomes[number] = tags.get("outcome")
         metrics = run.data.metrics
-        objectives = [metrics.get(f"obj/{label}") for label in labels]
+        objectives = [metrics.get(objective_metric(label)) for label in labels]
         if run.info.status == "FINISHED" and None not in objectives:
             book.values[number] = objectives
         if "pareto_rank" in tags:
