@@ -18,17 +18,23 @@ products of step 2, which run sequentially over chunks):
     2. sequential:  u_c = U_c − W_c S,   S ← e^{cs_last} S + (K ∘ e^{cs_last − cs})ᵀ u_c
     3. per chunk:   O = (scale Q ∘ e^{cs}) S_entering + P u
 Every decay factor is a difference of cumulative log-decays within one chunk, never a ratio
-of products (no 1/γ that overflows under strong decay), clamped below at -80 before `exp` (exp of
-arguments below about -87 is denormal and ~15x slower on x86; kernels/ssd/chunk.py measured it).
+of products (no 1/γ that overflows under strong decay), taken to full precision
+(kernels/_decay.py: in fp32 it carried the rounding of cs, ~1e-4 at g ≈ −30), clamped below
+at -80 before `exp` (exp of arguments below about -87 is denormal and ~15x slower on x86;
+kernels/ssd/chunk.py measured it).
 Lengths that are not a multiple of C are padded with g = β = 0 and k = v = q = 0, which leaves
-the state, and so the final state, unchanged.
+the state, and so the final state, unchanged. Causal under NaN and inf: a chunk's matmuls
+multiply the zeros above its diagonals by later positions (0 · NaN = NaN), so from the first
+non-finite k, v, g or β of a head on the inputs are held at zero and the outputs set to NaN, as
+the recurrence has them (`_poisoned`; one sum per input when all are finite).
 
 Backward (hand-written, `_chunk_backward`): the reverse of step 2 is sequential over chunks
 (dS_entering = (Q∘e^{cs})ᵀ dO + e^{cs_last} dS_leaving − Wᵀ du, du = Pᵀ dO + (K∘e^{cs_last−cs}) dS);
 the rest is per chunk: [dVβ | dKβ] = Tᵀ [du | −du Sᵀ] (the transposed solve), then
 dA = −[dVβ | dKβ] [U | W]ᵀ below the diagonal. Every term that carries a decay factor
-exp(cs_t − cs_i) passes its gradient to the log-decays as Z = dX ∘ X (row sums to cs_t, column
-sums from cs_i); dg is the reverse cumulative sum of dcs inside each chunk.
+exp(cs_t − cs_i), exp(cs_t) or exp(cs_last − cs_i) passes Z = dX ∘ X to exactly the g_j it
+depends on (kernels/_decay.py): nothing is added that must cancel, which keeps dg accurate
+to its own size however strong the decay (it was noise below g ≈ −10).
 
 Measured (b=8, l=1024, h=8, dk=dv=64, fp32, forward+backward, 2 CPU cores shared with other
 jobs, load average ~8, so absolute times are inflated; the two ran interleaved in one process,
@@ -41,19 +47,26 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from hybridlab.kernels._decay import (
+    cumulative,
+    differences,
+    pair_sums,
+    prefix_sums_before,
+    suffix_sums,
+)
 
 CHUNK = 64
 # exp() arguments are clamped here: below about -87 fp32 exp results are denormal and slow.
 _MIN_LOG_DECAY = -80.0
 
 
-def _decay_matrix(cs: torch.Tensor, strict: bool) -> torch.Tensor:
-    """Γ_ti = exp(cs_t − cs_i) on or below the diagonal (strictly below if `strict`), 0 above;
-    cs (c, N, C) -> (c, N, C, C)."""
-    C = cs.shape[-1]
-    keep = torch.ones(C, C, dtype=torch.bool, device=cs.device).tril(-1 if strict else 0)
-    diff = cs[..., :, None] - cs[..., None, :]
-    return diff.clamp_min(_MIN_LOG_DECAY).masked_fill(~keep, float("-inf")).exp()
+def _decay_matrix(cs_hi: torch.Tensor, cs_lo: torch.Tensor) -> torch.Tensor:
+    """Γ_ti = exp(cs_t − cs_i) on and below the diagonal, 0 above, from the (hi, lo) pair of
+    `_decay.cumulative`: (c, N, C) -> (c, N, C, C)."""
+    C = cs_hi.shape[-1]
+    keep = torch.ones(C, C, dtype=torch.bool, device=cs_hi.device).tril()
+    diff = differences(cs_hi, cs_lo)
+    return diff.clamp_min_(_MIN_LOG_DECAY).masked_fill_(~keep, float("-inf")).exp_()
 
 
 def _unit_lower_inverse(A: torch.Tensor) -> torch.Tensor:
@@ -79,20 +92,21 @@ def _chunk_forward(q, k, v, g, beta, h0, scale):
     c, N, C, dk = k.shape
     dv = v.shape[-1]
     cN = c * N
-    cs = g.cumsum(-1)  # (c, N, C)
+    cs, cs_lo = cumulative(g, -1)  # (c, N, C), with its rounding: see kernels/_decay.py
     e_cs = torch.exp(cs.clamp_min(_MIN_LOG_DECAY))  # (c, N, C)
     e_last = e_cs[..., -1]  # (c, N)
-    e_to_end = torch.exp((cs[..., -1:] - cs).clamp_min(_MIN_LOG_DECAY))  # (c, N, C)
+    to_end = (cs[..., -1:] - cs) + (cs_lo[..., -1:] - cs_lo)  # (c, N, C)
+    e_to_end = torch.exp(to_end.clamp_min(_MIN_LOG_DECAY))
     qs = q * scale
 
     # 1. per chunk: A (strictly lower), T = (I + A)⁻¹, U, W and P.
     kf = k.view(cN, C, dk)
     KK = torch.bmm(kf, kf.transpose(1, 2)).view(c, N, C, C)
-    A = KK * _decay_matrix(cs, strict=True) * beta[..., None]  # zero on and above the diagonal
+    gamma = _decay_matrix(cs, cs_lo)
+    A = (KK * gamma * beta[..., None]).tril_(-1)  # zero on and above the diagonal
     T = _unit_lower_inverse(A.view(cN, C, C))  # (cN, C, C)
     U = torch.bmm(T, (v * beta[..., None]).view(cN, C, dv)).view(c, N, C, dv)
     W = torch.bmm(T, (k * (beta * e_cs)[..., None]).view(cN, C, dk)).view(c, N, C, dk)
-    gamma = _decay_matrix(cs, strict=False)
     P = torch.bmm(qs.view(cN, C, dk), kf.transpose(1, 2)).view(c, N, C, C) * gamma
 
     # 2. sequential over chunks: H[i] is the state entering chunk i.
@@ -145,11 +159,12 @@ def _chunk_backward(do, dfinal, q, k, v, beta, final, scale, saved):
                            alpha=-1.0)  # fmt: skip
     dh0 = dS
 
-    # Gradients of the log-decays, as Σ over terms X carrying exp(cs_t − cs_i) of Z = dX ∘ X.
+    # Log-decay gradients (kernels/_decay.py): Z = dX ∘ X summed per term, for the terms
+    # through the chunk end (kd) and the entering state's decay; A's and P's come below.
     dkd = bmm(u.view(cN, C, dv), dS_out.view(cN, dk, dv).transpose(1, 2)).view(c, N, C, dk)
-    z_kd = (dkd * kd).sum(-1)  # (c, N, C)
-    dcs = (dqg * qg).sum(-1) - z_kd
-    dcs[..., -1] += z_kd.sum(-1) + e_last * (dS_out * H).sum((-1, -2))
+    dg = prefix_sums_before((dkd * kd).sum(-1))  # exp(cs_last − cs_i)
+    dg += (e_last * (dS_out * H).sum((-1, -2)))[..., None]  # exp(cs_last): every position
+    z_entering = (dqg * qg).sum(-1)  # exp(cs_t)
 
     # Step 1: through U = T (β v) and W = T (β e^{cs} k), then A.
     du_f = du.view(cN, C, dv)
@@ -160,12 +175,10 @@ def _chunk_backward(do, dfinal, q, k, v, beta, final, scale, saved):
     dA = bmm(dvb.view(cN, C, dv), U.view(cN, C, dv).transpose(1, 2))
     dA = torch.baddbmm(dA, dkb.view(cN, C, dk), W.view(cN, C, dk).transpose(1, 2))
     dA = dA.view(c, N, C, C).tril_(-1).neg_()
-    zA = dA * A
-    zP = dP * P
-    dcs += zA.sum(-1) - zA.sum(-2) + zP.sum(-1) - zP.sum(-2)
+    dg += pair_sums(dA * A + dP * P)  # exp(cs_t − cs_i), i < t: A and P below the diagonal
     kb_scale = beta * e_cs  # (c, N, C)
     z_kb = (dkb * k).sum(-1)  # (c, N, C)
-    dcs += z_kb * kb_scale
+    dg += suffix_sums(z_entering + z_kb * kb_scale)  # exp(cs_t): W = T (β e^{cs} K) too
 
     GA = (dA * gamma).view(cN, C, C)  # gradient of β_t (k_t·k_i), strictly lower
     GP = (dP * gamma).view(cN, C, C)  # gradient of scale (q_t·k_i), causal
@@ -178,7 +191,6 @@ def _chunk_backward(do, dfinal, q, k, v, beta, final, scale, saved):
     dk_ += dkd * e_to_end[..., None] + dkb * kb_scale[..., None]
     dqs = bmm(GP, kf).view(c, N, C, dk) + dqg * e_cs[..., None]
     dv_ = dvb * beta[..., None]
-    dg = dcs.flip(-1).cumsum(-1).flip(-1)
     return dqs * scale, dk_, dv_, dg, dbeta, dh0
 
 
@@ -233,6 +245,12 @@ def gated_delta_rule_chunk(
     dtype = v.dtype
     b, length, h, dk = k.shape
     dv = v.shape[-1]
+    poisoned = _poisoned(k, v, g, beta)
+    if poisoned is not None:
+        # The recurrence is non-finite from there on: the rest of the sequence is held at zero
+        # (g = β = 0 leaves the state as it is) and its outputs set to NaN below.
+        k, v = k.masked_fill(poisoned[..., None], 0.0), v.masked_fill(poisoned[..., None], 0.0)
+        g, beta = g.masked_fill(poisoned, 0.0), beta.masked_fill(poisoned, 0.0)
     C = max(1, min(CHUNK, length))
     q, k, v, g, beta = (_to_chunks(t.float(), length, C) for t in (q, k, v, g, beta))
     h0 = initial_state.float().reshape(b * h, dk, dv) if initial_state is not None else None
@@ -243,9 +261,29 @@ def gated_delta_rule_chunk(
     c = o.shape[0]
     o = o.view(c, b, h, C, dv).permute(1, 0, 3, 2, 4).reshape(b, c * C, h, dv)
     o = o[:, :length].to(dtype)  # (b, l, h, dv)
+    final = final.view(b, h, dk, dv).to(dtype)
+    if poisoned is not None:
+        o = o.masked_fill(poisoned[..., None], float("nan"))
+        final = final.masked_fill(poisoned[:, -1, :, None, None], float("nan"))
     if return_final_state:
-        return o, final.view(b, h, dk, dv).to(dtype)
+        return o, final
     return o
+
+
+def _poisoned(k, v, g, beta) -> torch.Tensor | None:
+    """(b, l, h) True from the first non-finite k, v, g or β of each head on; None when every
+    value is finite (one sum per tensor tells, the common case).
+
+    Inside a chunk every product is a matmul over all of its positions, and the zeros that keep
+    later positions out (above the diagonal of A, T and P) multiply their values: 0 · NaN = NaN,
+    so one non-finite value spoiled every earlier output of its chunk. q is not in the list: a
+    query reaches its own output only.
+    """
+    if all(torch.isfinite(t.sum()) for t in (k, v, g, beta)):
+        return None
+    finite = torch.isfinite(k).all(-1) & torch.isfinite(v).all(-1)
+    finite &= torch.isfinite(g) & torch.isfinite(beta)
+    return (~finite).cumsum(1) > 0
 
 
 def _measure(repeats: int = 3) -> None:

@@ -42,6 +42,13 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from hybridlab.kernels._decay import (
+    cumulative,
+    differences,
+    pair_sums,
+    prefix_sums_before,
+    suffix_sums,
+)
 
 # exp() arguments are clamped here: below about -87 fp32 exp results are denormal and slow.
 _MIN_LOG_DECAY = -80.0
@@ -87,7 +94,9 @@ def _unstack_heads(t, b, c, q, g, r, p):
 
 
 def _chunk_forward(x, dt, A, B, C, h0, q, states=True):
-    """Steps 1-4 on fp32 tensors whose length is a multiple of q: y, final state, saved parts.
+    """Steps 1-4 on fp32 tensors whose length is a multiple of q: y, final state and what the
+    backward reuses: (cs, L, M, Δx, the entering states H, the off-diagonal output, the decay to
+    each chunk's end w), the last three None when only step 1 runs.
 
     With `states=False` (one chunk, no initial state, no final state wanted) only step 1 runs
     and the final state is None.
@@ -99,15 +108,16 @@ def _chunk_forward(x, dt, A, B, C, h0, q, states=True):
     x_c = x.view(b, c, q, h, p)
     dt_c = dt.view(b, c, q, h)
     a = dt_c * A  # (b, c, q, h)
-    cs = a.cumsum(2)  # (b, c, q, h)
+    # With its rounding, so that decays between positions are exact (kernels/_decay.py).
+    cs, cs_lo = cumulative(a, 2)  # (b, c, q, h)
     B_g = _group_major(B, b, c, q, g, n)  # (bcg, q, n)
     C_g = _group_major(C, b, c, q, g, n)  # (bcg, q, n)
 
     # 1. diagonal blocks: M = (C Bᵀ ∘ causal mask) ∘ L with L_ij = exp(cs_i - cs_j), per head.
     tril = _tril(q, x.device)
     CB = torch.bmm(C_g, B_g.transpose(1, 2)).masked_fill_(~tril, 0.0)
-    cs_T = cs.transpose(2, 3).contiguous()  # (b, c, h, q); contiguous so that L is too
-    L = cs_T[..., :, None] - cs_T[..., None, :]
+    # (b, c, h, q) operands, contiguous so that L is too.
+    L = differences(cs.transpose(2, 3).contiguous(), cs_lo.transpose(2, 3).contiguous())
     # Every Δ·A ≤ 0 (False if one is NaN): exponents are ≤ 0 below the diagonal and ≥ 0 above,
     # where the clamp keeps them finite. Otherwise the upper triangle is masked before exp.
     if a.max() <= 0:
@@ -124,10 +134,10 @@ def _chunk_forward(x, dt, A, B, C, h0, q, states=True):
     y_diag = _masked_product(M, xd_T.view(b * c * h, q, p)).view(b, c, h, q, p)
     if not states:
         y = y_diag.transpose(2, 3).contiguous()  # (b, c, q, h, p)
-        return y.view(b, l, h, p), None, (cs, L, M, xd_T, None)
+        return y.view(b, l, h, p), None, (cs, L, M, xd_T, None, None, None)
 
     # 2. chunk states S = (Δx ∘ decay to the chunk end)ᵀ B, heads of a group stacked.
-    w = torch.exp(cs[:, :, -1:] - cs)  # (b, c, q, h)
+    w = torch.exp((cs[:, :, -1:] - cs) + (cs_lo[:, :, -1:] - cs_lo))  # (b, c, q, h)
     xw = _stack_heads(x_c * (dt_c * w)[..., None], *dims)  # (bcg, q, rp)
     S = torch.bmm(xw.transpose(1, 2), B_g).view(b, c, h, p, n)
 
@@ -142,16 +152,25 @@ def _chunk_forward(x, dt, A, B, C, h0, q, states=True):
         torch.addcmul(S[:, i], H[:, i], decay[:, i], out=H[:, i + 1])
     final = torch.addcmul(S[:, -1], H[:, -1], decay[:, -1])  # (b, h, p, n)
 
-    # 4. off-diagonal blocks: exp(cs_i) · H_{c-1} C_i, heads of a group stacked.
-    y = torch.bmm(C_g, H.view(b * c * g, r * p, n).transpose(1, 2))  # (bcg, q, rp)
-    y = _unstack_heads(y, *dims)  # (b, c, q, h, p)
-    y.mul_(torch.exp(cs)[..., None]).add_(y_diag.transpose(2, 3))
-    return y.view(b, l, h, p), final, (cs, L, M, xd_T, H)
+    # 4. off-diagonal blocks: exp(cs_i) · H_{c-1} C_i, heads of a group stacked; kept apart
+    # from the diagonal blocks for the log-decay gradient.
+    y_off = torch.bmm(C_g, H.view(b * c * g, r * p, n).transpose(1, 2))  # (bcg, q, rp)
+    y_off = _unstack_heads(y_off, *dims).mul_(torch.exp(cs)[..., None])  # (b, c, q, h, p)
+    y = y_off + y_diag.transpose(2, 3)
+    return y.view(b, l, h, p), final, (cs, L, M, xd_T, H, y_off, w)
 
 
-def _chunk_backward(dy, dfinal, x, dt, A, B, C, y, final, cs, L, M, xd_T, H, q):
+def _chunk_backward(dy, dfinal, x, dt, A, B, C, cs, L, M, xd_T, H, y_off, w, q):
     """Gradients of _chunk_forward for x, dt, A, B, C and h0 (see the module docstring); with
-    H None (forward ran step 1 alone) only step 1's terms, and no h0 gradient."""
+    H None (forward ran step 1 alone) only step 1's terms, and no h0 gradient.
+
+    The log-decay gradient da (of a = Δ·A) sums each term's share Z = dX ∘ X over exactly the
+    positions it depends on (kernels/_decay.py), in (b, c, h, q) layout:
+        diagonal blocks  (dy_i · Δ_j x_j) M_ij          to a_k for j < k ≤ i
+        off-diagonal     dy_i · y_off_i                 to a_k for k ≤ i
+        chunk states     Δ_j x_j · dx̃_j (state part)    to a_k for k > j
+        state passing    exp(cs_last) ⟨dH_c, H_{c−1}⟩   to every a_k of the chunk
+    """
     b, l, h, p = x.shape
     g, n = B.shape[2], B.shape[3]
     c, r = l // q, h // g
@@ -162,13 +181,12 @@ def _chunk_backward(dy, dfinal, x, dt, A, B, C, y, final, cs, L, M, xd_T, H, q):
     B_g = _group_major(B, b, c, q, g, n)  # (bcg, q, n)
     C_g = _group_major(C, b, c, q, g, n)  # (bcg, q, n)
 
-    # ∂/∂cs_i through every term that reads cs_i on the output side: dY_i · Y_i.
-    dcs = (dy_c * y.view(b, c, q, h, p)).sum(-1)  # (b, c, q, h)
-
     # 1. diagonal blocks.
     dy_T = dy_c.transpose(2, 3).contiguous().view(b * c * h, q, p)
     dxd_T = torch.bmm(M.transpose(1, 2), dy_T).view(b, c, h, q, p)  # head-major
-    dM = torch.bmm(dy_T, xd_T.view(b * c * h, q, p).transpose(1, 2)).mul_(L.view(-1, q, q))
+    dy_xd = torch.bmm(dy_T, xd_T.view(b * c * h, q, p).transpose(1, 2))  # dy_i · Δ_j x_j
+    da = pair_sums(dy_xd * M).view(b, c, h, q)
+    dM = dy_xd.mul_(L.view(-1, q, q))
     dCB = dM.view(b, c, g, r, q, q).sum(3).masked_fill_(~_tril(q, x.device), 0.0)
     dCB = dCB.view(b * c * g, q, q)
     dC = torch.bmm(dCB, B_g)  # (bcg, q, n)
@@ -178,6 +196,7 @@ def _chunk_backward(dy, dfinal, x, dt, A, B, C, y, final, cs, L, M, xd_T, H, q):
         dxd = dxd_T.transpose(2, 3).contiguous()  # (b, c, q, h, p)
     else:
         # 4. off-diagonal blocks.
+        da += suffix_sums((dy_c * y_off).sum(-1).transpose(2, 3))
         dye = _stack_heads(dy_c * torch.exp(cs)[..., None], *dims)  # (bcg, q, rp)
         dC += torch.bmm(dye, H.view(b * c * g, r * p, n))
         dH_off = torch.bmm(dye.transpose(1, 2), C_g).view(b, c, h, p, n)
@@ -189,23 +208,19 @@ def _chunk_backward(dy, dfinal, x, dt, A, B, C, y, final, cs, L, M, xd_T, H, q):
         for i in range(c - 1, 0, -1):
             torch.addcmul(dH_off[:, i], dS[:, i], decay[:, i], out=dS[:, i - 1])
         dh0 = torch.addcmul(dH_off[:, 0], dS[:, 0], decay[:, 0])
-        # ⟨dH_c, H_c⟩ at each chunk's last position, with H_c the state leaving chunk c.
-        dcs[:, :-1, -1] += (dS[:, :-1] * H[:, 1:]).sum((-1, -2))
-        dcs[:, -1, -1] += (dS[:, -1] * final).sum((-1, -2))
+        da += (dS * H).sum((-1, -2)).mul_(decay[..., 0, 0])[..., None]
 
         # 2. chunk states.
-        w = torch.exp(cs[:, :, -1:] - cs)  # (b, c, q, h)
         xw = _stack_heads(x_c * (dt_c * w)[..., None], *dims)  # (bcg, q, rp)
         dS_g = dS.view(b * c * g, r * p, n)
         dB += torch.bmm(xw, dS_g)
         dxd = _unstack_heads(torch.bmm(B_g, dS_g.transpose(1, 2)), *dims).mul_(w[..., None])
+        da += prefix_sums_before(((dxd * x_c).sum(-1) * dt_c).transpose(2, 3))
         dxd += dxd_T.transpose(2, 3)
 
-    # Δx, then the log-decay cumsum: da_k = Σ_{i≥k} dcs_i within the chunk.
-    ddt = (dxd * x_c).sum(-1)  # (b, c, q, h)
+    ddt = (dxd * x_c).sum(-1)  # (b, c, q, h), through Δx
     dx = dxd.mul_(dt_c[..., None])
-    dcs -= dt_c * ddt
-    da = dcs.flip(2).cumsum(2).flip(2)
+    da = da.transpose(2, 3)  # (b, c, q, h)
     ddt += da * A
     dA = (da * dt_c).sum((0, 1, 2))
     dB = dB.view(b, c, g, q, n).transpose(2, 3).reshape(b, l, g, n)
@@ -218,8 +233,8 @@ class _ChunkScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, dt, A, B, C, h0, q, states):
-        y, final, (cs, L, M, xd_T, H) = _chunk_forward(x, dt, A, B, C, h0, q, states)
-        ctx.save_for_backward(x, dt, A, B, C, y, final, cs, L, M, xd_T, H)
+        y, final, saved = _chunk_forward(x, dt, A, B, C, h0, q, states)
+        ctx.save_for_backward(x, dt, A, B, C, *saved)
         ctx.q = q
         ctx.has_h0 = h0 is not None
         return y, final

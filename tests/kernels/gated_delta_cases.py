@@ -51,23 +51,6 @@ def reference(q, k, v, g, beta, scale=None, initial_state=None):
     return torch.stack(outs, dim=1), S
 
 
-def run_with_grads(fn, kw: dict, seed: int = 1):
-    """Forward (o, final state), backward of a fixed random projection of both; returns the
-    outputs and every input gradient by name ("o", "final_state", "dq", ...), detached, on CPU."""
-    leaves = {
-        name: t.detach().clone().requires_grad_() if torch.is_tensor(t) else t
-        for name, t in kw.items()
-    }
-    o, final = fn(**leaves)
-    gen = torch.Generator().manual_seed(seed)
-    do = torch.randn(o.shape, generator=gen, dtype=torch.float64)
-    dfinal = torch.randn(final.shape, generator=gen, dtype=torch.float64)
-    ((o.double() * do.to(o.device)).sum() + (final.double() * dfinal.to(o.device)).sum()).backward()
-    out = {"o": o, "final_state": final}
-    out.update({f"d{n}": t.grad for n, t in leaves.items() if torch.is_tensor(t)})
-    return {name: t.detach().cpu() for name, t in out.items()}
-
-
 def assert_matches_reference(actual: dict, expected: dict) -> None:
     """Every output and gradient of `actual` within assert_close's tolerance of `expected`."""
     assert set(actual) == set(expected)

@@ -11,10 +11,17 @@ Each strategy draws shapes and options, and a seed from which the tensors are ma
                                            growing or mixed states, kept within fp32's range
     selective_state_update_inputs          either layout (SSD or Mamba-1)
     causal_conv1d_inputs, causal_conv1d_update_inputs
+    gated_delta_rule_inputs                g from −1e-3 to −100 per token (to exp(−100), where
+                                           a state forgets at once), or either sign near 0;
+                                           one chunk (64) or two; β in [0, 2] (negative
+                                           eigenvalues allowed)
+    gated_delta_step_inputs
 `full=True` gives every optional argument (the refusal tests corrupt one of them).
 `call` runs an op on a backend and returns its outputs (and input gradients) by name;
-`assert_agrees` compares them; `assert_causal_under_poison` is the NaN-causality check of
-test_nan_causality.py and its Triton twin.
+`assert_agrees` compares them; `run_with_grads` runs any (output, final state) function and
+differentiates a fixed projection of both; `assert_causal_under_poison` is the NaN-causality
+check of test_nan_causality.py and its Triton twin; `assert_accurate` is the 1e-4 gradient check
+against a float64 reference (test_ssd.py, test_gated_delta.py and their Triton twins).
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from helpers import assert_close
 from hybridlab.kernels import (
     causal_conv1d,
     causal_conv1d_update,
+    gated_delta_rule,
+    gated_delta_step,
     selective_scan,
     selective_state_update,
     ssd,
@@ -36,9 +45,15 @@ OPS = {
     "selective_state_update": selective_state_update,
     "causal_conv1d": causal_conv1d,
     "causal_conv1d_update": causal_conv1d_update,
+    "gated_delta_rule": gated_delta_rule,
+    "gated_delta_step": gated_delta_step,
 }
 # Arguments updated in place: each call gets its own copy, and the copy is an output.
-IN_PLACE = {"selective_state_update": "state", "causal_conv1d_update": "conv_state"}
+IN_PLACE = {
+    "selective_state_update": "state",
+    "causal_conv1d_update": "conv_state",
+    "gated_delta_step": "state",
+}
 
 
 def _maker(seed: int):
@@ -190,17 +205,65 @@ def causal_conv1d_update_inputs(draw, full: bool = False) -> dict:
     return kw
 
 
+def _log_decays(draw, uniform, *shape: int) -> torch.Tensor:
+    """g per token: −10^U(−3, 2) (a decay, from barely to exp(−100) per token) or U(−0.3, 0.1)
+    (either sign, near 0: a state that may grow, as the recurrence lets it)."""
+    if draw(st.booleans()):
+        return -(10.0 ** uniform(-3.0, 2.0, *shape))
+    return uniform(-0.3, 0.1, *shape)
+
+
+@st.composite
+def gated_delta_rule_inputs(draw, full: bool = False) -> dict:
+    b, l, h = draw(st.integers(1, 2)), draw(st.integers(1, 70)), draw(st.integers(1, 2))
+    dk, dv = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    randn, uniform = _maker(draw(st.integers(0, 2**16)))
+    kw = {
+        "q": randn(b, l, h, dk),
+        "k": torch.nn.functional.normalize(randn(b, l, h, dk), dim=-1),
+        "v": randn(b, l, h, dv),
+        "g": _log_decays(draw, uniform, b, l, h),
+        "beta": uniform(0.0, 2.0, b, l, h),
+    }
+    if _option(draw, full):
+        kw["scale"] = draw(st.floats(0.1, 1.0))
+    if _option(draw, full):
+        kw["initial_state"] = randn(b, h, dk, dv)
+    kw["return_final_state"] = _option(draw, full)
+    return kw
+
+
+@st.composite
+def gated_delta_step_inputs(draw, full: bool = False) -> dict:
+    b, h = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    dk, dv = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    randn, uniform = _maker(draw(st.integers(0, 2**16)))
+    kw = {
+        "state": randn(b, h, dk, dv),
+        "q": randn(b, h, dk),
+        "k": torch.nn.functional.normalize(randn(b, h, dk), dim=-1),
+        "v": randn(b, h, dv),
+        "g": _log_decays(draw, uniform, b, h),
+        "beta": uniform(0.0, 2.0, b, h),
+    }
+    if _option(draw, full):
+        kw["scale"] = draw(st.floats(0.1, 1.0))
+    return kw
+
+
 STRATEGIES = {
     "ssd": ssd_inputs,
     "selective_scan": selective_scan_inputs,
     "selective_state_update": selective_state_update_inputs,
     "causal_conv1d": causal_conv1d_inputs,
     "causal_conv1d_update": causal_conv1d_update_inputs,
+    "gated_delta_rule": gated_delta_rule_inputs,
+    "gated_delta_step": gated_delta_step_inputs,
 }
 
 
 # Ops whose fast path has its own backward (the decode steps are the same code on both).
-WITH_GRADS = {"ssd", "selective_scan", "causal_conv1d"}
+WITH_GRADS = {"ssd", "selective_scan", "causal_conv1d", "gated_delta_rule"}
 
 
 def assert_agrees(actual: torch.Tensor, expected: torch.Tensor, name: str) -> None:
@@ -211,6 +274,34 @@ def assert_agrees(actual: torch.Tensor, expected: torch.Tensor, name: str) -> No
         assert actual.abs().max() <= 1e-5, f"{name}: {actual} where the reference is 0"
     else:
         assert_close(actual, expected, name=name)
+
+
+# Below this norm a gradient is zero for any optimiser: what a decay of exp(−100) leaves.
+NEGLIGIBLE = 1e-20
+
+
+def assert_accurate(
+    actual: torch.Tensor,
+    expected: torch.Tensor,
+    name: str,
+    rel_rms: float = 1e-4,
+    axis: int | None = None,
+) -> None:
+    """`actual` within `rel_rms` of a float64 reference, each slice along `axis` on its own (a
+    head whose decay is fast has gradients 1e7x smaller than a slow one's, and a relative error
+    over both would not see them). A slice whose reference norm is below NEGLIGIBLE must be
+    below it too."""
+    slices = (
+        [(actual, expected)]
+        if axis is None
+        else zip(actual.unbind(axis), expected.unbind(axis), strict=True)
+    )
+    for i, (a, e) in enumerate(slices):
+        where = name if axis is None else f"{name}[head {i}]"
+        if e.double().norm() < NEGLIGIBLE:
+            assert a.double().norm() < NEGLIGIBLE, f"{where}: {a} where the reference is ~0"
+        else:
+            assert_close(a, e, rel_rms=rel_rms, name=where)
 
 
 def call(
@@ -244,6 +335,23 @@ def call(
     return {k: v.detach().cpu() for k, v in outputs.items()}
 
 
+def run_with_grads(fn, kw: dict, seed: int = 1):
+    """Forward (o, final state), backward of a fixed random projection of both; returns the
+    outputs and every input gradient by name ("o", "final_state", "dq", ...), detached, on CPU."""
+    leaves = {
+        name: t.detach().clone().requires_grad_() if torch.is_tensor(t) else t
+        for name, t in kw.items()
+    }
+    o, final = fn(**leaves)
+    gen = torch.Generator().manual_seed(seed)
+    do = torch.randn(o.shape, generator=gen, dtype=torch.float64)
+    dfinal = torch.randn(final.shape, generator=gen, dtype=torch.float64)
+    ((o.double() * do.to(o.device)).sum() + (final.double() * dfinal.to(o.device)).sum()).backward()
+    out = {"o": o, "final_state": final}
+    out.update({f"d{n}": t.grad for n, t in leaves.items() if torch.is_tensor(t)})
+    return {name: t.detach().cpu() for name, t in out.items()}
+
+
 # NaN causality: fixed inputs with every option, the arguments that carry a time axis (and
 # which axis), and the check. A sequence of 40 in chunks of 16, poisoned inside the first
 # chunk, at the second's start, inside it and at the last position.
@@ -253,8 +361,9 @@ POISONABLE = {
     "ssd": {"x": 1, "dt": 1, "B": 1, "C": 1},
     "selective_scan": {"u": -1, "delta": -1, "B": -1, "C": -1},
     "causal_conv1d": {"x": -1},
+    "gated_delta_rule": {"q": 1, "k": 1, "v": 1, "g": 1, "beta": 1},
 }
-OUTPUT_TIME_AXIS = {"ssd": 1, "selective_scan": -1, "causal_conv1d": -1}
+OUTPUT_TIME_AXIS = {"ssd": 1, "selective_scan": -1, "causal_conv1d": -1, "gated_delta_rule": 1}
 
 
 def poison_inputs(op: str) -> dict:
@@ -278,6 +387,14 @@ def poison_inputs(op: str) -> dict:
             "A": -uniform(0.5, 1.5, d, n), "B": randn(b, g, n, l), "C": randn(b, g, n, l),
             "D": randn(d), "z": randn(b, d, l), "delta_bias": uniform(-0.3, 0.3, d),
             "delta_softplus": True, "initial_state": randn(b, d, n), "return_final_state": True,
+        }  # fmt: skip
+    if op == "gated_delta_rule":
+        h, dk, dv = 2, 3, 4
+        return {
+            "q": randn(b, l, h, dk), "k": torch.nn.functional.normalize(randn(b, l, h, dk), dim=-1),
+            "v": randn(b, l, h, dv), "g": -uniform(0.01, 1.0, b, l, h),
+            "beta": uniform(0.0, 1.0, b, l, h), "initial_state": randn(b, h, dk, dv),
+            "return_final_state": True,
         }  # fmt: skip
     d, w = 4, 4
     return {

@@ -222,12 +222,15 @@ REQUIRED = {
     "selective_state_update": ("state", "x", "dt", "A", "B", "C"),
     "causal_conv1d": ("x", "weight"),
     "causal_conv1d_update": ("x", "conv_state", "weight"),
+    "gated_delta_rule": ("q", "k", "v", "g", "beta"),
+    "gated_delta_step": ("state", "q", "k", "v", "g", "beta"),
 }
 FLAGS = ("dt_softplus", "delta_softplus", "return_final_state")
 SCALAR_CORRUPTIONS = {
     "chunk_size": [(True, TypeError), (2.5, TypeError), ("8", TypeError), (None, TypeError),
                    (0, ValueError), (-3, ValueError)],
     "activation": [("relu", ValueError), (1, TypeError)],
+    "scale": [("0.5", TypeError), (True, TypeError), (float("nan"), ValueError)],
     "backend": [(None, TypeError), (3, TypeError), ("cuda", ValueError)],
     **{flag: [("yes", TypeError), (1, TypeError), (None, TypeError)] for flag in FLAGS},
 }  # fmt: skip

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from gated_delta_cases import assert_matches_reference, make_inputs, reference, run_with_grads
+from gated_delta_cases import assert_matches_reference, make_inputs, reference
 from helpers import assert_close
 from hybridlab.kernels import gated_delta_rule, gated_delta_step
+from kernel_cases import run_with_grads
 
 # (b, l, h, dk, dv), decay, initial state, scale.
 CASES = [
