@@ -27,7 +27,14 @@ from hybridlab.cli.errors import fail
 from hybridlab.cli.serve import exit_code, terminate_like_ctrl_c
 from hybridlab.cli.validate_cmd import validate
 from hybridlab.results import Metric
-from hybridlab.tracking import FrontPoint, FrontUpdate, Outcome, Tracker, TrialRecord
+from hybridlab.tracking import (
+    FrontPoint,
+    FrontUpdate,
+    Outcome,
+    StudyStart,
+    Tracker,
+    TrialRecord,
+)
 
 if TYPE_CHECKING:
     from hybridlab.pareto import SeedSummary
@@ -239,14 +246,14 @@ class LiveView(Tracker):
         self.last = ""
 
     # Tracker methods
-    def start_study(self, info: dict[str, Any]) -> None:
-        self.labels = info["labels"]
-        self.resumed = info["resumed_trials"]
-        self.trained_before = info["trained_before"]
+    def start_study(self, info: StudyStart) -> None:
+        self.labels = info.labels
+        self.resumed = info.resumed_trials
+        self.trained_before = info.trained_before
         resumed = f", resuming {self.resumed} trial(s)" if self.resumed else ""
         self.console.print(
-            f"study [bold]{escape(info['name'])}[/] in {escape(info['folder'])} (storage "
-            f"{escape(info['storage'])}){resumed}",
+            f"study [bold]{escape(info.name)}[/] in {escape(str(info.folder))} (storage "
+            f"{escape(info.storage)}){resumed}",
             highlight=False,
         )
 

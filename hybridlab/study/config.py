@@ -47,8 +47,7 @@ from hybridlab.config import (
     merge_dataclass,
 )
 from hybridlab.config.overrides import Override, parse_override
-from hybridlab.execution import ExecutorConfig, TrialRequest
-from hybridlab.results import Status
+from hybridlab.execution import ExecutorConfig
 from hybridlab.space import SearchSpace, load_space
 from hybridlab.study.objectives import Objective, parse_objectives
 from hybridlab.study.pruning import PrunerConfig
@@ -165,34 +164,6 @@ class StudyPlan:
             "pruner": dataclasses.asdict(self.pruner),
             "executor": dataclasses.asdict(self.executor),
         }
-
-    def request(
-        self, number: int, spec: dict[str, Any], seed: int, *, judged: bool = False
-    ) -> TrialRequest:
-        """What an executor trains: `spec` (`ModelSpec.to_dict()`) on the study's task and
-        training settings under `seed`; `judged`: evaluated at the pruner's rungs too (trials
-        are, seed and validation runs are not)."""
-        train = dataclasses.asdict(self.train)
-        if judged and self.rungs:
-            train["eval_at"] = sorted({*train["eval_at"], *self.rungs})
-        return TrialRequest(
-            number=number,
-            spec=spec,
-            task={"name": self.task_name, **self.task_settings},
-            train={**train, "seed": seed},
-            speed=[o.speed_request() for o in self.objectives if o.speed],
-        )
-
-    def measured_values(self, result: dict[str, Any]) -> dict[str, float] | None:
-        """A run's measured objective values by label, the finite ones (None: it failed)."""
-        if result.get("status") != Status.OK:
-            return None
-        values = {}
-        for objective in self.objectives:
-            value = objective.measured_value(result) if objective.measured else None
-            if value is not None:
-                values[objective.label] = value
-        return values
 
     @property
     def rungs(self) -> list[int]:

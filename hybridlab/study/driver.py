@@ -57,6 +57,7 @@ from hybridlab.study.config import StudyPlan
 from hybridlab.study.front import front_update
 from hybridlab.study.pending import Pending
 from hybridlab.study.recovery import recover_tracking
+from hybridlab.study.requests import trial_request
 from hybridlab.study.retries import retry
 from hybridlab.study.reuse import Twins, kept_result, request_key, trained_before
 from hybridlab.study.rungs import RungJudge
@@ -247,7 +248,7 @@ class _Driver:
         record = TrialRecord(
             trial.number, Outcome.RUNNING, params=proposal.params, stack=stack, pattern=pattern
         )
-        request = plan.request(trial.number, spec.to_dict(), plan.train.seed, judged=True)
+        request = trial_request(plan, trial.number, spec.to_dict(), plan.train.seed, judged=True)
         key = request_key(request)
         trial.set_user_attr(TrialAttr.REQUEST_KEY, key)
         pending = self.pending[trial.number] = Pending(trial, record, spec)

@@ -44,6 +44,7 @@ from typing import Any
 from hybridlab.bench import DTYPES, SPEED_NAMES
 from hybridlab.config import first_line, merge_dataclass
 from hybridlab.cost import itemsize
+from hybridlab.results import Metric
 from hybridlab.space import ANALYTIC_COSTS
 from hybridlab.spec import ModelSpec
 from hybridlab.tasks import Task
@@ -53,21 +54,49 @@ MINIMIZE, MAXIMIZE = "minimize", "maximize"
 
 @dataclass(frozen=True)
 class ObjectiveKind:
+    """Everything the study knows of one objective, in one row.
+
+    Attributes:
+        name: as written in a study file.
+        direction: minimize or maximize.
+        measured: learned or timed by training a proxy (False: an exact cost of the spec).
+        options: the settings it takes (context, batch, dtype).
+        speed: measured after training by `hybridlab.bench` (not by the trainer).
+        reference: the hypervolume reference when none is given, from the task's vocabulary
+            size (None: derived from samples of the space).
+        rung_metric: the metric a pruner's rung reads it from (learned objectives only).
+    """
+
     name: str
     direction: str
     measured: bool
     options: tuple[str, ...] = ()
-    # Measured after training by `hybridlab.bench` (not by the trainer).
     speed: bool = False
+    reference: Callable[[int], float] | None = None
+    rung_metric: Metric | None = None
+
+
+def _zero(vocab_size: int) -> float:
+    return 0.0
 
 
 KINDS: dict[str, ObjectiveKind] = {
     k.name: k
     for k in (
-        ObjectiveKind("accuracy", MAXIMIZE, True),
-        ObjectiveKind("loss", MINIMIZE, True),
-        ObjectiveKind("bits_per_byte", MINIMIZE, True),
-        ObjectiveKind("tokens_per_s", MAXIMIZE, True),
+        ObjectiveKind(
+            "accuracy", MAXIMIZE, True, reference=_zero, rung_metric=Metric.EVAL_ACCURACY
+        ),
+        ObjectiveKind("loss", MINIMIZE, True, reference=math.log, rung_metric=Metric.EVAL_LOSS),
+        ObjectiveKind(
+            "bits_per_byte",
+            MINIMIZE,
+            True,
+            reference=lambda vocab_size: 8.0,
+            rung_metric=Metric.EVAL_BITS_PER_BYTE,
+        ),
+        ObjectiveKind(
+            "tokens_per_s", MAXIMIZE, True, reference=_zero, rung_metric=Metric.TRAIN_TOKENS_PER_S
+        ),
         *(ObjectiveKind(c.name, MINIMIZE, False, c.options) for c in ANALYTIC_COSTS.values()),
         *(
             ObjectiveKind(
@@ -76,6 +105,7 @@ KINDS: dict[str, ObjectiveKind] = {
                 True,
                 ("context", "batch", "dtype"),
                 speed=True,
+                reference=None if name == "peak_memory_bytes" else _zero,
             )
             for name in SPEED_NAMES
         ),
@@ -157,15 +187,8 @@ class Objective:
 
     def default_ref(self, vocab_size: int) -> float | None:
         """The reference value when none is given (None: derive it from samples)."""
-        return {
-            "accuracy": 0.0,
-            "tokens_per_s": 0.0,
-            "decode_tokens_per_s": 0.0,
-            "prefill_tokens_per_s": 0.0,
-            "train_tokens_per_s": 0.0,
-            "loss": math.log(vocab_size),
-            "bits_per_byte": 8.0,
-        }.get(self.name)
+        reference = KINDS[self.name].reference
+        return None if reference is None else reference(vocab_size)
 
 
 def parse_objectives(

@@ -46,17 +46,9 @@ from typing import Any
 
 from hybridlab.config import SettingError
 from hybridlab.pareto import rung_order
-from hybridlab.results import Metric
 
 PRUNERS = ("none", "asha", "median", "successive_halving", "hyperband")
 SINGLE_OBJECTIVE = ("median", "successive_halving", "hyperband")
-# The evaluation metric each learned objective reads at a rung.
-RUNG_METRICS = {
-    "accuracy": Metric.EVAL_ACCURACY,
-    "loss": Metric.EVAL_LOSS,
-    "bits_per_byte": Metric.EVAL_BITS_PER_BYTE,
-    "tokens_per_s": Metric.TRAIN_TOKENS_PER_S,
-}
 
 
 @dataclass(kw_only=True)

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from hybridlab.results import Metric
 from hybridlab.study.attrs import TrialAttr
+from hybridlab.study.objectives import KINDS
 from hybridlab.study.pending import Pending
-from hybridlab.study.pruning import RUNG_METRICS, Asha, optuna_pruner
+from hybridlab.study.pruning import Asha, optuna_pruner
 from hybridlab.tracking import Outcome
 
 if TYPE_CHECKING:
@@ -131,7 +132,8 @@ class RungJudge:
             elif objective.name == "tokens_per_s":
                 value = pending.tokens_per_s
             else:
-                value = metrics.get(RUNG_METRICS[objective.name])
+                metric = KINDS[objective.name].rung_metric
+                value = None if metric is None else metrics.get(metric)
             if value is None or not math.isfinite(float(value)):
                 return None
             values.append(float(value))

@@ -103,7 +103,8 @@ def make_sampler(config: SamplerConfig, space: SearchSpace, seed_offset: int = 0
     """The Optuna sampler of `config`, seeded with `seed + seed_offset`.
 
     The offset is the number of trials already in the study, so a resumed study does not replay
-    the random draws of its first run (and a resume is itself reproducible).
+    the random draws of its first run (and a resume is itself reproducible). A grid has no draws
+    to replay: its order is the study's seed's in every run.
     """
     import optuna
 
@@ -113,7 +114,10 @@ def make_sampler(config: SamplerConfig, space: SearchSpace, seed_offset: int = 0
     if config.name == "grid":
         from hybridlab.study.grid import AskTellGridSampler
 
-        return AskTellGridSampler(grid_space(space), seed=seed, **kwargs)
+        # Not offset: Optuna shuffles the grid by the seed, and a grid point's number must name
+        # the same point in every run of the study (a resume with another order gave trials one
+        # point's number and another point's params, and trained some points twice).
+        return AskTellGridSampler(grid_space(space), seed=config.seed, **kwargs)
     try:
         return cls(seed=seed, **kwargs)
     except (ImportError, ModuleNotFoundError) as err:

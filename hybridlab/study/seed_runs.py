@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from hybridlab.execution import Executor, TrialRequest
 from hybridlab.execution.batch import run_batch
 from hybridlab.study.attrs import TrialAttr
+from hybridlab.study.requests import measured_values, trial_request
 
 if TYPE_CHECKING:
     from hybridlab.study.config import StudyPlan
@@ -55,12 +56,12 @@ def train_front_seeds(study: Any, plan: StudyPlan, executor: Executor) -> None:
     for index, (trial, seed) in enumerate(todo):
         number = -1 - index
         of_request[number] = (trial, seed)
-        requests.append(plan.request(number, trial.user_attrs[TrialAttr.SPEC], seed))
+        requests.append(trial_request(plan, number, trial.user_attrs[TrialAttr.SPEC], seed))
 
     def done(request: TrialRequest, result: dict[str, Any]) -> None:
         trial, seed = of_request[request.number]
         runs = recorded.setdefault(str(trial.number), [])
-        runs.append({"seed": seed, "values": plan.measured_values(result)})
+        runs.append({"seed": seed, "values": measured_values(plan, result)})
         study.set_user_attr(SEEDS_ATTR, recorded)
 
     run_batch(executor, requests, done)

@@ -48,6 +48,7 @@ from hybridlab.execution.environment import drop_mlflow_run_vars
 from hybridlab.spec import ModelSpec
 from hybridlab.study import StudyPlan
 from hybridlab.study.attrs import StudyAttr, TrialAttr
+from hybridlab.study.requests import measured_values, trial_request
 from hybridlab.study.seed_runs import SEEDS_ATTR
 from hybridlab.study.storage import make_storage, open_study, stored_refs, study_lock
 from hybridlab.train.config import MAX_SEED
@@ -311,11 +312,11 @@ class _Validation:
     def _request(self, number: int, run: Retraining) -> TrialRequest:
         """What the executor trains for `run`: as the study's seed runs are (no rungs)."""
         plan = self.plan if run.fidelity == PROXY else self.fidelity.plan
-        return plan.request(number, self.trials[run.number].spec_at(run.fidelity), run.seed)
+        return trial_request(plan, number, self.trials[run.number].spec_at(run.fidelity), run.seed)
 
     def _record(self, run: Retraining, result: dict[str, Any]) -> None:
         """Keep a run's measured values (or why it failed) in the study."""
-        values = self.plan.measured_values(result)
+        values = measured_values(self.plan, result)
         record: dict[str, Any] = {"seed": run.seed, "values": values}
         if values is None:
             reason = str(result.get("failure_reason") or result.get("status") or "failed")

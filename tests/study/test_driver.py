@@ -30,7 +30,7 @@ class Recorder(Tracker):
         self.calls = []
 
     def start_study(self, info):
-        self.calls.append(("start", info["name"]))
+        self.calls.append(("start", info.name))
 
     def log_trial_started(self, trial):
         self.calls.append(("started", trial.number))
@@ -45,7 +45,7 @@ class Recorder(Tracker):
         self.calls.append(("front", len(update.front)))
 
     def end_study(self, summary):
-        self.calls.append(("end", summary["trained"]))
+        self.calls.append(("end", summary.trained))
 
 
 def test_a_study_runs_records_hypervolume_and_reports_to_trackers(tmp_path):

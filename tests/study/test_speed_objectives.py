@@ -8,6 +8,7 @@ from study_helpers import write_study
 
 from hybridlab.config import StudyConfigError
 from hybridlab.study import load_plan, run_study
+from hybridlab.study.requests import trial_request
 from hybridlab.study.storage import open_study
 
 SPEED_OBJECTIVES = """\
@@ -29,7 +30,7 @@ def with_objectives(path, objectives: str = SPEED_OBJECTIVES):
 
 def test_a_study_measures_speed_objectives_after_training(tmp_path):
     plan = load_plan(with_objectives(write_study(tmp_path, trials=2, steps=2)))
-    request = plan.request(0, {"d_model": 16, "stack": "attn(heads=2)"}, 0)
+    request = trial_request(plan, 0, {"d_model": 16, "stack": "attn(heads=2)"}, 0)
     assert [(r["label"], r["context"], r["batch"]) for r in request.speed] == [
         ("decode_tokens_per_s", 32, 2),
         ("train_at_16", 16, 1),
