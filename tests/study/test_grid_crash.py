@@ -109,8 +109,7 @@ def test_after_a_crash_every_grid_point_is_trained_exactly_once(tmp_path, moment
     sampled = Counter((t.params["attn_ratio"], t.params.get("ssd.d_state")) for t in complete)
     expected = {(0.0, 4): 1, (0.0, 8): 1, (0.5, 4): 1, (0.5, 8): 1, (1.0, None): 2}
     assert sampled == Counter(expected), [(t.number, t.system_attrs, t.params) for t in trials]
-    # Trained once each: a run the crash cut short never reported a result.
-    stacks = Counter(log.read_text().split("\n")[:-1])
-    finished = Counter(t.user_attrs["stack"] for t in complete if "duplicate_of" not in t.user_attrs)
-    assert sum(finished.values()) == 5  # the two all-attention points are one architecture
-    assert all(stacks[stack] - (moment == "running") <= 1 for stack in finished)
+    # Each architecture trained once (a run the crash cut short never got to its result; the
+    # two all-attention points are one architecture, the second reuses the first's result).
+    trained = Counter(log.read_text().split("\n")[:-1])
+    assert len(trained) == 5 and set(trained.values()) == {1}, trained
