@@ -4,8 +4,8 @@
     python benchmarks/cpu_scans.py --quick      # small shapes, a smoke test of this script
     python benchmarks/cpu_scans.py --threads 1  # one thread: steadier on a shared, loaded machine
 
-Both ops are timed at the shapes of the project's speed targets (benchmarks/README.md), fp32, with every float
-input requiring grad:
+Both ops are timed at the shapes of the project's speed targets (benchmarks/README.md), fp32,
+with every float input requiring grad:
     SSD   b=8 l=1024 h=8 p=32 n=64 g=1 chunk 64, D (h,), dt_bias, dt_softplus=True
     scan  b=8 l=1024 d=256 n=16, B and C (b, n, l), D (d,), delta_bias, delta_softplus=True
 What each row times (inputs are built once, outside the timer; softplus(dt + bias) is inside):

@@ -19,6 +19,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 
+from hybridlab.results import Status
+
 ARCHS = {
     "attn×2": "attn(heads=2)*2",
     "ssd×2": "ssd(d_state=8, headdim=16)*2",
@@ -103,7 +105,7 @@ def main() -> None:
 
         def accs(runs: list[dict[str, object]]) -> str:
             return ", ".join(
-                f"{r['accuracy']:.3f}" if r["status"] == "ok" else "failed" for r in runs
+                f"{r['accuracy']:.3f}" if r["status"] == Status.OK else "failed" for r in runs
             )
 
         chose = ", ".join(f"{r['lr']:g}" for r in raced)

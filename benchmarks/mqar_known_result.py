@@ -24,6 +24,7 @@ import time
 
 import torch
 
+from hybridlab.results import Metric
 from hybridlab.tasks import make_task
 from hybridlab.train import TrainConfig, train_proxy
 
@@ -62,10 +63,10 @@ def main() -> int:
         start = time.perf_counter()
 
         def report(step, metrics, name=name, start=start):
-            if "eval/accuracy" in metrics:
+            if Metric.EVAL_ACCURACY in metrics:
                 elapsed = time.perf_counter() - start
                 print(
-                    f"  {name:9s} step {step:5d}  accuracy {metrics['eval/accuracy']:.3f}"
+                    f"  {name:9s} step {step:5d}  accuracy {metrics[Metric.EVAL_ACCURACY]:.3f}"
                     f"  ({elapsed:.0f} s)",
                     flush=True,
                 )

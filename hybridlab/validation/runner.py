@@ -45,6 +45,7 @@ from hybridlab.config import StudyConfigError
 from hybridlab.execution import Executor, TrialRequest, make_executor
 from hybridlab.execution.batch import run_batch
 from hybridlab.execution.environment import drop_mlflow_run_vars
+from hybridlab.results import Status
 from hybridlab.spec import ModelSpec
 from hybridlab.study import StudyPlan
 from hybridlab.study.attrs import StudyAttr, TrialAttr
@@ -319,7 +320,7 @@ class _Validation:
         values = measured_values(self.plan, result)
         record: dict[str, Any] = {"seed": run.seed, "values": values}
         if values is None:
-            reason = str(result.get("failure_reason") or result.get("status") or "failed")
+            reason = str(result.get("failure_reason") or result.get("status") or Status.FAILED)
             record["failure_reason"] = run.reason = reason
         run.values = values
         if run.fidelity == PROXY:
