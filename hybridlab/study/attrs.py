@@ -44,6 +44,8 @@ class StudyAttr(enum.StrEnum):
 
     # The resolved settings, for the record.
     SETTINGS = "hybridlab"
+    # The digest of the settings that determine what a trial measures (`study.fingerprint`).
+    FINGERPRINT = "measuring_fingerprint"
     # The hypervolume reference, fixed when the study is created.
     HV_REFERENCE = "hv_reference"
     HYPERVOLUME = "hypervolume"

@@ -46,6 +46,7 @@ from filelock import FileLock, Timeout
 
 from hybridlab.config import StudyConfigError, first_line
 from hybridlab.study.attrs import StudyAttr, TrialAttr
+from hybridlab.study.fingerprint import check_same_settings, record_settings
 from hybridlab.study.interrupts import whole_write
 from hybridlab.tracking import Outcome
 
@@ -261,7 +262,7 @@ def _numbered_backend(path: str) -> Any:
 
 def open_study(plan: StudyPlan, *, create: bool, storage: Any = None) -> Any:
     """Create or load the Optuna study of `plan` (in `storage`, default `make_storage(plan)`);
-    check that its objectives match the file's."""
+    check that its objectives and measuring settings match the file's (`study.fingerprint`)."""
     import optuna
 
     storage = storage if storage is not None else make_storage(plan, create=create)
@@ -280,7 +281,7 @@ def open_study(plan: StudyPlan, *, create: bool, storage: Any = None) -> Any:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(plan.labels)
-        study.set_user_attr(StudyAttr.SETTINGS, plan.summary())
+        record_settings(study, plan)
         study.set_user_attr(StudyAttr.HV_REFERENCE, plan.refs)
         return study
     study = optuna.load_study(study_name=plan.name, storage=storage)
@@ -294,6 +295,7 @@ def open_study(plan: StudyPlan, *, create: bool, storage: Any = None) -> Any:
             where=plan.source,
             key="objectives",
         )
+    check_same_settings(study, plan)
     return study
 
 

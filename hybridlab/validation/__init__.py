@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from hybridlab.validation.fidelity import Fidelity, resolve_fidelity
     from hybridlab.validation.options import ValidateOptions
-    from hybridlab.validation.runner import check_same_settings, validate_study
+    from hybridlab.validation.runner import validate_study
 
 # The runner imports the study and its executor: imported when first used, so that the CLI and
 # the trackers can import this room's records without them.
@@ -28,7 +28,6 @@ _LAZY = {
     "Fidelity": "hybridlab.validation.fidelity",
     "resolve_fidelity": "hybridlab.validation.fidelity",
     "ValidateOptions": "hybridlab.validation.options",
-    "check_same_settings": "hybridlab.validation.runner",
     "validate_study": "hybridlab.validation.runner",
 }
 
@@ -44,7 +43,6 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Fidelity",
     "ValidateOptions",
-    "check_same_settings",
     "resolve_fidelity",
     "validate_study",
 ]

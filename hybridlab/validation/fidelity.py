@@ -40,13 +40,12 @@ from hybridlab.config import StudyConfigError
 from hybridlab.config.overrides import Override, parse_override
 from hybridlab.spec import ModelSpec, SpecError, parse
 from hybridlab.study import StudyPlan, load_plan
+from hybridlab.study.fingerprint import NOT_MEASURING
 
 # The sections a fidelity override may name.
 SECTIONS = ("train", "task", "model")
 # Model-wide settings a fidelity may change (per trial).
 MODEL_KEYS = ("d_model",)
-# Training settings that change how fast a run goes, not what it measures.
-NOT_DETERMINING = ("num_threads",)
 
 
 @dataclass
@@ -73,7 +72,7 @@ class Fidelity:
     def settings(self) -> dict[str, Any]:
         """What determines a scaled run, as plain data (task, train, the d_model rule)."""
         summary = json.loads(json.dumps(self.plan.summary(), default=str))
-        train = {k: v for k, v in summary["train"].items() if k not in NOT_DETERMINING}
+        train = {k: v for k, v in summary["train"].items() if k not in NOT_MEASURING}
         model = {"d_model": self.d_model.raw} if self.d_model is not None else {}
         return {"task": summary["task"], "train": train, "model": model}
 

@@ -38,7 +38,6 @@ with no scaled value in some measured objective are left out of it.
 from __future__ import annotations
 
 import contextlib
-import json
 from typing import Any
 
 from hybridlab.config import StudyConfigError
@@ -54,7 +53,7 @@ from hybridlab.study.seed_runs import SEEDS_ATTR
 from hybridlab.study.storage import make_storage, open_study, stored_refs, study_lock
 from hybridlab.train.config import MAX_SEED
 from hybridlab.validation.backends import make_validation_tracker
-from hybridlab.validation.fidelity import NOT_DETERMINING, Fidelity
+from hybridlab.validation.fidelity import Fidelity
 from hybridlab.validation.options import ValidateOptions
 from hybridlab.validation.records import PROXY, SCALED, Retraining, ValidationStart
 from hybridlab.validation.report import Selected, build_report
@@ -84,14 +83,14 @@ def validate_study(
     study's (`executor:`).
 
     Raises:
-        StudyConfigError: no study, a study run with other settings than `plan`'s, a study
+        StudyConfigError: no study, a study created with other measuring settings than
+            `plan`'s (`hybridlab.study.fingerprint`), a study
             that measures nothing, or one locked by a run.
     """
     options.validate()
     drop_mlflow_run_vars()
     storage = make_storage(plan, create=False)
     study = open_study(plan, create=False, storage=storage)
-    check_same_settings(study, plan)
     if not plan.measured_labels:
         raise StudyConfigError(
             "the study measures no objective (every one is an exact cost): nothing to validate",
@@ -110,31 +109,6 @@ def validate_study(
         stack.callback(executor.shutdown)
         stack.enter_context(study_lock(plan))
         return _Validation(plan, fidelity, options, study, tracker, executor).run()
-
-
-def check_same_settings(study: Any, plan: StudyPlan) -> None:
-    """Raise `StudyConfigError` when the study was created with other task or training settings
-    than `plan`'s (its trials' values would not be the proxy the seed runs measure)."""
-    stored = study.user_attrs.get(StudyAttr.SETTINGS)
-    if not stored:
-        return
-    now = json.loads(json.dumps(plan.summary(), default=str))
-    differences = []
-    for section in ("task", "train"):
-        before, after = stored.get(section, {}), now[section]
-        for key in sorted(set(before) | set(after)):
-            if key in NOT_DETERMINING and section == "train":
-                continue
-            if before.get(key) != after.get(key):
-                differences.append(
-                    f"{section}.{key} is {before.get(key)!r} in the study, {after.get(key)!r} here"
-                )
-    if differences:
-        raise StudyConfigError(
-            f"the study ran with other settings ({'; '.join(differences[:3])}); give "
-            f"`study validate` the overrides that `study run` was given",
-            where=plan.source,
-        )
 
 
 class _Validation:
