@@ -4,7 +4,8 @@ A bench at a size the machine cannot hold used to meet the allocator's error hal
 128 GB traceback at a context of 10^9), or the operating system's out-of-memory killer, which
 may pick another process (a batch of 100,000 reached 23.7 GB); a size it could hold but not
 finish (a decode of 10^9 steps, attention over 2 million tokens) ran for days. `check_measurable`
-refuses both before `measure` starts, naming the settings and the estimate.
+refuses both before `measure` starts, naming the settings and the estimate;
+`check_training_memory` does the same for `hybridlab train`'s model and batches.
 
 Memory (`memory_needs`), by phase, from the cost model (`hybridlab.cost.estimate_memory`): the
 token ids (int64, B·T) are held throughout; prefill and decode hold the weights in the
@@ -34,6 +35,9 @@ from hybridlab.bench.protocol import Protocol
 from hybridlab.cost import flops_per_token, state_bytes
 from hybridlab.cost.memory import Workload, estimate_memory
 from hybridlab.spec import ModelSpec
+from hybridlab.tasks import Task
+from hybridlab.train import TrainConfig
+from hybridlab.train.config import Device
 
 # Forward-equivalent FLOPs of one run, at most (CPU: about 3 hours at 100 GFLOP/s; CUDA: about
 # 30 minutes at 50 TFLOP/s).
@@ -198,6 +202,37 @@ def check_measurable(
         )
 
 
+def check_training_memory(spec: ModelSpec, task: Task, config: TrainConfig) -> None:
+    """Raise ValueError, naming `train.batch_size` and the estimate, when a training step of
+    `spec` on `task` under `config` (fp32 weights, gradients, AdamW state, every block's
+    activations for `batch_size` examples of `task.seq_len` tokens) would need more memory than
+    its device has available. (Evaluation batches are at most the evaluation set, which the
+    task holds already.)
+
+    Example:
+        >>> from hybridlab.tasks import make_task
+        >>> check_training_memory(hybridlab.parse("mlp", d_model=16), make_task("mqar"),
+        ...                       TrainConfig(batch_size=10**9))
+        Traceback (most recent call last):
+        ...
+        ValueError: train.batch_size 1,000,000,000 at the task's length 64 would need about ...
+    """
+    auto_cuda = config.device == Device.AUTO and torch.cuda.is_available()
+    device = "cuda" if config.device == Device.CUDA or auto_cuda else "cpu"
+    B, T = config.batch_size, task.seq_len
+    needed = estimate_memory(spec, batch=B, context=T, workload=Workload.TRAIN, dtype=torch.float32)
+    total = needed.total + IDS_BYTES * B * T
+    available = available_memory(device)
+    if total > available:
+        raise ValueError(
+            f"train.batch_size {B:,} at the task's length {T:,} would need about {_gib(total)} "
+            f"on {device} (weights, gradients and AdamW state "
+            f"{_gib(needed.params + needed.grads + needed.optimizer)}, activations "
+            f"{_gib(needed.activations)}), more than the {_gib(available)} available there now; "
+            f"lower train.batch_size"
+        )
+
+
 def _gib(num_bytes: int) -> str:
     return f"{num_bytes / 2**30:,.1f} GiB"
 
@@ -208,6 +243,7 @@ __all__ = [
     "MemoryNeeds",
     "available_memory",
     "check_measurable",
+    "check_training_memory",
     "decode_length",
     "memory_needs",
     "work_needs",

@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hybridlab.bench.limits import check_training_memory
 from hybridlab.cli.errors import fail
 from hybridlab.config import merge_dataclass, split_overrides
 from hybridlab.results import Metric
@@ -73,6 +74,7 @@ def train(
         the_task = task_cls(task_config)
         model = _model_settings(sections["model"])
         model_spec = fit_spec(spec, the_task, **model)
+        check_training_memory(model_spec, the_task, train_config)
     except ValueError as err:  # SpecError is a ValueError; its text carries its own caret lines
         fail(str(err))
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import hybridlab
 from hybridlab.bench import Protocol, limits, measure
-from hybridlab.cli import app
+from hybridlab.cli import app, train_cmd
 
 runner = CliRunner()
 # The module (`hybridlab.bench.measure` is also the name of its function).
@@ -141,3 +141,14 @@ def test_the_available_memory_is_a_part_of_the_total():
     with open("/proc/meminfo") as f:
         total = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemTotal:"))
     assert 0 < limits.available_memory("cpu") <= total
+
+
+def test_train_refuses_a_batch_beyond_the_available_memory(monkeypatch):
+    trained = []
+    monkeypatch.setattr(train_cmd, "train_proxy", lambda *args, **kwargs: trained.append(args))
+    result = runner.invoke(
+        app, ["train", "--spec", "[attn, mlp]*2", "--task", "mqar", "train.batch_size=100000"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "train.batch_size 100,000 at the task's length 64 would need about" in result.stderr
+    assert "lower train.batch_size" in result.stderr and not trained
