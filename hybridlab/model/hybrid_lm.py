@@ -21,6 +21,8 @@ from hybridlab.layers import Cache, Layer, RMSNorm, build_layer
 from hybridlab.model.inputs import (
     DEFAULT_MAX_CACHE_BYTES,
     check_cache_budget,
+    check_cache_device,
+    check_cache_dtype,
     check_count,
     check_ids,
 )
@@ -45,11 +47,14 @@ class Block(nn.Module):
 @dataclass(eq=False)
 class ModelCache:
     """The decoding state of every layer (None for stateless layers) for `batch` sequences of
-    up to `max_len` tokens, and the tokens seen (`pos`)."""
+    up to `max_len` tokens, and the tokens seen (`pos`). `spec` and `device` are those of the
+    model that allocated it: a model takes the caches of models of the same spec on its device."""
 
     layers: list[Cache | None]
     batch: int
     max_len: int
+    spec: ModelSpec
+    device: torch.device
     pos: int = 0
 
     def nbytes(self) -> int:
@@ -63,6 +68,12 @@ class HybridLM(nn.Module):
     every id in [0, vocab_size), B and T ≥ 1. A 1-D prompt is refused rather than guessed at
     (one sequence, or B sequences of one token?): pass `ids[None]` for one sequence. Anything
     else is a TypeError or ValueError naming the argument (see `hybridlab.model.inputs`).
+
+    Causality: the logits at t depend on ids[:, :t+1] only. Under NaN or inf it holds through
+    the embedding, norms, MLPs and SSM layers (a non-finite activation at t changes no earlier
+    logit) but not through attention, where a non-finite key or value at t makes every output
+    of its sequence NaN (a future key's softmax weight is 0, and 0·NaN is NaN); other sequences
+    of the batch are untouched.
 
     Args:
         spec: the validated model description (`hybridlab.parse(...)`).
@@ -130,11 +141,20 @@ class HybridLM(nn.Module):
 
         Its bytes equal `cache_bytes(batch, max_len, dtype)`; it is allocated without a limit
         (`generate` checks its own against `max_cache_bytes`).
+
+        Args:
+            dtype: torch.float32, torch.bfloat16 or torch.float16; None: the weights' dtype.
+            device: the model's device (None means it); a cache cannot live elsewhere.
         """
         check_count("batch", batch, minimum=1)
         check_count("max_len", max_len, minimum=1)
-        layers = [b.layer.allocate_cache(batch, max_len, dtype, device) for b in self.blocks]
-        return ModelCache(layers=layers, batch=batch, max_len=max_len)
+        check_cache_dtype(dtype)
+        model_device = self.embedding.weight.device
+        check_cache_device(device, model_device)
+        layers = [b.layer.allocate_cache(batch, max_len, dtype, model_device) for b in self.blocks]
+        return ModelCache(
+            layers=layers, batch=batch, max_len=max_len, spec=self.spec, device=model_device
+        )
 
     def cache_bytes(self, batch: int, max_len: int, dtype: torch.dtype | None = None) -> int:
         """Bytes of `allocate_cache(batch, max_len, dtype)`: KV caches (bounded by a window),
@@ -142,6 +162,7 @@ class HybridLM(nn.Module):
         weights' dtype, as `allocate_cache` uses."""
         check_count("batch", batch, minimum=1)
         check_count("max_len", max_len, minimum=1)
+        check_cache_dtype(dtype)
         dtype = dtype or self.embedding.weight.dtype
         return state_bytes(self.spec, int(max_len), dtype) * int(batch)
 
@@ -243,6 +264,17 @@ class HybridLM(nn.Module):
             raise TypeError(
                 f"cache must be a ModelCache from model.allocate_cache(batch, max_len), got "
                 f"{type(cache).__name__}"
+            )
+        if cache.spec is not self.spec and cache.spec != self.spec:
+            raise ValueError(
+                f"cache was allocated by a model of another spec ({cache.spec.format()!r}, "
+                f"d_model={cache.spec.d_model}); this model is {self.spec.format()!r}, "
+                f"d_model={self.spec.d_model}: allocate one with this model's allocate_cache"
+            )
+        if cache.device != self.embedding.weight.device:
+            raise ValueError(
+                f"cache is on {cache.device} but the model is on {self.embedding.weight.device}: "
+                f"allocate one with this model's allocate_cache"
             )
         if cache.batch != batch:
             raise ValueError(

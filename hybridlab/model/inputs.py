@@ -1,4 +1,5 @@
-"""Checks of what `HybridLM`'s public methods are given: token ids, counts, the decode budget.
+"""Checks of what `HybridLM`'s public methods are given: token ids, counts, the decode budget,
+and the dtype and device of a decoding cache.
 
 A wrong argument is refused where it enters, with a message that names it, says what it must
 be and what it was, never as an IndexError from inside `nn.Embedding`: TypeError
@@ -18,6 +19,9 @@ import torch
 DEFAULT_MAX_CACHE_BYTES = 4 * 2**30
 
 ID_DTYPES = (torch.int64, torch.int32)
+# The dtypes a decoding cache may hold: those the kernels compute with (an integer or bool cache
+# would truncate keys, values and states; the kernels refuse float64).
+CACHE_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
 def check_ids(
@@ -78,6 +82,41 @@ def check_count(name: str, value: Any, *, minimum: int) -> None:
         )
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+def check_cache_dtype(dtype: Any) -> None:
+    """Refuse a cache `dtype` unless it is None (the weights' dtype) or one of `CACHE_DTYPES`."""
+    names = ", ".join(str(d) for d in CACHE_DTYPES)
+    if dtype is not None and not isinstance(dtype, torch.dtype):
+        raise TypeError(
+            f"dtype must be a torch.dtype ({names}) or None for the weights' dtype, got "
+            f"{dtype!r} ({type(dtype).__name__})"
+        )
+    if dtype is not None and dtype not in CACHE_DTYPES:
+        raise ValueError(
+            f"dtype must be a floating dtype the kernels compute with ({names}), got {dtype}: a "
+            f"cache in it would not hold the keys, values and states"
+        )
+
+
+def check_cache_device(device: Any, model_device: torch.device) -> None:
+    """Refuse a cache `device` unless it is None or the model's device (a cache elsewhere could
+    only fail inside the first layer that reads it)."""
+    if device is None:
+        return
+    try:
+        wanted = torch.device(device)
+    except (TypeError, RuntimeError, ValueError):
+        raise TypeError(
+            f"device must be a torch.device, a device name such as 'cpu', or None for the "
+            f"model's device, got {device!r} ({type(device).__name__})"
+        ) from None
+    same_index = wanted.index is None or wanted.index == model_device.index
+    if wanted.type != model_device.type or not same_index:
+        raise ValueError(
+            f"device={device!r}: the cache must be on the model's device, {model_device} (leave "
+            f"device=None), or move the model there first with model.to({str(wanted)!r})"
+        )
 
 
 def check_cache_budget(needed: int, limit: int | None, *, what: str) -> None:

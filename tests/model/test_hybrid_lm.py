@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from helpers import assert_close
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hybridlab
 from hybridlab.model import HybridLM
@@ -33,6 +37,55 @@ def test_logits_shape_and_causality(text):
     ids2 = ids.clone()
     ids2[:, 15] = (ids[:, 15] + 1) % 61
     assert torch.equal(model(ids2)[:, :15], logits[:, :15])
+
+
+def _logits_with_a_non_finite_token(text: str, length: int, at: int, value: float):
+    """Logits of a model whose embedding row of one token is `value` (NaN or inf), for two
+    sequences: the first holds that token at position `at` only, the second never. (The tied
+    head makes that token's logit non-finite everywhere, in the clean run too.)"""
+    model = build(text)
+    poison = 60
+    with torch.no_grad():
+        model.embedding.weight[poison] = value
+        ids = torch.randint(0, poison, (2, length))
+        clean = model(ids)
+        ids[0, at] = poison
+        return model(ids), clean
+
+
+def _identical(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    torch.testing.assert_close(actual, expected, rtol=0, atol=0, equal_nan=True)
+
+
+NO_ATTENTION = [
+    pytest.param("ssd(d_state=8, headdim=8), mlp", id="ssd"),
+    pytest.param("scan(d_state=4), mlp", id="scan"),
+    pytest.param("gdn(heads=2), mlp", id="gdn"),
+    pytest.param("mlp, mlp", id="mlp"),
+]
+
+
+@pytest.mark.parametrize("text", NO_ATTENTION)
+@settings(max_examples=8, deadline=None)
+@given(
+    length=st.integers(2, 80),
+    data=st.data(),
+    value=st.sampled_from([math.nan, math.inf, -math.inf]),
+)
+def test_without_attention_a_non_finite_token_changes_no_earlier_logit(text, length, data, value):
+    at = data.draw(st.integers(1, length - 1), label="at")
+    logits, clean = _logits_with_a_non_finite_token(text, length, at, value)
+    _identical(logits[0, :at], clean[0, :at])
+    _identical(logits[1], clean[1])
+
+
+def test_attention_spreads_a_non_finite_key_to_every_position_of_its_sequence():
+    """Where causality stops (README, HybridLM's docstring): softmax gives a future key weight
+    0, and 0·NaN is NaN in the attention's weighted sum of values. The other sequences of the
+    batch are untouched."""
+    logits, clean = _logits_with_a_non_finite_token("attn(heads=2), mlp", 12, 7, math.nan)
+    assert logits[0].isnan().all()
+    _identical(logits[1], clean[1])
 
 
 @pytest.mark.parametrize("text", HYBRIDS)

@@ -131,6 +131,72 @@ def test_bad_arguments_are_named_errors(call, error, message):
         call(model())
 
 
+# A decoding cache must fit the model: a dtype the kernels compute with, the model's device,
+# and the layers of the model's spec (issue 25's sweep: an int64 cache decoded attention wrong,
+# device="cuda" without CUDA was an AssertionError, another model's cache failed deep inside).
+NOT_CACHE_DTYPES = [
+    torch.float64,
+    torch.int64,
+    torch.int32,
+    torch.int16,
+    torch.int8,
+    torch.uint8,
+    torch.bool,
+    torch.complex64,
+]
+
+
+@pytest.mark.parametrize("dtype", NOT_CACHE_DTYPES, ids=str)
+def test_a_cache_dtype_the_kernels_do_not_take_is_refused(dtype):
+    with pytest.raises(ValueError, match=rf"dtype must be a floating dtype .* got {dtype}"):
+        model().allocate_cache(2, 4, dtype=dtype)
+    with pytest.raises(ValueError, match=rf"got {dtype}"):
+        model().cache_bytes(2, 4, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", ["bf16", 2, float], ids=["name", "bytes", "python-float"])
+def test_a_cache_dtype_that_is_no_torch_dtype_is_a_type_error(dtype):
+    with pytest.raises(TypeError, match=r"dtype must be a torch.dtype"):
+        model().allocate_cache(2, 4, dtype=dtype)
+
+
+@pytest.mark.parametrize(
+    ("device", "error", "message"),
+    [
+        pytest.param("cuda", ValueError, r"must be on the model's device, cpu", id="cuda"),
+        pytest.param("meta", ValueError, r"device='meta'", id="meta"),
+        pytest.param("gpu", TypeError, r"device must be a torch.device", id="unknown-name"),
+        pytest.param(2.5, TypeError, r"got 2.5 \(float\)", id="float"),
+    ],
+)
+def test_a_cache_off_the_model_device_is_refused(device, error, message):
+    with pytest.raises(error, match=message):
+        model().allocate_cache(2, 4, device=device)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    other=st.sampled_from(["transformer", "windowed"]),
+    use=st.sampled_from(["forward", "step", "decode"]),
+)
+def test_a_cache_of_another_spec_is_refused_where_it_enters(other, use):
+    cache = model(other).allocate_cache(2, 4)
+    calls = {
+        "forward": lambda m: m(ids(2, 2), cache),
+        "step": lambda m: m.step(ids(2), cache),
+        "decode": lambda m: m.decode(ids(2), cache, 1),
+    }
+    with pytest.raises(ValueError, match=r"cache was allocated by a model of another spec"):
+        calls[use](model("hybrid"))
+
+
+def test_a_cache_of_an_equal_spec_fits():
+    torch.manual_seed(1)
+    twin = hybridlab.build_model(SPECS["hybrid"], d_model=16, vocab_size=V).eval()
+    cache = twin.allocate_cache(2, 4)
+    assert model("hybrid")(ids(2, 3), cache).shape == (2, 3, V)
+
+
 def test_an_oversized_decode_cache_is_refused_before_it_is_allocated():
     """The sweep's `generate(ids, max_new_tokens=10**8)` on an attention model."""
     m = model("transformer")
