@@ -205,7 +205,14 @@ def test_study_run_after_a_torn_tail_keeps_every_record_and_reruns_the_torn_tria
     assert result.exit_code == 0, result.output
 
 
-@pytest.mark.parametrize("command", ["run", "pareto"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        pytest.param(["run"], id="run"),
+        pytest.param(["pareto"], id="pareto"),
+        pytest.param(["validate", "--fidelity", "train.steps=2x"], id="validate"),
+    ],
+)
 def test_study_commands_refuse_a_corrupt_record_by_line_and_append_nothing(
     tmp_path, instant_training, command
 ):
@@ -215,7 +222,7 @@ def test_study_commands_refuse_a_corrupt_record_by_line_and_append_nothing(
     lines = journal.read_bytes().splitlines(keepends=True)
     lines.insert(4, json.dumps({"op_code": 99, "worker_id": "w"}).encode() + b"\n")
     journal.write_bytes(b"".join(lines))
-    result = _cli("study", command, str(write_study(tmp_path, trials=2)))
+    result = _cli("study", command[0], str(write_study(tmp_path, trials=2)), *command[1:])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     assert f"{journal}' cannot be read: line 5 has no op_code Optuna knows" in result.stderr
