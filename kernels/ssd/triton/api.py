@@ -15,11 +15,13 @@ way mamba_ssm's Triton SSD is, each written here from the math:
               backward_dx.py      dx, dz, dD and the log-decay gradient (fused, recomputing y)
               backward_dbc.py     dCB per group, then dB and dC together
               backward_dt.py      reverse cumsum to dt, A, dt_bias
-Everything between kernels is fp32 (Δ, cs, CB, chunk states); products run on tensor cores in
-the inputs' dtype (bf16/fp16) or exactly in fp32. Sequences need not be a multiple of q: positions
-past the end get Δ = 0 and are masked. Any sign of Δ·A is exact: every decay factor
-exp(cs_i − cs_j) is formed for i ≥ j only (`tl.where` before `exp`), so nothing above the
-diagonal can overflow; with decaying states (A ≤ 0, Δ ≥ 0, every Mamba-2) they are at most 1.
+Everything between kernels is fp32 (Δ, cs, CB, chunk states; cs is summed in fp64 and kept with
+its rounding cs_lo, so that every decay exp(cs_i − cs_j) is exact to fp32: kernels/_decay.py);
+products run on tensor cores in the inputs' dtype (bf16/fp16) or exactly in fp32. Sequences
+need not be a multiple of q: positions past the end get Δ = 0 and are masked. Any sign of Δ·A
+is exact: every decay factor exp(cs_i − cs_j) is formed for i ≥ j only (`tl.where` before
+`exp`), so nothing above the diagonal can overflow; with decaying states (A ≤ 0, Δ ≥ 0, every
+Mamba-2) they are at most 1.
 (A growing state's within-chunk weights are cast to the inputs' dtype for the product, so in
 fp16 they overflow past 65504, sooner than in fp32 or bf16.)
 Arguments are checked by the public `hybridlab.kernels.ssd` (kernels/_checks.py), not here.
@@ -45,12 +47,12 @@ class _SSDTriton(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, dt, A, B, C, D, z, dt_bias, initial_state, dt_softplus, chunk_size):
-        delta, cs = chunk_cumsum_fwd(dt, A, dt_bias, dt_softplus, chunk_size)
-        states = chunk_state_fwd(x, B, delta, cs)
+        delta, cs, cs_lo = chunk_cumsum_fwd(dt, A, dt_bias, dt_softplus, chunk_size)
+        states = chunk_state_fwd(x, B, delta, cs, cs_lo)
         final = state_passing_fwd(states, cs, initial_state)  # states now enter each chunk
         cb = bmm_cb_fwd(C, B, chunk_size)
-        y = chunk_scan_fwd(x, C, cb, delta, cs, states, D, z)
-        ctx.save_for_backward(x, dt, A, B, C, D, z, dt_bias, delta, cs, cb, states, final)
+        y = chunk_scan_fwd(x, C, cb, delta, cs, cs_lo, states, D, z)
+        ctx.save_for_backward(x, dt, A, B, C, D, z, dt_bias, delta, cs, cs_lo, cb, states)
         ctx.dt_softplus = dt_softplus
         ctx.has_initial_state = initial_state is not None
         ctx.initial_state_dtype = initial_state.dtype if initial_state is not None else None
@@ -58,18 +60,18 @@ class _SSDTriton(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dy, dfinal):
-        x, dt, A, B, C, D, z, dt_bias, delta, cs, cb, states, final = ctx.saved_tensors
+        x, dt, A, B, C, D, z, dt_bias, delta, cs, cs_lo, cb, states = ctx.saved_tensors
         num_groups = B.shape[2]
         dy = torch.zeros_like(x) if dy is None else dy.contiguous()
         dstates = chunk_scan_bwd_dstates(dy, z, C, cs, x.shape[3])
-        dinit, dcs_last = state_passing_bwd(dstates, states, final, dfinal, cs)  # dstates: dH_end
-        dx, dz, ddt_u, dcs, dD = chunk_scan_bwd_dx(
-            x, dy, z, D, B, C, cb, delta, cs, states, dstates
+        dinit, dcs_last = state_passing_bwd(dstates, states, dfinal, cs)  # dstates: dH_end
+        dx, dz, ddt_u, dcs, dcs_state, dD = chunk_scan_bwd_dx(
+            x, dy, z, D, B, C, cb, delta, cs, cs_lo, states, dstates
         )
-        dcb = chunk_scan_bwd_dcb(x, dy, z, delta, cs, num_groups)
-        dB, dC = ssd_bwd_dbc(x, dy, z, B, C, dcb, delta, cs, states, dstates)
+        dcb = chunk_scan_bwd_dcb(x, dy, z, delta, cs, cs_lo, num_groups)
+        dB, dC = ssd_bwd_dbc(x, dy, z, B, C, dcb, delta, cs, cs_lo, states, dstates)
         ddt, dA, ddt_bias = chunk_cumsum_bwd(
-            dt, dt_bias, ctx.dt_softplus, A, delta, ddt_u, dcs, dcs_last
+            dt, dt_bias, ctx.dt_softplus, A, delta, ddt_u, dcs, dcs_state, dcs_last
         )
         return (
             dx,

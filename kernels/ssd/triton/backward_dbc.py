@@ -36,6 +36,7 @@ def _chunk_scan_bwd_dcb_kernel(
     z_ptr,  # (b, l, h, p) contiguous, or a dummy
     dt_ptr,  # (b, h, c, q) fp32 Δ
     cs_ptr,  # (b, h, c, q) fp32
+    cs_lo_ptr,  # (b, h, c, q) fp32, cs's rounding (chunk_cumsum.py)
     dcb_ptr,  # (b, c, g, q, q) fp32, written
     seqlen,
     num_heads,
@@ -97,8 +98,11 @@ def _chunk_scan_bwd_dcb_kernel(
                 dots = tl.dot(dy, x_t.to(dy.dtype), dots, input_precision=DOT_PRECISION)
             cs_m = tl.load(cs_ptr + chunk_off + offs_m, mask=mask_m, other=0.0)
             cs_n = tl.load(cs_ptr + chunk_off + offs_n, mask=mask_n, other=0.0)
+            lo_m = tl.load(cs_lo_ptr + chunk_off + offs_m, mask=mask_m, other=0.0)
+            lo_n = tl.load(cs_lo_ptr + chunk_off + offs_n, mask=mask_n, other=0.0)
             dt_n = tl.load(dt_ptr + chunk_off + offs_n, mask=mask_n, other=0.0)
-            decay = tl.exp(tl.where(causal, cs_m[:, None] - cs_n[None, :], float("-inf")))
+            seg = (cs_m[:, None] - cs_n[None, :]) + (lo_m[:, None] - lo_n[None, :])
+            decay = tl.exp(tl.where(causal, seg, float("-inf")))
             acc += dots * decay * dt_n[None, :]
 
     out = dcb_ptr + pid_bcg.to(tl.int64) * chunk_size * chunk_size
@@ -127,6 +131,7 @@ def _ssd_bwd_dbc_kernel(
     dcb_ptr,  # (b, c, g, q, q) fp32
     dt_ptr,  # (b, h, c, q) fp32 Δ
     cs_ptr,  # (b, h, c, q) fp32
+    cs_lo_ptr,  # (b, h, c, q) fp32, cs's rounding (chunk_cumsum.py)
     states_ptr,  # (b, c, h, p, n) fp32 entering states
     dstates_ptr,  # (b, c, h, p, n) fp32 dH_end
     dB_ptr,  # (b, l, g, n), written
@@ -229,8 +234,10 @@ def _ssd_bwd_dbc_kernel(
         cs_m = tl.load(cs_ptr + chunk_off + offs_m, mask=mask_m, other=0.0)
         dt_m = tl.load(dt_ptr + chunk_off + offs_m, mask=mask_m, other=0.0)
         cs_last = tl.load(cs_ptr + chunk_off + chunk_size - 1)
+        lo_m = tl.load(cs_lo_ptr + chunk_off + offs_m, mask=mask_m, other=0.0)
+        lo_last = tl.load(cs_lo_ptr + chunk_off + chunk_size - 1)
         dC += dC_h * tl.exp(cs_m)[:, None]
-        dB += dB_h * (tl.exp(cs_last - cs_m) * dt_m)[:, None]
+        dB += dB_h * (tl.exp((cs_last - cs_m) + (lo_last - lo_m)) * dt_m)[:, None]
 
     out_offs = BC_base + offs_m[:, None] * BC_row + offs_n[None, :]
     out_mask = mask_mt[:, None] & mask_n[None, :]
@@ -244,13 +251,14 @@ def chunk_scan_bwd_dcb(
     z: torch.Tensor | None,
     dt: torch.Tensor,
     cs: torch.Tensor,
+    cs_lo: torch.Tensor,
     num_groups: int,
 ) -> torch.Tensor:
     """dCB per chunk and group (lower triangle; zero above the diagonal).
 
     Args:
         x, dy: (b, l, h, p) contiguous; z: the same or None.
-        dt, cs: (b, h, c, q) fp32 Δ and cumulative Δ·A.
+        dt, cs, cs_lo: (b, h, c, q) fp32 Δ, cumulative Δ·A and its rounding.
         num_groups: g.
     Returns:
         (b, c, g, q, q) fp32.
@@ -267,7 +275,7 @@ def chunk_scan_bwd_dcb(
 
     with device_guard(x):
         _chunk_scan_bwd_dcb_kernel[grid](
-            x, dy, z if z is not None else dy, dt, cs, dcb,
+            x, dy, z if z is not None else dy, dt, cs, cs_lo, dcb,
             seqlen, num_heads, num_groups, num_heads // num_groups, headdim, num_chunks, chunk_size,
             HAS_Z=z is not None,
             DOT_PRECISION=dot_precision(x.dtype),
@@ -284,6 +292,7 @@ def ssd_bwd_dbc(
     dcb: torch.Tensor,
     dt: torch.Tensor,
     cs: torch.Tensor,
+    cs_lo: torch.Tensor,
     states: torch.Tensor,
     dstates: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -293,7 +302,7 @@ def ssd_bwd_dbc(
         x, dy: (b, l, h, p) contiguous; z: the same or None.
         B, C: (b, l, g, n) contiguous.
         dcb: (b, c, g, q, q) fp32 from `chunk_scan_bwd_dcb`.
-        dt, cs: (b, h, c, q) fp32.
+        dt, cs, cs_lo: (b, h, c, q) fp32.
         states, dstates: (b, c, h, p, n) fp32 entering states and dH_end.
     Returns:
         dB, dC: (b, l, g, n) in B's and C's dtype.
@@ -310,7 +319,7 @@ def ssd_bwd_dbc(
 
     with device_guard(x):
         _ssd_bwd_dbc_kernel[grid](
-            x, dy, z if z is not None else dy, B, C, dcb, dt, cs, states, dstates, dB, dC,
+            x, dy, z if z is not None else dy, B, C, dcb, dt, cs, cs_lo, states, dstates, dB, dC,
             seqlen, num_heads, num_groups, num_heads // num_groups, headdim, d_state,
             num_chunks, chunk_size,
             HAS_Z=z is not None,

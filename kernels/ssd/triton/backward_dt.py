@@ -3,9 +3,10 @@
 Shape legend:
     b  batch     l  sequence length     h  heads     c  chunks     q  chunk length
 
-cs_t = Σ_{k ≤ t} Δ_k A within a chunk, so with dcs the gradient of cs (backward_dx.py, plus the
-chunk-end term ⟨dH_end, H_c⟩ from backward_states.py at the last slot):
-    da_k   = Σ_{t ≥ k} dcs_t                     (a reversed cumulative sum within the chunk)
+cs_t = Σ_{k ≤ t} Δ_k A within a chunk. The log-decay shares of backward_dx.py (dcs, reaching
+a_k for k ≤ t, and dcs_state, reaching a_k for k > t) and the chunk-end term of
+backward_states.py (dcs_last, reaching every a_k of the chunk) sum to
+    da_k   = Σ_{t ≥ k} dcs_t + Σ_{t < k} dcs_state_t + dcs_last
     dΔ_k   = (x_k · du_k) + da_k A,     dA = Σ_k da_k Δ_k
 and through Δ = softplus(dt + dt_bias):  d dt = dΔ · sigmoid(dt + dt_bias)  (1 above 20, where the
 forward used the identity). dt_bias's gradient is the sum of d dt over batch and time.
@@ -31,7 +32,8 @@ def _chunk_cumsum_bwd_kernel(
     A_ptr,  # (h,)
     dt_ptr,  # (b, h, c, q) fp32 Δ
     ddt_u_ptr,  # (b, h, c, q) fp32 x · du
-    dcs_ptr,  # (b, h, c, q) fp32
+    dcs_ptr,  # (b, h, c, q) fp32 shares reaching a_k, k ≤ t
+    dcs_state_ptr,  # (b, h, c, q) fp32 shares reaching a_k, k > t
     dcs_last_ptr,  # (b, h, c) fp32 chunk-end term
     ddt_out_ptr,  # (b, l, h) fp32, written
     dA_ptr,  # (b, c, h) fp32 partial sums, written
@@ -58,8 +60,11 @@ def _chunk_cumsum_bwd_kernel(
     chunk_offs = (bh[:, None] * num_chunks + pid_c) * chunk_size + offs_q[None, :]
     dcs = tl.load(dcs_ptr + chunk_offs, mask=mask_hq, other=0.0)
     dcs_last = tl.load(dcs_last_ptr + bh * num_chunks + pid_c, mask=mask_h, other=0.0)
-    dcs += tl.where(offs_q == chunk_size - 1, 1.0, 0.0)[None, :] * dcs_last[:, None]
-    da = tl.cumsum(dcs, axis=1, reverse=True)  # (BH, BQ)
+    # dcs_state one slot on (position t's share counts from t + 1), then a forward cumsum.
+    before = tl.load(
+        dcs_state_ptr + chunk_offs - 1, mask=mask_hq & (offs_q >= 1)[None, :], other=0.0
+    )
+    da = tl.cumsum(dcs, axis=1, reverse=True) + tl.cumsum(before, axis=1) + dcs_last[:, None]
 
     A = tl.load(A_ptr + offs_h, mask=mask_h, other=0.0).to(tl.float32)
     delta = tl.load(dt_ptr + chunk_offs, mask=mask_hq, other=0.0)
@@ -89,6 +94,7 @@ def chunk_cumsum_bwd(
     dt: torch.Tensor,
     ddt_u: torch.Tensor,
     dcs: torch.Tensor,
+    dcs_state: torch.Tensor,
     dcs_last: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Gradients of dt, A and dt_bias from the per-position parts.
@@ -98,7 +104,8 @@ def chunk_cumsum_bwd(
         dt_bias: (h,) or None.  dt_softplus: as in the forward.
         A: (h,).
         dt: (b, h, c, q) fp32 Δ.
-        ddt_u: (b, h, c, q) fp32 x · du;  dcs: (b, h, c, q) fp32;  dcs_last: (b, h, c) fp32.
+        ddt_u: (b, h, c, q) fp32 x · du;  dcs, dcs_state: (b, h, c, q) fp32;
+        dcs_last: (b, h, c) fp32.
     Returns:
         ddt (b, l, h) fp32, dA (h,) fp32, ddt_bias (h,) fp32 or None.
     """
@@ -113,7 +120,7 @@ def chunk_cumsum_bwd(
     with device_guard(dt):
         _chunk_cumsum_bwd_kernel[grid](
             dt_raw, dt_bias if dt_bias is not None else A, A,
-            dt, ddt_u, dcs, dcs_last, ddt, dA_parts,
+            dt, ddt_u, dcs, dcs_state, dcs_last, ddt, dA_parts,
             seqlen, num_heads, num_chunks, chunk_size,
             HAS_BIAS=dt_bias is not None,
             SOFTPLUS=dt_softplus,

@@ -10,12 +10,17 @@ H_{c−1} the state entering it (backward_states.py):
     du_j = exp(cs_last − cs_j) B_j dH_endᵀ                        (through the chunk state)
          + Σ_{i ≥ j} CB_ij exp(cs_i − cs_j) dy_i                   (through the intra-chunk term)
     dx_j = Δ_j du_j + D dy_j,      ∂loss/∂Δ_j (via u) = x_j · du_j,     dD += dy_j x_j
-The log-decays cs enter every output term as exp(cs_target − cs_source), so (as in the PyTorch
-chunked path, kernels/ssd/chunk.py) their gradient needs no (q × q) work of its own:
-    ∂loss/∂cs_i = dy_i · y_i − u_i · du_i    (+ ⟨dH_end, H_c⟩ at the chunk's last slot, added later)
-where y_i is the SSM output before D and the gate. This kernel recomputes y_i (the carried-in
-term and the masked intra-chunk product, the forward's own work) in fp32 rather than saving it,
-which also yields dz = dout ∘ (y_i + D x_i) ∘ silu'(z) without storing the pre-gate output.
+The log-decays enter every term as exp(cs_target − cs_source), and their gradient is summed per
+term over exactly the positions a_k = Δ_k A it depends on (kernels/_decay.py; the identity
+∂loss/∂cs_i = dy_i · y_i − u_i · du_i added and subtracted O(1) terms and lost dA where decay is
+strong). Per row m, with the intra-chunk products split at the diagonal (which carries exp(0)):
+    z_entering_m = dy_m · exp(cs_m) C_m H_{c−1}ᵀ           reaches a_k for k ≤ m
+    z_rows_m     = dy_m · Σ_{j<m} CB_mj exp(cs_m − cs_j) u_j  }  their difference, summed over
+    z_cols_m     = u_m · Σ_{i>m} CB_im exp(cs_i − cs_m) dy_i  }  k ≥ m, reaches j < k ≤ i
+    z_state_m    = u_m · exp(cs_last − cs_m) B_m dH_endᵀ      reaches a_k for k > m
+written as dcs = z_entering + z_rows − z_cols and dcs_state = z_state for backward_dt.py. This
+kernel recomputes y_m (the forward's own work) in fp32 rather than saving it, which also yields
+dz = dout ∘ (y_m + D x_m) ∘ silu'(z) without storing the pre-gate output.
 """
 
 from __future__ import annotations
@@ -48,12 +53,14 @@ def _chunk_scan_bwd_dx_kernel(
     cb_ptr,  # (b, c, g, q, q) fp32
     dt_ptr,  # (b, h, c, q) fp32 Δ
     cs_ptr,  # (b, h, c, q) fp32
+    cs_lo_ptr,  # (b, h, c, q) fp32, cs's rounding (chunk_cumsum.py)
     states_ptr,  # (b, c, h, p, n) fp32 entering states
     dstates_ptr,  # (b, c, h, p, n) fp32 dH_end
     dx_ptr,  # (b, l, h, p), written
     dz_ptr,  # (b, l, h, p), written when HAS_Z
     ddt_ptr,  # (b, h, c, q) fp32 x · du, written
-    dcs_ptr,  # (b, h, c, q) fp32 dy · y − u · du, written
+    dcs_ptr,  # (b, h, c, q) fp32 log-decay shares reaching a_k for k ≤ m (see below), written
+    dcs_state_ptr,  # (b, h, c, q) fp32 u · du through the chunk state (a_k, k > m), written
     dD_ptr,  # (b · c · ⌈q / BLOCK_M⌉, h, BLOCK_P) fp32 partial sums, written when HAS_D
     seqlen,
     num_heads,
@@ -96,12 +103,26 @@ def _chunk_scan_bwd_dx_kernel(
     mask_mt = mask_m & (t0 + offs_m < seqlen)
     mask_p = offs_p < headdim
     cs_m = tl.load(cs_ptr + chunk_off + offs_m, mask=mask_m, other=0.0)  # (BM,)
+    lo_m = tl.load(cs_lo_ptr + chunk_off + offs_m, mask=mask_m, other=0.0)
     dt_m = tl.load(dt_ptr + chunk_off + offs_m, mask=mask_m, other=0.0)  # (BM,)
     cs_last = tl.load(cs_ptr + chunk_off + chunk_size - 1)
+    lo_last = tl.load(cs_lo_ptr + chunk_off + chunk_size - 1)
 
-    # State terms, one pass over n: y = C_m H_{c−1}ᵀ and du = B_m dH_endᵀ (scaled below).
-    y = tl.full((BLOCK_M, BLOCK_P), 0.0, dtype=tl.float32)
-    du = tl.full((BLOCK_M, BLOCK_P), 0.0, dtype=tl.float32)
+    # This block's rows: x, and dy with the gate undone (dy ∘ silu(z)), which every term reads.
+    io_m = x_base + offs_m[:, None] * x_row + offs_p[None, :]
+    mask_io_m = mask_mt[:, None] & mask_p[None, :]
+    x_m = tl.load(x_ptr + io_m, mask=mask_io_m, other=0.0).to(tl.float32)
+    dout_m = tl.load(dy_ptr + io_m, mask=mask_io_m, other=0.0).to(tl.float32)
+    dy_m = dout_m
+    if HAS_Z:
+        z_m = tl.load(z_ptr + io_m, mask=mask_io_m, other=0.0).to(tl.float32)
+        sig = 1.0 / (1.0 + tl.exp(-z_m))
+        dy_m = dout_m * z_m * sig
+
+    # State terms, one pass over n: y = exp(cs_m) C_m H_{c−1}ᵀ and
+    # du = exp(cs_last − cs_m) B_m dH_endᵀ.
+    y_state = tl.full((BLOCK_M, BLOCK_P), 0.0, dtype=tl.float32)
+    du_state = tl.full((BLOCK_M, BLOCK_P), 0.0, dtype=tl.float32)
     for n0 in range(0, d_state, BLOCK_N):
         offs_n = n0 + tl.arange(0, BLOCK_N)
         bc_offs = BC_base + offs_m[:, None] * BC_row + offs_n[None, :]
@@ -112,12 +133,15 @@ def _chunk_scan_bwd_dx_kernel(
         st_mask = mask_p[None, :] & (offs_n[:, None] < d_state)
         state_t = tl.load(states_ptr + st_offs, mask=st_mask, other=0.0)  # (BN, BP)
         dstate_t = tl.load(dstates_ptr + st_offs, mask=st_mask, other=0.0)  # (BN, BP)
-        y = tl.dot(c, state_t.to(c.dtype), y, input_precision=DOT_PRECISION)
-        du = tl.dot(b, dstate_t.to(b.dtype), du, input_precision=DOT_PRECISION)
-    y *= tl.exp(cs_m)[:, None]
-    du *= tl.exp(cs_last - cs_m)[:, None]
+        y_state = tl.dot(c, state_t.to(c.dtype), y_state, input_precision=DOT_PRECISION)
+        du_state = tl.dot(b, dstate_t.to(b.dtype), du_state, input_precision=DOT_PRECISION)
+    y_state *= tl.exp(cs_m)[:, None]
+    du_state *= tl.exp((cs_last - cs_m) + (lo_last - lo_m))[:, None]
+    z_state = dt_m * tl.sum(x_m * du_state, axis=1)  # (BM,) reaches a_k for k > m
 
-    # du += Σ_{i ≥ m} CB_im exp(cs_i − cs_m) dy_i: the transposed intra-chunk product.
+    # du += Σ_{i > m} CB_im exp(cs_i − cs_m) dy_i: the transposed intra-chunk product, strictly
+    # below the diagonal (the diagonal, exp(0), is added below and carries no decay gradient).
+    du = tl.full((BLOCK_M, BLOCK_P), 0.0, dtype=tl.float32)
     for i0 in range(pid_m * BLOCK_M, chunk_size, BLOCK_K):
         offs_i = i0 + tl.arange(0, BLOCK_K)
         mask_i = offs_i < chunk_size
@@ -127,8 +151,10 @@ def _chunk_scan_bwd_dx_kernel(
             other=0.0,
         )  # (BM, BK): entry (m, i) is CB_im
         cs_i = tl.load(cs_ptr + chunk_off + offs_i, mask=mask_i, other=0.0)
-        causal = (offs_i[None, :] >= offs_m[:, None]) & mask_i[None, :]
-        w = cb_t * tl.exp(tl.where(causal, cs_i[None, :] - cs_m[:, None], float("-inf")))
+        lo_i = tl.load(cs_lo_ptr + chunk_off + offs_i, mask=mask_i, other=0.0)
+        causal = (offs_i[None, :] > offs_m[:, None]) & mask_i[None, :]
+        seg = (cs_i[None, :] - cs_m[:, None]) + (lo_i[None, :] - lo_m[:, None])
+        w = cb_t * tl.exp(tl.where(causal, seg, float("-inf")))
         io_i = x_base + offs_i[:, None] * x_row + offs_p[None, :]
         mask_io_i = (mask_i & (t0 + offs_i < seqlen))[:, None] & mask_p[None, :]
         dy_i = tl.load(dy_ptr + io_i, mask=mask_io_i, other=0.0)  # (BK, BP)
@@ -138,8 +164,11 @@ def _chunk_scan_bwd_dx_kernel(
                 dy_ptr.dtype.element_ty
             )
         du = tl.dot(w.to(dy_i.dtype), dy_i, du, input_precision=DOT_PRECISION)
+    z_cols = dt_m * tl.sum(x_m * du, axis=1)  # (BM,) Σ_{i > m} of Z_im
 
-    # y += Σ_{j ≤ m} CB_mj exp(cs_m − cs_j) Δ_j x_j: the forward's intra-chunk product, again.
+    # y += Σ_{j < m} CB_mj exp(cs_m − cs_j) Δ_j x_j: the forward's intra-chunk product, again,
+    # strictly below the diagonal.
+    y = tl.full((BLOCK_M, BLOCK_P), 0.0, dtype=tl.float32)
     j_end = tl.minimum((pid_m + 1) * BLOCK_M, chunk_size)
     for j0 in range(0, j_end, BLOCK_K):
         offs_j = j0 + tl.arange(0, BLOCK_K)
@@ -150,36 +179,37 @@ def _chunk_scan_bwd_dx_kernel(
             other=0.0,
         )  # (BM, BK)
         cs_j = tl.load(cs_ptr + chunk_off + offs_j, mask=mask_j, other=0.0)
+        lo_j = tl.load(cs_lo_ptr + chunk_off + offs_j, mask=mask_j, other=0.0)
         dt_j = tl.load(dt_ptr + chunk_off + offs_j, mask=mask_j, other=0.0)
-        causal = (offs_m[:, None] >= offs_j[None, :]) & mask_j[None, :]
-        w = cb * tl.exp(tl.where(causal, cs_m[:, None] - cs_j[None, :], float("-inf")))
+        causal = (offs_m[:, None] > offs_j[None, :]) & mask_j[None, :]
+        seg = (cs_m[:, None] - cs_j[None, :]) + (lo_m[:, None] - lo_j[None, :])
+        w = cb * tl.exp(tl.where(causal, seg, float("-inf")))
         x_j = tl.load(
             x_ptr + x_base + offs_j[:, None] * x_row + offs_p[None, :],
             mask=(mask_j & (t0 + offs_j < seqlen))[:, None] & mask_p[None, :],
             other=0.0,
         )  # (BK, BP)
         y = tl.dot((w * dt_j[None, :]).to(x_j.dtype), x_j, y, input_precision=DOT_PRECISION)
+    z_rows = tl.sum(dy_m * y, axis=1)  # (BM,) Σ_{j < m} of Z_mj
 
-    io_m = x_base + offs_m[:, None] * x_row + offs_p[None, :]
-    mask_io_m = mask_mt[:, None] & mask_p[None, :]
-    x_m = tl.load(x_ptr + io_m, mask=mask_io_m, other=0.0).to(tl.float32)
-    dy_m = tl.load(dy_ptr + io_m, mask=mask_io_m, other=0.0).to(tl.float32)
+    # The diagonal (CB_mm, no decay), then the totals.
+    cb_mm = tl.load(cb_base + offs_m * (chunk_size + 1), mask=mask_m, other=0.0)  # (BM,)
+    y += y_state + (cb_mm * dt_m)[:, None] * x_m
+    du += du_state + cb_mm[:, None] * dy_m
     if HAS_D:
         D = tl.load(D_ptr + pid_h * stride_D_h + offs_p * stride_D_p, mask=mask_p, other=0.0)
         D = D.to(tl.float32)[None, :]
     if HAS_Z:
-        z_m = tl.load(z_ptr + io_m, mask=mask_io_m, other=0.0).to(tl.float32)
-        sig = 1.0 / (1.0 + tl.exp(-z_m))
         y_pre = y
         if HAS_D:
             y_pre = y + D * x_m
-        dz = dy_m * y_pre * sig * (1.0 + z_m * (1.0 - sig))
+        dz = dout_m * y_pre * sig * (1.0 + z_m * (1.0 - sig))
         tl.store(dz_ptr + io_m, dz.to(dz_ptr.dtype.element_ty), mask=mask_io_m)
-        dy_m = dy_m * z_m * sig
 
-    x_du = tl.sum(x_m * du, axis=1)  # (BM,)
-    tl.store(ddt_ptr + chunk_off + offs_m, x_du, mask=mask_m)
-    tl.store(dcs_ptr + chunk_off + offs_m, tl.sum(dy_m * y, axis=1) - dt_m * x_du, mask=mask_m)
+    tl.store(ddt_ptr + chunk_off + offs_m, tl.sum(x_m * du, axis=1), mask=mask_m)
+    z_entering = tl.sum(dy_m * y_state, axis=1)  # (BM,) reaches a_k for k ≤ m
+    tl.store(dcs_ptr + chunk_off + offs_m, z_entering + z_rows - z_cols, mask=mask_m)
+    tl.store(dcs_state_ptr + chunk_off + offs_m, z_state, mask=mask_m)
     dx = dt_m[:, None] * du
     if HAS_D:
         dx += D * dy_m
@@ -198,6 +228,7 @@ def chunk_scan_bwd_dx(
     cb: torch.Tensor,
     dt: torch.Tensor,
     cs: torch.Tensor,
+    cs_lo: torch.Tensor,
     states: torch.Tensor,
     dstates: torch.Tensor,
 ):
@@ -207,11 +238,12 @@ def chunk_scan_bwd_dx(
         x, dy: (b, l, h, p) contiguous; z: the same or None.
         D: (h,) or (h, p), or None.
         B, C: (b, l, g, n) contiguous.
-        cb: (b, c, g, q, q) fp32; dt, cs: (b, h, c, q) fp32.
+        cb: (b, c, g, q, q) fp32; dt, cs, cs_lo: (b, h, c, q) fp32.
         states, dstates: (b, c, h, p, n) fp32 entering states and dH_end.
     Returns:
         dx (b, l, h, p) x's dtype; dz (b, l, h, p) z's dtype or None;
-        ddt (b, h, c, q) fp32 (x · du); dcs (b, h, c, q) fp32 (dy · y − u · du);
+        ddt (b, h, c, q) fp32 (x · du); dcs and dcs_state (b, h, c, q) fp32, the log-decay
+        shares for `backward_dt.chunk_cumsum_bwd` (see the module docstring);
         dD like D (fp32) or None.
     """
     batch, seqlen, num_heads, headdim = x.shape
@@ -227,6 +259,7 @@ def chunk_scan_bwd_dx(
     )
     ddt = new_empty(batch, num_heads, num_chunks, chunk_size, dtype=torch.float32, device=dev)
     dcs = new_empty(batch, num_heads, num_chunks, chunk_size, dtype=torch.float32, device=dev)
+    dcs_state = torch.empty_like(dcs)
     # Sized for the smallest BLOCK_M among the configs: enough rows for any choice.
     max_m_blocks = triton.cdiv(
         chunk_size, min(c.kwargs["BLOCK_M"] for c in _chunk_scan_bwd_dx_kernel.all_configs)
@@ -250,10 +283,10 @@ def chunk_scan_bwd_dx(
             x, dy,
             z if z is not None else x,
             D if D is not None else x,
-            B, C, cb, dt, cs, states, dstates,
+            B, C, cb, dt, cs, cs_lo, states, dstates,
             dx,
             dz if dz is not None else dx,
-            ddt, dcs,
+            ddt, dcs, dcs_state,
             dD_parts if dD_parts is not None else ddt,
             seqlen, num_heads, num_groups, headdim, d_state, num_chunks, chunk_size,
             stride_D_h, stride_D_p,
@@ -267,4 +300,4 @@ def chunk_scan_bwd_dx(
         dD = dD_parts.sum(0)[:, :headdim]  # (h, p)
         if D.dim() == 1:
             dD = dD.sum(-1)
-    return dx, dz, ddt, dcs, dD
+    return dx, dz, ddt, dcs, dcs_state, dD

@@ -11,9 +11,10 @@ Notation as in the forward files: dy are gradients of the outputs after the z ga
     2. Through the state passing H_c = exp(cs_last) H_{c−1} + S_c, reversed over chunks:
            dH_end_c  = gradient of H_c      (dH_end_last = gradient of the final state)
            dH_end_{c−1} = dH_off_c + exp(cs_last(c)) dH_end_c,   d initial state = the same at c = 0
-       and, because H_c is proportional to exp(cs_last(c)) (every term of it carries that factor),
-           ∂loss/∂cs_last(c) += ⟨dH_end_c, H_c⟩
-       which is summed per block of the state here and finished in `backward_dt.py`.
+       and, through the decay of the carried state (which reaches every a_k of chunk c),
+           exp(cs_last(c)) ⟨dH_end_c, H_{c−1}⟩
+       summed per block of the state here and finished in `backward_dt.py` (the chunk state S_c's
+       own share is backward_dx.py's z_state).
 """
 
 from __future__ import annotations
@@ -106,11 +107,10 @@ def _chunk_scan_bwd_dstates_kernel(
 def _state_passing_bwd_kernel(
     dstates_ptr,  # (b, c, h, p·n) fp32: dH_off in, dH_end out (in place)
     states_ptr,  # (b, c, h, p·n) fp32 entering states
-    final_ptr,  # (b, h, p·n) fp32 final state
     dfinal_ptr,  # (b, h, p·n) gradient of the final state, or a dummy
     cs_ptr,  # (b, h, c, q) fp32
     dinit_ptr,  # (b, h, p·n) fp32, written
-    dcs_last_ptr,  # (b, h, c, k) fp32 partial ⟨dH_end_c, H_c⟩ per state block, written
+    dcs_last_ptr,  # (b, h, c, k) fp32 partial exp(cs_last) ⟨dH_end_c, H_{c−1}⟩, written
     num_heads,
     num_chunks,
     chunk_size,
@@ -131,7 +131,6 @@ def _state_passing_bwd_kernel(
         dstate = tl.load(dfinal_ptr + bh_off + offs, mask=mask, other=0.0).to(tl.float32)
     else:
         dstate = tl.full((BLOCK,), 0.0, dtype=tl.float32)
-    state_leaving = tl.load(final_ptr + bh_off + offs, mask=mask, other=0.0)
     chunk_stride = num_heads * state_numel
     last = num_chunks - 1
     chunk0 = (pid_b.to(tl.int64) * num_chunks * num_heads + pid_h) * state_numel + offs
@@ -141,11 +140,11 @@ def _state_passing_bwd_kernel(
     part_ptr = dcs_last_ptr + (pid_bh.to(tl.int64) * num_chunks + last) * num_k + pid_k
     for _ in range(num_chunks):
         state_entering = tl.load(s_ptrs, mask=mask, other=0.0)
-        tl.store(part_ptr, tl.sum(dstate * state_leaving, axis=0))
+        decay = tl.exp(tl.load(cs_last_ptr))
+        tl.store(part_ptr, decay * tl.sum(dstate * state_entering, axis=0))
         d_off = tl.load(d_ptrs, mask=mask, other=0.0)
         tl.store(d_ptrs, dstate, mask=mask)
-        dstate = d_off + tl.exp(tl.load(cs_last_ptr)) * dstate
-        state_leaving = state_entering
+        dstate = d_off + decay * dstate
         d_ptrs -= chunk_stride
         s_ptrs -= chunk_stride
         cs_last_ptr -= chunk_size
@@ -191,7 +190,6 @@ def chunk_scan_bwd_dstates(
 def state_passing_bwd(
     dstates: torch.Tensor,
     states: torch.Tensor,
-    final: torch.Tensor,
     dfinal: torch.Tensor | None,
     cs: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -201,7 +199,6 @@ def state_passing_bwd(
     Args:
         dstates: (b, c, h, p, n) fp32 dH_off from `chunk_scan_bwd_dstates`.
         states: (b, c, h, p, n) fp32 states entering each chunk.
-        final: (b, h, p, n) fp32 final state.
         dfinal: (b, h, p, n) gradient of the final state, or None.
         cs: (b, h, c, q) fp32 cumulative Δ·A.
     Returns:
@@ -222,8 +219,8 @@ def state_passing_bwd(
     dfinal = dfinal.contiguous() if dfinal is not None else None
     with device_guard(dstates):
         _state_passing_bwd_kernel[(batch * num_heads, num_blocks)](
-            dstates, states, final,
-            dfinal if dfinal is not None else final,
+            dstates, states,
+            dfinal if dfinal is not None else states,
             cs, dinit, parts,
             num_heads, num_chunks, chunk_size, state_numel,
             HAS_DFINAL=dfinal is not None,

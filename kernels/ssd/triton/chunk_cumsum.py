@@ -30,6 +30,7 @@ def _chunk_cumsum_fwd_kernel(
     dt_bias_ptr,  # (h,) or a dummy when HAS_BIAS is False
     dt_out_ptr,  # (b, h, c, q) fp32
     cs_out_ptr,  # (b, h, c, q) fp32
+    cs_lo_out_ptr,  # (b, h, c, q) fp32, what rounding cs to fp32 left out
     seqlen,
     num_heads,
     num_chunks,
@@ -59,7 +60,12 @@ def _chunk_cumsum_fwd_kernel(
         dt = softplus(dt)
     dt = tl.where(mask, dt, 0.0)
     A = tl.load(A_ptr + offs_h, mask=mask_h, other=0.0).to(tl.float32)  # (BH,)
-    cs = tl.cumsum(dt * A[:, None], axis=1)  # (BH, BQ)
+    # Summed in fp64 and kept as an fp32 pair: every decay is a difference cs_i − cs_j, which
+    # in fp32 carries ulp(|cs|) (kernels/_decay.py). Where the sum is infinite, lo is 0.
+    cs64 = tl.cumsum((dt * A[:, None]).to(tl.float64), axis=1)  # (BH, BQ)
+    cs = cs64.to(tl.float32)
+    cs_lo = (cs64 - cs.to(tl.float64)).to(tl.float32)
+    cs_lo = tl.where(cs_lo == cs_lo, cs_lo, 0.0)
 
     out_offs = (
         (pid_b * num_heads + offs_h[:, None]).to(tl.int64) * num_chunks + pid_c
@@ -68,6 +74,7 @@ def _chunk_cumsum_fwd_kernel(
     out_mask = mask_h[:, None] & mask_q[None, :]
     tl.store(dt_out_ptr + out_offs, dt, mask=out_mask)
     tl.store(cs_out_ptr + out_offs, cs, mask=out_mask)
+    tl.store(cs_lo_out_ptr + out_offs, cs_lo, mask=out_mask)
 
 
 def chunk_cumsum_fwd(
@@ -76,8 +83,8 @@ def chunk_cumsum_fwd(
     dt_bias: torch.Tensor | None,
     dt_softplus: bool,
     chunk_size: int,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Δ and its within-chunk cumulative sum times A.
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Δ and its within-chunk cumulative sum times A, with the sum's fp32 rounding.
 
     Args:
         dt: (b, l, h) raw time steps, contiguous.
@@ -88,6 +95,8 @@ def chunk_cumsum_fwd(
     Returns:
         dt_out: (b, h, c, q) fp32 Δ, zero past the sequence end.
         cs: (b, h, c, q) fp32 cumulative Δ·A within each chunk.
+        cs_lo: (b, h, c, q) fp32, cs's rounding error (cs + cs_lo is the sum to about 1e-14):
+            the kernels form every decay exp(cs_i − cs_j) as (cs_i − cs_j) + (cs_lo_i − cs_lo_j).
     """
     batch, seqlen, num_heads = dt.shape
     num_chunks = triton.cdiv(seqlen, chunk_size)
@@ -95,6 +104,7 @@ def chunk_cumsum_fwd(
         batch, num_heads, num_chunks, chunk_size, dtype=torch.float32, device=dt.device
     )
     cs = new_empty(batch, num_heads, num_chunks, chunk_size, dtype=torch.float32, device=dt.device)
+    cs_lo = torch.empty_like(cs)
     block_q = triton.next_power_of_2(chunk_size)
 
     def grid(meta):
@@ -107,6 +117,7 @@ def chunk_cumsum_fwd(
             dt_bias if dt_bias is not None else A,
             dt_out,
             cs,
+            cs_lo,
             seqlen,
             num_heads,
             num_chunks,
@@ -115,4 +126,4 @@ def chunk_cumsum_fwd(
             SOFTPLUS=dt_softplus,
             BLOCK_Q=block_q,
         )
-    return dt_out, cs
+    return dt_out, cs, cs_lo

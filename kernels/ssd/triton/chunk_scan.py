@@ -110,6 +110,7 @@ def _chunk_scan_fwd_kernel(
     cb_ptr,  # (b, c, g, q, q) fp32
     dt_ptr,  # (b, h, c, q) fp32 Δ
     cs_ptr,  # (b, h, c, q) fp32
+    cs_lo_ptr,  # (b, h, c, q) fp32, cs's rounding (chunk_cumsum.py)
     states_ptr,  # (b, c, h, p, n) fp32 entering states
     D_ptr,  # (h,) or (h, p), or a dummy
     z_ptr,  # (b, l, h, p) contiguous, or a dummy
@@ -154,6 +155,7 @@ def _chunk_scan_fwd_kernel(
     mask_mt = mask_m & (t0 + offs_m < seqlen)
     mask_p = offs_p < headdim
     cs_m = tl.load(cs_ptr + chunk_off + offs_m, mask=mask_m, other=0.0)  # (BM,)
+    lo_m = tl.load(cs_lo_ptr + chunk_off + offs_m, mask=mask_m, other=0.0)
 
     # Carried-in state: exp(cs_i) · C_i H_{c−1}ᵀ.
     H_base = states_ptr + (
@@ -195,9 +197,11 @@ def _chunk_scan_fwd_kernel(
             other=0.0,
         )  # (BM, BK)
         cs_j = tl.load(cs_ptr + chunk_off + offs_j, mask=mask_j, other=0.0)
+        lo_j = tl.load(cs_lo_ptr + chunk_off + offs_j, mask=mask_j, other=0.0)
         dt_j = tl.load(dt_ptr + chunk_off + offs_j, mask=mask_j, other=0.0)
         causal = (offs_m[:, None] >= offs_j[None, :]) & mask_j[None, :]
-        decay = tl.exp(tl.where(causal, cs_m[:, None] - cs_j[None, :], float("-inf")))
+        seg = (cs_m[:, None] - cs_j[None, :]) + (lo_m[:, None] - lo_j[None, :])
+        decay = tl.exp(tl.where(causal, seg, float("-inf")))
         x_j = tl.load(
             x_ptr + x_base + offs_j[:, None] * x_row + offs_p[None, :],
             mask=(mask_j & (t0 + offs_j < seqlen))[:, None] & mask_p[None, :],
@@ -255,6 +259,7 @@ def chunk_scan_fwd(
     cb: torch.Tensor,
     dt: torch.Tensor,
     cs: torch.Tensor,
+    cs_lo: torch.Tensor,
     states: torch.Tensor,
     D: torch.Tensor | None,
     z: torch.Tensor | None,
@@ -265,7 +270,7 @@ def chunk_scan_fwd(
         x: (b, l, h, p) contiguous.
         C: (b, l, g, n) contiguous.
         cb: (b, c, g, q, q) fp32 from `bmm_cb_fwd`.
-        dt, cs: (b, h, c, q) fp32 Δ and cumulative Δ·A.
+        dt, cs, cs_lo: (b, h, c, q) fp32 Δ, cumulative Δ·A and its rounding.
         states: (b, c, h, p, n) fp32 states entering each chunk.
         D: (h,) or (h, p), or None.
         z: (b, l, h, p) contiguous, or None.
@@ -286,7 +291,7 @@ def chunk_scan_fwd(
 
     with device_guard(x):
         _chunk_scan_fwd_kernel[grid](
-            x, C, cb, dt, cs, states,
+            x, C, cb, dt, cs, cs_lo, states,
             D if D is not None else x,
             z if z is not None else x,
             out,

@@ -34,6 +34,7 @@ def _chunk_state_fwd_kernel(
     B_ptr,  # (b, l, g, n) contiguous
     dt_ptr,  # (b, h, c, q) fp32 Δ
     cs_ptr,  # (b, h, c, q) fp32 cumulative Δ·A
+    cs_lo_ptr,  # (b, h, c, q) fp32, cs's rounding (chunk_cumsum.py)
     states_ptr,  # (b, c, h, p, n) fp32, written
     seqlen,
     num_heads,
@@ -66,6 +67,7 @@ def _chunk_state_fwd_kernel(
     B_base = B_ptr + row0 * num_groups * d_state + pid_g * d_state
     chunk_off = ((pid_b * num_heads + pid_h) * num_chunks + pid_c).to(tl.int64) * chunk_size
     cs_last = tl.load(cs_ptr + chunk_off + chunk_size - 1)
+    lo_last = tl.load(cs_lo_ptr + chunk_off + chunk_size - 1)
 
     acc = tl.full((BLOCK_P, BLOCK_N), 0.0, dtype=tl.float32)
     for q0 in range(0, chunk_size, BLOCK_Q):
@@ -83,7 +85,8 @@ def _chunk_state_fwd_kernel(
         ).to(tl.float32)  # (BQ, BN)
         dt = tl.load(dt_ptr + chunk_off + q, mask=mask_q, other=0.0)  # (BQ,)
         cs = tl.load(cs_ptr + chunk_off + q, mask=mask_q, other=0.0)  # (BQ,)
-        w = tl.where(mask_q, tl.exp(cs_last - cs) * dt, 0.0)
+        lo = tl.load(cs_lo_ptr + chunk_off + q, mask=mask_q, other=0.0)
+        w = tl.where(mask_q, tl.exp((cs_last - cs) + (lo_last - lo)) * dt, 0.0)
         acc = tl.dot(x, (b * w[:, None]).to(x.dtype), acc, input_precision=DOT_PRECISION)
 
     out = states_ptr + (
@@ -94,7 +97,7 @@ def _chunk_state_fwd_kernel(
 
 
 def chunk_state_fwd(
-    x: torch.Tensor, B: torch.Tensor, dt: torch.Tensor, cs: torch.Tensor
+    x: torch.Tensor, B: torch.Tensor, dt: torch.Tensor, cs: torch.Tensor, cs_lo: torch.Tensor
 ) -> torch.Tensor:
     """Per-chunk states from each chunk's own inputs (no carried-in state).
 
@@ -102,7 +105,7 @@ def chunk_state_fwd(
         x: (b, l, h, p) contiguous.
         B: (b, l, g, n) contiguous, g divides h.
         dt: (b, h, c, q) fp32 Δ from `chunk_cumsum_fwd`.
-        cs: (b, h, c, q) fp32 cumulative Δ·A from `chunk_cumsum_fwd`.
+        cs, cs_lo: (b, h, c, q) fp32 cumulative Δ·A and its rounding, from `chunk_cumsum_fwd`.
     Returns:
         (b, c, h, p, n) fp32 chunk states S_c.
     """
@@ -119,7 +122,7 @@ def chunk_state_fwd(
 
     with device_guard(x):
         _chunk_state_fwd_kernel[grid](
-            x, B, dt, cs, states,
+            x, B, dt, cs, cs_lo, states,
             seqlen, num_heads, num_groups, headdim, d_state, num_chunks, chunk_size,
             DOT_PRECISION=dot_precision(x.dtype),
         )  # fmt: skip

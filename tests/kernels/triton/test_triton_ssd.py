@@ -9,9 +9,14 @@ the file stays within seconds. Real sizes and bf16 are in test_triton_gpu.py.
 from __future__ import annotations
 
 import pytest
+import ssd_cases
 import torch
 from helpers import assert_close
 from hybridlab.kernels import ssd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from kernel_cases import assert_accurate, run_with_grads
+from ssd_cases import decay_sweep_inputs
 
 # (batch, length, heads, headdim, groups, d_state, chunk) and which optional inputs are given.
 CASES = [
@@ -91,3 +96,34 @@ def test_ssd_triton_without_final_state_or_its_gradient(device):
     assert_close(y, y_ref, name="y")
     y.sum().backward()
     assert all(torch.isfinite(v.grad).all() for v in inputs.values())
+
+
+# Issue 25 (12), the Triton twin of test_ssd.py's sweep: dA had the wrong sign at Δ ~ U(1, 10),
+# A = −16 (−14.65 where exact is 0 at Δ = 1e4, chunk 2).
+@settings(
+    max_examples=8,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    dt_exponents=st.tuples(st.floats(-3.0, 1.0), st.floats(0.0, 1.0)),
+    fast_rate=st.floats(0.0, 6.0),
+    chunk_size=st.sampled_from([16, 64]),
+)
+def test_ssd_triton_gradients_match_float64_across_decay_strengths(
+    dt_exponents, fast_rate, chunk_size, device
+):
+    lo = 10.0 ** dt_exponents[0]
+    hi = min(10.0, lo * 10.0 ** dt_exponents[1])  # Δ ~ U(lo, hi), within dt_max = 10
+    kw = decay_sweep_inputs(130, (lo, hi), [-1.0, -(10.0**fast_rate)])
+    expected = run_with_grads(ssd_cases.reference, kw)
+
+    def triton(**kw):
+        kw = {k: v.to(device) for k, v in kw.items()}
+        return ssd(**kw, chunk_size=chunk_size, return_final_state=True, backend="triton")
+
+    actual = run_with_grads(triton, kw)
+    for name, value in expected.items():
+        axis = {"dA": 0, "ddt": 2}.get(name)  # per head: a fast head's are ~1e7x smaller
+        assert_accurate(actual[name], value, name, axis=axis)
