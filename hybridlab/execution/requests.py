@@ -22,6 +22,9 @@ class TrialRequest:
         train: `TrainConfig` fields.
         speed: speed objectives to measure after training, each `{"label", "name",
             "context", "batch", "dtype"}` (`hybridlab.bench.requests`); empty: none.
+        weights_path: where the worker writes the trained weights (a safetensors file) when
+            `train["keep_weights"]`; the result then names it (`weights_path`). It must be a
+            path the worker can write and the driver read (a shared folder on a cluster).
     """
 
     number: int
@@ -29,6 +32,7 @@ class TrialRequest:
     task: dict[str, Any]
     train: dict[str, Any]
     speed: list[dict[str, Any]] = field(default_factory=list)
+    weights_path: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

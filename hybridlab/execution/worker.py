@@ -18,6 +18,7 @@ import json
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from hybridlab.bench import Protocol, measure_requests
@@ -49,7 +50,10 @@ def run_trial(request: dict[str, Any], report: Report | None = None) -> dict[str
         task = _task(request["task"])
         spec = parse(request["spec"])
         config = TrainConfig(**request["train"])
-        result = train_proxy(spec, task, config, report=report).to_dict()
+        trained = train_proxy(spec, task, config, report=report)
+        result = trained.to_dict()
+        if trained.weights is not None and request.get("weights_path"):
+            result["weights_path"] = _save_weights(trained.weights, request["weights_path"])
         if request.get("speed") and result["status"] == Status.OK:
             result.update(_measure_speed(fit_spec(spec, task), request["speed"], config, result))
     except Exception as err:  # any bug or bad input in one trial must not end the study
@@ -66,6 +70,18 @@ def run_trial(request: dict[str, Any], report: Report | None = None) -> dict[str
         result["fault"] = Fault.OOM
     result.pop("history", None)
     return result
+
+
+def _save_weights(weights: dict[str, Any], path: str) -> str:
+    """Write a state_dict as safetensors at `path` (written whole, then moved into place)."""
+    from safetensors.torch import save_file
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    save_file({k: v.contiguous() for k, v in weights.items()}, str(partial))
+    partial.replace(target)
+    return str(target)
 
 
 def _measure_speed(

@@ -72,4 +72,5 @@ KEPT_RESULT = (
     "device",
     "fault",
     "worker",
+    "weights_path",
 )

@@ -26,8 +26,8 @@ from hybridlab.study.attrs import StudyAttr
 if TYPE_CHECKING:
     from hybridlab.study.config import StudyPlan
 
-# Training settings that change how fast a run goes, not what it measures.
-NOT_MEASURING = ("num_threads",)
+# Training settings that change how fast a run goes or what it keeps, not what it measures.
+NOT_MEASURING = ("num_threads", "keep_weights")
 # Objective fields that do not change a value (the reference only scales the hypervolume, and
 # is fixed when the study is created).
 _OBJECTIVE_IGNORED = ("ref",)
@@ -87,8 +87,8 @@ def check_same_settings(study: Any, plan: StudyPlan) -> None:
     shown = "; ".join(found[:4]) + (f"; and {len(found) - 4} more" if len(found) > 4 else "")
     raise StudyConfigError(
         f"study {plan.name!r} was created with other settings that change what a trial "
-        f"measures ({shown}): its trials would not compare with new ones. Run it with the settings it was created with, or "
-        f"start a separate study under another `name` or `output` (e.g. output=runs/"
-        f"{plan.name}-2)",
+        f"measures ({shown}): its trials would not compare with new ones. Run it with the "
+        f"settings it was created with, or start a separate study under another `name` or "
+        f"`output` (e.g. output=runs/{plan.name}-2)",
         where=plan.source,
     )

@@ -75,6 +75,9 @@ class TrainConfig:
         target_accuracy: stop once an evaluation reaches this accuracy, in (0, 1]; None = never.
         max_wall_time_s: stop once the run has taken this long (wall clock from the model's
             creation, evaluations included), then evaluate a last time; > 0, None = never.
+        keep_weights: keep the trained model's weights in the result (`TrainResult.weights`:
+            the `HybridLM`'s state_dict, on the CPU); a study writes them beside its trials, for
+            `hybridlab study pareto --export DIR --to hf`. Changes nothing that is measured.
 
     Example:
         >>> TrainConfig(steps=200, lr=3e-3, target_accuracy=0.99).warmup_steps
@@ -104,6 +107,7 @@ class TrainConfig:
     num_threads: int | None = None
     target_accuracy: float | None = None
     max_wall_time_s: float | None = None
+    keep_weights: bool = False
 
     @property
     def warmup_steps(self) -> int:
@@ -197,7 +201,13 @@ class TrainConfig:
             if value is None and type(None) in args:
                 continue
             base = next(a for a in args if a is not type(None)) if args else kind
-            if base is int:
+            if base is bool:
+                if not isinstance(value, bool):
+                    raise SettingTypeError(
+                        f"train.{f.name} must be true or false, got {_shown(value)}",
+                        key=f"train.{f.name}",
+                    )
+            elif base is int:
                 _require_int(f.name, value)
             elif base is float:
                 _require_number(f.name, value)

@@ -66,6 +66,9 @@ class TrainResult:
     race_steps: int = 0
     device: str = ""
     history: list[dict[str, Any]] = field(default_factory=list)
+    # The trained HybridLM's state_dict (CPU tensors) with `TrainConfig.keep_weights`; not data:
+    # left out of `to_dict`.
+    weights: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         try:
@@ -81,5 +84,7 @@ class TrainResult:
         return self.status is Status.OK
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of every field (history included)."""
-        return dataclasses.asdict(self)
+        """A JSON-ready dict of every field (history included; `weights` left out)."""
+        data = dataclasses.asdict(dataclasses.replace(self, weights=None))
+        del data["weights"]
+        return data

@@ -125,6 +125,8 @@ def train_proxy(
             run = _Run(spec, task, dataclasses.replace(config, lr=lr), device, report, result)
         result.lr = run.config.lr
         run.train()
+        if config.keep_weights and result.ok:
+            result.weights = run.weights()
     except OutOfMemoryError as err:
         _fail(result, f"out of memory at step {result.steps_done}: {first_line(err)}")
     except RuntimeError as err:
@@ -236,6 +238,12 @@ class _Run:
                 break
             losses.append(loss)
         return losses
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The trained `HybridLM`'s state_dict on the CPU (a readout's decoder left out: it
+        belongs to the task, not to the architecture)."""
+        model = self.model.model if isinstance(self.model, LastStateReadout) else self.model
+        return {name: t.detach().to("cpu", copy=True) for name, t in model.state_dict().items()}
 
     def train(self) -> None:
         config, result = self.config, self.result
