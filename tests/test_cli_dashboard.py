@@ -27,7 +27,17 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_the_dashboard_serves_the_study_and_sigterm_stops_all_of_it(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [
+        pytest.param(signal.SIGTERM, 128 + signal.SIGTERM, id="sigterm"),
+        # No handler runs: the group's guard sees the pipe from `hybridlab dashboard` close.
+        pytest.param(signal.SIGKILL, -signal.SIGKILL, id="sigkill"),
+    ],
+)
+def test_the_dashboard_serves_the_study_and_a_signal_stops_all_of_it(
+    tmp_path, monkeypatch, how, expected
+):
     monkeypatch.setattr(
         worker_module,
         "train_proxy",
@@ -54,20 +64,24 @@ def test_the_dashboard_serves_the_study_and_sigterm_stops_all_of_it(tmp_path, mo
                 assert time.monotonic() < deadline, "optuna-dashboard never answered"
                 time.sleep(0.3)
         assert [s["study_name"] for s in studies] == ["tiny"]
+        # The group's leader: the guard, whose child is optuna-dashboard.
         with open(f"/proc/{dashboard.pid}/task/{dashboard.pid}/children") as f:
-            (server,) = [int(p) for p in f.read().split()]
-        os.kill(dashboard.pid, signal.SIGTERM)
-        assert dashboard.wait(timeout=30) == 128 + signal.SIGTERM
+            (group,) = [int(p) for p in f.read().split()]
+        os.kill(dashboard.pid, how)
+        assert dashboard.wait(timeout=30) == expected
     finally:
         if dashboard.poll() is None:
             dashboard.kill()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
-            os.killpg(server, 0)
+            os.killpg(group, 0)
         except ProcessLookupError:
             break
         time.sleep(0.1)
+    else:
+        os.killpg(group, signal.SIGKILL)
+        pytest.fail("the dashboard's process group outlived the command")
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0, "the port still answers"
 

@@ -6,6 +6,10 @@ consumers) when only the leader is killed. However the command ends — Ctrl-C (
 (`kill`, `timeout`, a supervisor), SIGHUP (a closed terminal), or the server exiting by itself —
 the whole group is stopped (SIGTERM, then SIGKILL after a grace period) and the port is free.
 The exit code after a signal is 128 + its number, as a shell reports it.
+
+A SIGKILL (`kill -9`, the out-of-memory killer) leaves no handler to run: the group's leader is
+then `serve_guard`, which holds the read end of a pipe whose write end only this process holds,
+and ends the group when the kernel closes it.
 """
 
 from __future__ import annotations
@@ -15,14 +19,18 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 
 GRACE_S = 10.0
 SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 # How long helpers that outlived the leader get to exit on their own before SIGKILL.
 HELPERS_GRACE_S = 2.0
+# The group's leader, run by path (`python -I`: the standard library only, no hybridlab import).
+GUARD = str(Path(__file__).with_name("serve_guard.py"))
 
 
 class _Stopped(Exception):
@@ -35,11 +43,24 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 
 def serve(command: list[str]) -> int:
-    """Run `command` in its own process group until it exits or this process is signalled;
-    either way the whole group is stopped. Returns the exit code for `hybridlab ui`: 0 when the
+    """Run `command` in a process group of its own, under `serve_guard`, until it exits or this
+    process is signalled; either way the whole group is stopped (by the guard when this process
+    is killed outright). Returns the exit code for `hybridlab ui`: 0 when the
     server exited cleanly, 1 when it failed, 128 + the signal's number when stopped by one."""
+    # The guard's pipe: the write end stays in this process (not inherited) while it lives.
+    read_end, write_end = os.pipe()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-I", GUARD, str(read_end), *command],
+            start_new_session=True,
+            pass_fds=(read_end,),
+        )
+    except BaseException:
+        os.close(write_end)
+        raise
+    finally:
+        os.close(read_end)
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    process = subprocess.Popen(command, start_new_session=True)
     try:
         code = process.wait()
     except KeyboardInterrupt:
@@ -51,6 +72,7 @@ def serve(command: list[str]) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        os.close(write_end)
     # The server ended by itself: its helpers may still run in its group.
     stop_group(process)
     return 0 if code == 0 else 1

@@ -24,6 +24,23 @@ def tracking_uri(plan) -> str:
     return f"sqlite:///{(plan.folder / 'mlflow.db').resolve()}"
 
 
+def server_error(uri: str) -> str | None:
+    """Why nothing answers at the http(s) `uri` ("Connection refused"), or None if a TCP
+    connection to its host and port opens."""
+    from urllib.parse import urlsplit
+
+    from hybridlab.config.addresses import connect_error
+
+    parts = urlsplit(uri)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as err:  # a port that is no number, or out of range
+        return str(err)
+    if not parts.hostname:
+        return "no host in the URI"
+    return connect_error(parts.hostname, port)
+
+
 def ui_command(uri: str, port: int) -> list[str]:
     return [
         sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
@@ -48,6 +65,12 @@ def ui(
     except StudyConfigError as err:
         fail(str(err))
     if plan.tracking.uri and plan.tracking.uri.startswith(("http://", "https://")):
+        problem = server_error(plan.tracking.uri)
+        if problem is not None:
+            fail(
+                f"tracking.uri: nothing answers at {plan.tracking.uri} ({problem}); start the "
+                f"MLflow server there, or correct the URI"
+            )
         print(f"the study logs to a tracking server: open {plan.tracking.uri}")
         return
     if not plan.tracking.uri and not (plan.folder / "mlflow.db").is_file():

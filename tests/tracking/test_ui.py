@@ -7,7 +7,9 @@ answers, and Ctrl-C leaves none of its uvicorn and huey helpers behind.)
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import sys
 import time
 
 import pytest
@@ -59,3 +61,79 @@ def test_ui_on_a_store_that_is_no_database_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(app, ["ui", str(path), "tracking=mlflow", "--port", "5125"])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "cannot be read" in result.stderr and "is it an MLflow database?" in result.stderr
+
+
+def test_sigkill_of_the_serving_command_ends_the_server_group_with_its_helpers():
+    # `serve` in a process of its own, killed as `kill -9` would: no handler runs there.
+    server = (
+        "from hybridlab.cli.serve import serve; serve(['sh', '-c', 'sleep 60 & sleep 60 & wait'])"
+    )
+    command = subprocess.Popen([sys.executable, "-c", server])
+    try:
+        deadline = time.monotonic() + 60
+        while not (children := _children(command.pid)):
+            assert time.monotonic() < deadline, "serve never started its guard"
+            time.sleep(0.1)
+        (guard,) = children
+        while len(_group_members(guard)) < 4:  # the guard, sh and its two sleeps
+            assert time.monotonic() < deadline, "the server never started its helpers"
+            time.sleep(0.1)
+        command.kill()
+        command.wait()
+        deadline = time.monotonic() + 15
+        while _group_members(guard) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _group_members(guard), "the server group outlived the command"
+    finally:
+        if command.poll() is None:
+            command.kill()
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(p) for p in f.read().split()]
+
+
+def _group_members(pgid: int) -> list[int]:
+    """The processes of the group that are not zombies waiting to be reaped."""
+    members = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry))
+    return members
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        pytest.param("http://127.0.0.1:1", id="nothing-listens"),
+        pytest.param("https://127.0.0.1:9", id="https-nothing-listens"),
+        pytest.param("http://127.0.0.1:99999", id="port-out-of-range"),
+    ],
+)
+def test_a_tracking_server_that_does_not_answer_is_refused(tmp_path, uri):
+    path = write_study(tmp_path, trials=1)
+    result = CliRunner().invoke(app, ["ui", str(path), "tracking=mlflow", f"tracking.uri={uri}"])
+    assert result.exit_code == 2, result.output
+    assert f"tracking.uri: nothing answers at {uri} (" in result.stderr
+    assert "open" not in result.stdout
+
+
+def test_a_tracking_server_that_answers_is_named(tmp_path):
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        uri = f"http://127.0.0.1:{listening.getsockname()[1]}"
+        path = write_study(tmp_path, trials=1)
+        result = CliRunner().invoke(
+            app, ["ui", str(path), "tracking=mlflow", f"tracking.uri={uri}"]
+        )
+    assert result.exit_code == 0, result.output
+    assert f"the study logs to a tracking server: open {uri}" in result.stdout

@@ -1,6 +1,6 @@
 """However `hybridlab ui` ends, nothing of MLflow is left running and the port is free: Ctrl-C,
-SIGTERM (kill, timeout, a supervisor), SIGHUP (a closed terminal), the server dying. Each case
-starts the real MLflow UI (about 20 s on 2 cores)."""
+SIGTERM (kill, timeout, a supervisor), SIGHUP (a closed terminal), SIGKILL (kill -9), the server
+dying. Each case starts the real MLflow UI (about 20 s on 2 cores)."""
 
 from __future__ import annotations
 
@@ -69,6 +69,8 @@ def study_with_store(tmp_path, monkeypatch):
         pytest.param(signal.SIGINT, id="sigint"),
         pytest.param(signal.SIGTERM, id="sigterm"),
         pytest.param(signal.SIGHUP, id="sighup"),
+        # No handler runs: the group's guard sees the pipe from `hybridlab ui` close.
+        pytest.param(signal.SIGKILL, id="sigkill"),
         pytest.param(None, id="server-dies"),
     ],
 )
@@ -82,6 +84,7 @@ def test_the_whole_mlflow_group_ends_and_the_port_is_free(study_with_store, how)
         # the tests) inherits SIGINT ignored, and Ctrl-C could not reach it.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
+    guard = None
     try:
         assert f"127.0.0.1:{port}" in ui.stdout.readline()
         deadline = time.monotonic() + 120
@@ -92,24 +95,33 @@ def test_the_whole_mlflow_group_ends_and_the_port_is_free(study_with_store, how)
             except OSError:
                 assert time.monotonic() < deadline, "the MLflow UI never answered"
                 time.sleep(0.5)
-        (server,) = _children(ui.pid)
+        # The group's leader is the guard; the MLflow server is its child.
+        (guard,) = _children(ui.pid)
+        (server,) = _children(guard)
         if how is None:
-            os.kill(server, signal.SIGKILL)  # the leader dies; its helpers are orphaned
+            os.kill(server, signal.SIGKILL)  # the server dies; its helpers are orphaned
             expected = 1
+        elif how == signal.SIGKILL:
+            os.kill(ui.pid, how)
+            expected = -signal.SIGKILL
         else:
             os.kill(ui.pid, how)
             expected = 128 + how
         assert ui.wait(timeout=60) == expected
     finally:
-        if ui.poll() is None:  # the test failed: end what it started, helpers included
+        # The test failed: end what it started, helpers included.
+        if ui.poll() is None:
             for pid in _children(ui.pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(pid, signal.SIGKILL)
             ui.kill()
-    deadline = time.monotonic() + 10
-    while _group_alive(server) and time.monotonic() < deadline:
+        elif guard is not None and _group_alive(guard):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(guard, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while _group_alive(guard) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _group_alive(server), "MLflow helpers are still running"
+    assert not _group_alive(guard), "MLflow helpers are still running"
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0, "the port still answers"
 
