@@ -7,9 +7,7 @@ from helpers import assert_close
 import hybridlab
 from hybridlab.tasks import make_task
 from hybridlab.train import StopTraining, TrainConfig, train_proxy
-from hybridlab.train import trainer as trainer_module
 from hybridlab.train.members import Member, MemberStack, member_grid, train_members
-from hybridlab.train.members import trainer as members_module
 
 # Two seeds and two rates, not a full grid: members differ in one or the other.
 MEMBERS = [Member(0, 3e-3), Member(1, 3e-3), Member(0, 1e-2)]
@@ -44,33 +42,8 @@ def _config(**overrides):
 
 
 def _lone(spec, task, config, member):
-    """The lone run of `member` and its model after training."""
-    built = []
-    build = trainer_module.build_model
-
-    def recording(s):
-        built.append(build(s))
-        return built[-1]
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(trainer_module, "build_model", recording)
-        result = train_proxy(spec, task, TrainConfig(**{**vars(config), **vars(member)}))
-    return result, built[-1]
-
-
-def _members(spec, task, config, members, report=None):
-    """The members' results and their stack after training."""
-    stacks = []
-
-    class RecordingStack(MemberStack):
-        def __init__(self, models):
-            super().__init__(models)
-            stacks.append(self)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(members_module, "MemberStack", RecordingStack)
-        results = train_members(spec, task, config, members, report=report)
-    return results, stacks[-1]
+    """The lone train_proxy run of `member`."""
+    return train_proxy(spec, task, TrainConfig(**{**vars(config), **vars(member)}))
 
 
 def _assert_same_history(actual, expected):
@@ -83,11 +56,11 @@ def _assert_same_history(actual, expected):
 
 @pytest.mark.parametrize("text", ARCHITECTURES)
 def test_each_member_equals_its_lone_run(text):
-    spec, task, config = _spec(text), _task(), _config()
-    results, stack = _members(spec, task, config, MEMBERS)
+    spec, task, config = _spec(text), _task(), _config(keep_weights=True)
+    results = train_members(spec, task, config, MEMBERS)
     labelled = 32 * 4  # evaluation examples × queries
-    for m, (member, result) in enumerate(zip(MEMBERS, results, strict=True)):
-        lone, model = _lone(spec, task, config, member)
+    for member, result in zip(MEMBERS, results, strict=True):
+        lone = _lone(spec, task, config, member)
         assert (result.status, result.stop_reason, result.steps_done, result.lr) == (
             lone.status,
             lone.stop_reason,
@@ -100,22 +73,24 @@ def test_each_member_equals_its_lone_run(text):
         _assert_same_history(result.history, lone.history)
         # Float32 rounding differs in the last bits (a batched matmul, folded kernels); AdamW
         # turns such differences in a near-zero gradient into a step of up to lr.
-        for name, param in model.named_parameters():
-            assert_close(stack.params[name][m], param, rel_rms=1e-4, name=f"{member} {name}")
+        assert result.weights.keys() == lone.weights.keys()
+        for name, weight in lone.weights.items():
+            assert_close(result.weights[name], weight, rel_rms=1e-4, name=f"{member} {name}")
 
 
 def test_a_diverging_member_fails_alone():
     # A rate of 1e30 sends the weights past float32's range within a few steps.
     members = [Member(0, 3e-3), Member(0, 1e30), Member(1, 1e-2)]
-    spec, task, config = _spec(), _task(), _config(log_every=1)
+    spec, task, config = _spec(), _task(), _config(log_every=1, keep_weights=True)
     results = train_members(spec, task, config, members)
     for member, result in zip(members, results, strict=True):
-        lone, _ = _lone(spec, task, config, member)
+        lone = _lone(spec, task, config, member)
         assert (result.status, result.failure_reason, result.steps_done) == (
             lone.status,
             lone.failure_reason,
             lone.steps_done,
         )
+        assert (result.weights is None) == (lone.weights is None)
         _assert_same_history(result.history, lone.history)
     assert results[1].failure_reason.startswith("non-finite loss at step")
     assert results[0].ok and results[2].ok
@@ -125,13 +100,17 @@ def test_each_member_stops_at_its_target_accuracy():
     # With 16 ids, chance alone gets some of the ~300 labelled positions right.
     settings = {"seq_len": 32, "num_train_examples": 64, "num_eval_examples": 32}
     task = make_task("in-context-recall", settings)
-    spec, config = _spec(), _config(steps=12, eval_every=2, target_accuracy=0.09)
-    members = member_grid([0, 1, 2], [3e-3])
+    config = _config(steps=12, eval_every=2, target_accuracy=0.09, keep_weights=True)
+    spec, members = _spec(), member_grid([0, 1, 2], [3e-3])
     results = train_members(spec, task, config, members)
     for member, result in zip(members, results, strict=True):
-        lone, _ = _lone(spec, task, config, member)
+        lone = _lone(spec, task, config, member)
         assert (result.stop_reason, result.steps_done) == (lone.stop_reason, lone.steps_done)
         _assert_same_history(result.history, lone.history)
+        # The weights of a member that stopped early are those it stopped with.
+        for name, weight in lone.weights.items():
+            assert_close(result.weights[name], weight, rel_rms=1e-4, name=f"{member} {name}")
+    assert {r.stop_reason for r in results} == {"target_accuracy", "completed"}
 
 
 def test_report_names_the_member_and_can_stop_them_all():

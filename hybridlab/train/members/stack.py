@@ -96,6 +96,17 @@ class MemberStack:
     def num_members(self) -> int:
         return next(iter(self.params.values())).shape[0]
 
+    def state_dict(self, member: int) -> dict[str, torch.Tensor]:
+        """Member `member`'s `HybridLM` state_dict (every key a lone model has, a tied head
+        included), detached copies on the CPU."""
+        names = {id(p): name for name, p in self.template.named_parameters()}
+        return {
+            key: (self.params[names[id(t)]][member] if id(t) in names else t)
+            .detach()
+            .to("cpu", copy=True)
+            for key, t in self.template.state_dict(keep_vars=True).items()
+        }
+
     def keep(self, index: torch.Tensor) -> None:
         """Keep only the members at `index` (a 1-D long tensor of positions), in that order."""
         self.params = {

@@ -99,7 +99,8 @@ def train_members(
             raise `StopTraining` to end every member.
 
     Returns:
-        One `TrainResult` per member, in the order of `members`.
+        One `TrainResult` per member, in the order of `members`; with `keep_weights`, an ok
+        member's `weights` are its trained `HybridLM`'s state_dict, as a lone run's.
 
     Raises:
         TypeError: `task`, `train_config`, `members` or `report` of the wrong kind.
@@ -158,6 +159,7 @@ def train_members(
     try:
         run = _Group(spec, task, config, group, device, report, results)
         run.train()
+        run.finish()
     except (OutOfMemoryError, RuntimeError) as err:
         # CPU allocators raise a plain RuntimeError when memory runs out.
         is_oom = isinstance(err, OutOfMemoryError) or (
@@ -321,10 +323,25 @@ class _Group:
             with contextlib.suppress(StopTraining):
                 self.evaluate(step)
 
+    def finish(self) -> None:
+        """Keep the weights of the members still in the stack (with `keep_weights`)."""
+        self._keep_weights(self.active)
+
+    def _keep_weights(self, members: list[int]) -> None:
+        """With `keep_weights`, copy each of `members` that is ok into its result's `weights`,
+        as `train_proxy` keeps a run's trained model."""
+        if not self.config.keep_weights:
+            return
+        for k, i in enumerate(self.active):
+            if i in members and self.results[i].ok:
+                self.results[i].weights = self.stack.state_dict(k)
+
     def _drop(self, members: list[int]) -> None:
-        """Take `members` (positions in `members`) out of the stack and its optimizer."""
+        """Take `members` (positions in `members`) out of the stack and its optimizer, keeping
+        the weights of those that stop ok."""
         if not members:
             return
+        self._keep_weights(members)
         keep = [k for k, i in enumerate(self.active) if i not in members]
         index = torch.tensor(keep, dtype=torch.long, device=self.device)
         self.stack.keep(index)
