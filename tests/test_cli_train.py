@@ -77,7 +77,9 @@ BAD = [
         ["--task", "mqar", "train.stepz=4"], "unknown setting train.stepz", id="unknown-train-key"
     ),
     pytest.param(
-        ["--task", "mqar", "train.steps=many"], "train.steps: Value 'many'", id="wrong-type"
+        ["--task", "mqar", "train.steps=many"],
+        "train.steps: takes a whole number, got 'many' (text)",
+        id="wrong-type",
     ),
     pytest.param(
         ["--task", "mqar", "train.device=tpu"],
@@ -110,6 +112,33 @@ BAD = [
         ["--task", "mqar", "train.num_threads=100000"], "but this machine has", id="threads"
     ),
     pytest.param(["--task", "mqar", "train.steps="], "train.steps needs a value", id="empty"),
+    # Issue 25, item 6: every value in the one override grammar; a text is no number.
+    pytest.param(
+        ["--task", "mqar", "train.steps=0x10"],
+        "train.steps: takes a whole number, got '0x10' (text)",
+        id="yaml-1.1-hex-int",
+    ),
+    pytest.param(
+        ["--task", "mqar", "train.steps=1_0"],
+        "train.steps: takes a whole number, got '1_0' (text)",
+        id="yaml-1.1-underscore-int",
+    ),
+    pytest.param(
+        ["--task", "mqar", "train.steps=!!python/object/apply:os.system ['true']"],
+        "starts with '!', which YAML reads as more than text",
+        id="python-tag",
+    ),
+    pytest.param(
+        ["--task", "mqar", "train.lr_race=[1e-3,"],
+        "a list in '[1e-3,' is not closed with ']'",
+        id="unclosed-list",
+    ),
+    # Issue 25, item 10: a list setting given one value.
+    pytest.param(
+        ["--task", "mqar", "train.lr_race=1e-3"],
+        "train.lr_race: takes a list, e.g. [0.001]; got 0.001",
+        id="lr-race-one-value",
+    ),
 ]
 
 

@@ -24,8 +24,9 @@ Example:
 from __future__ import annotations
 
 import enum
+import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -45,12 +46,19 @@ def merge_dataclass(cls: type[T], settings: Mapping[str, Any] | list[str], secti
         section: the prefix used in messages (`train` → "train.steps").
 
     Raises:
-        SettingError: an unknown field, an invalid enum value or a value of the wrong type.
+        SettingError: settings that are no mapping, an unknown field, an invalid enum value, a
+            value of the wrong type or shape (one value for a list field, ...).
     """
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     if not isinstance(settings, Mapping):
+        if not isinstance(settings, list) or not all(isinstance(s, str) for s in settings):
+            raise SettingError(
+                f"{section}: a section of settings is a mapping (name: value), got "
+                f"{_shown(settings)}",
+                key=section,
+            )
         # Dotted `field=value` strings, in the one override grammar.
         parsed = [parse_override(item, where=f"{section} setting {item!r}") for item in settings]
         for override in parsed:
@@ -77,6 +85,8 @@ def merge_dataclass(cls: type[T], settings: Mapping[str, Any] | list[str], secti
                 f"{section}.{name} needs a value (nothing was given after '=')",
                 key=f"{section}.{name}",
             )
+        if "." not in key and value is not None:
+            _check_shape(f"{section}.{name}", kind, value)
         if isinstance(kind, type) and issubclass(kind, enum.Enum):
             choices = [member.value for member in kind]
             if str(value) not in choices:
@@ -87,12 +97,65 @@ def merge_dataclass(cls: type[T], settings: Mapping[str, Any] | list[str], secti
     try:
         merged = OmegaConf.merge(OmegaConf.structured(cls), dict(settings))
         return OmegaConf.to_object(merged)  # type: ignore[return-value]
-    except OmegaConfBaseException as err:
+    except (OmegaConfBaseException, TypeError) as err:
         key = f"{section}.{getattr(err, 'full_key', None) or '?'}"
         raise SettingError(f"{key}: {first_line(err)}", key=key) from None
 
 
 T = TypeVar("T", bound="DataclassInstance")
+
+
+def _check_shape(key: str, kind: Any, value: Any) -> None:
+    """Raise `SettingError` when `value` is not the shape of the field's type `kind`: a list for
+    a list field, a mapping for a mapping field, one value for any other; for an int, float or
+    bool field, a value of that type (text is not a number: `1_0` stays the text it says).
+    OmegaConf's own messages name its node classes ("AnyNode is not a ListConfig"), not the
+    setting, and it converts text to numbers as Python's `int()` does.
+    """
+    base = kind
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):  # `X | None`: X
+        base = next(a for a in typing.get_args(kind) if a is not type(None))
+    origin = typing.get_origin(base) or base
+    if origin in (list, tuple) or origin is Sequence:
+        if not isinstance(value, list | tuple):
+            example = f"[{_shown(value)}]" if not isinstance(value, Mapping) else "[1, 2]"
+            raise SettingError(f"{key}: takes a list, e.g. {example}; got {_shown(value)}", key=key)
+    elif origin in (dict, Mapping):
+        if not isinstance(value, Mapping):
+            raise SettingError(
+                f"{key}: takes a mapping of name: value, e.g. {{name: 1}}; got {_shown(value)}",
+                key=key,
+            )
+    elif isinstance(value, list | tuple | Mapping):
+        raise SettingError(f"{key}: takes one value, got {_shown(value)}", key=key)
+    elif origin in _SCALAR_TYPES and not _SCALAR_TYPES[origin][0](value):
+        # OmegaConf would convert text ("1_0", "0x10") with Python's int(): not what it says.
+        shown = f"{value!r} (text)" if isinstance(value, str) else _shown(value)
+        raise SettingError(f"{key}: takes {_SCALAR_TYPES[origin][1]}, got {shown}", key=key)
+
+
+# What a number or boolean field takes: (accepts, in words).
+_SCALAR_TYPES: dict[Any, tuple[Any, str]] = {
+    int: (lambda v: isinstance(v, int) and not isinstance(v, bool), "a whole number"),
+    float: (lambda v: isinstance(v, int | float) and not isinstance(v, bool), "a number"),
+    bool: (lambda v: isinstance(v, bool), "true or false"),
+}
+
+
+def _shown(value: Any) -> str:
+    """A value as a person writes it in YAML: `0.001`, `[1, 2]`, `{a: 1}`, `cpu` (an Enum's
+    value, not its repr)."""
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_shown(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_shown(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def split_overrides(items: list[str], sections: tuple[str, ...]) -> dict[str, list[str]]:

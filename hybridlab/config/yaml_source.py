@@ -37,7 +37,9 @@ class YamlSource:
     def error(self, message: str, key: str | None = None) -> StudyConfigError:
         """A `StudyConfigError` at `key`, with the line of the key (or of its nearest parent).
 
-        A key set (or reached) by a command-line override is blamed on the override instead.
+        A key set (or reached) by a command-line override is placed at the override instead
+        (the override that set the key or a parent of it, else one that set a key below it);
+        the error keeps naming `key`, the setting it is about.
         """
         probe = key
         while probe:
@@ -46,7 +48,7 @@ class YamlSource:
             probe = probe.rpartition(".")[0]
         for set_key, where in self.overrides.items():
             if key and set_key.startswith(key + "."):
-                return StudyConfigError(message, where=where, key=set_key)
+                return StudyConfigError(message, where=where, key=key)
         return StudyConfigError(message, where=self.where, key=key, line=self.line(key))
 
     def line(self, key: str | None) -> int | None:

@@ -194,8 +194,14 @@ def _apply_overrides(source: YamlSource, overrides: list[str | Override]) -> Non
                 f"{', '.join(STUDY_KEYS)}",
                 where=where,
             )
+        # A mapping merges into the mapping it names (`train={steps: 5}` keeps the other train
+        # settings); any other value replaces the node, so a wrong shape (`train=5`) is refused
+        # by the section's own check, which names the override.
+        merge = isinstance(override.value, dict) and OmegaConf.is_dict(
+            OmegaConf.select(source.conf, key, throw_on_missing=False, default=None)
+        )
         try:
-            OmegaConf.update(source.conf, key, override.value, merge=True, force_add=True)
+            OmegaConf.update(source.conf, key, override.value, merge=merge, force_add=True)
         except (OmegaConfBaseException, ValueError, IndexError) as err:
             raise StudyConfigError(f"names no setting: {first_line(err)}", where=where) from None
         source.overrides[key] = where
@@ -291,8 +297,15 @@ class _Sections:
             raise self.source.error(f"cannot resolve: {first_line(err)}", key) from None
 
     def config(self, key: str, cls: type[D], validate: Callable[[D], None]) -> D:
-        """The typed config of section `key`, validated."""
-        config = self.located(key, lambda: merge_dataclass(cls, self.get(key, {}), key))
+        """The typed config of section `key` (a mapping; for a shorthand section also one
+        word), validated."""
+        settings = self.get(key, {})
+        if not isinstance(settings, dict):
+            word = f"a {SHORTHANDS[key]} name (e.g. {key}: none) or " if key in SHORTHANDS else ""
+            raise self.source.error(
+                f"must be {word}a mapping of settings (name: value), got {settings!r}", key
+            )
+        config = self.located(key, lambda: merge_dataclass(cls, settings, key))
         self.located(key, lambda: validate(config))
         return config
 

@@ -442,6 +442,83 @@ CASES = [
         "override 'train.device=tpu': train.device: invalid value 'tpu'",
         id="key-named-once",
     ),
+    # Issue 25, item 7: a section or a setting of the wrong shape.
+    pytest.param(
+        BASE + "tracking: 5\n",
+        None,
+        [],
+        "study.yaml:10: tracking: must be a backend name (e.g. tracking: none) or a mapping",
+        id="tracking-int",
+    ),
+    pytest.param(
+        None,
+        None,
+        ["train=[1, 2]"],
+        "override 'train=[1, 2]': train: must be a mapping of settings",
+        id="train-list",
+    ),
+    pytest.param(
+        None, None, ["train=5"], "override 'train=5': train: must be a mapping", id="train-int"
+    ),
+    pytest.param(
+        None,
+        None,
+        ["sampler={options: [1]}"],
+        "sampler.options: takes a mapping of name: value",
+        id="sampler-options-list",
+    ),
+    pytest.param(
+        None,
+        None,
+        ["train.lr_race=1e-3"],
+        "train.lr_race: takes a list, e.g. [0.001]; got 0.001",
+        id="lr-race-one-value",
+    ),
+    # Issue 25, item 10: an error names the key it is about, even when an override set a key
+    # below it (it was blamed on the override's key).
+    pytest.param(
+        study("space: space.yaml", "space: {knobs: {d: {choice: [1, 2]}}}"),
+        None,
+        ["space.knobs.e={choice: [3]}"],
+        "override 'space.knobs.e={choice: [3]}': space: missing 'model'",
+        id="error-names-its-own-key",
+    ),
+    pytest.param(
+        study("space: space.yaml", "space: {knobs: {weird: [8, 16]}, model: {stack: ssd}}"),
+        None,
+        [],
+        "study.yaml:2: space.knobs.weird: a list is not a knob; write {choice: [8, 16]}",
+        id="knob-named-by-its-key",
+    ),
+    # Issue 25, item 6: every override value in the one grammar.
+    pytest.param(
+        None,
+        None,
+        ["train.steps=0x10"],
+        "train.steps: takes a whole number, got '0x10' (text)",
+        id="yaml-1.1-hex-int",
+    ),
+    pytest.param(
+        None,
+        None,
+        ["train.steps=1_0"],
+        "train.steps: takes a whole number, got '1_0' (text)",
+        id="yaml-1.1-underscore-int",
+    ),
+    pytest.param(
+        None,
+        None,
+        ["train.steps=!!python/object/apply:os.system ['touch pwned']"],
+        "starts with '!', which YAML reads as more than text",
+        id="override-python-tag",
+    ),
+    pytest.param(
+        None,
+        None,
+        ["train.lr_race=[1e-3,"],
+        "a list in '[1e-3,' is not closed with ']'",
+        id="override-unclosed-list",
+    ),
 ]
 
 
