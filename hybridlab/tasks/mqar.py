@@ -14,11 +14,16 @@ Layout of one example of length T with kv = num_kv_pairs (0-based positions):
 - every other position of the query region holds a random token from [0, vocab) when
   `random_non_queries` (zoology's default; such tokens may coincide with a key, as in zoology);
 - targets are −100 except at each query key, whose target is the value paired with it.
+
+Training mixture (zoology's MQAR configs train on several pair counts at once, many examples of
+the easy ones and fewer of the hard, and test on the target): with `train_num_kv_pairs`, each
+training example has kv drawn from that list (weights `train_kv_weights`, equal when empty),
+laid out as above at the same length; the validation and test splits keep `num_kv_pairs`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -28,15 +33,21 @@ from hybridlab.tasks.sampling import sample_without_replacement
 
 @dataclass(kw_only=True)
 class MQARConfig(SyntheticConfig):
-    """Zoology's MQAR defaults; its paper trains on 100k examples and tests on 3k."""
+    """Zoology's MQAR defaults; its paper trains on 100k examples and tests on 3k.
+
+    `train_num_kv_pairs`: the pair counts of the training mixture (empty: train on
+    `num_kv_pairs` alone); `train_kv_weights`: the share of each (empty: equal shares).
+    """
 
     vocab_size: int = 8192
     seq_len: int = 64
     num_kv_pairs: int = 8
     power_a: float = 0.01
     random_non_queries: bool = True
-    num_train_examples: int = 100_000
+    num_train_examples: int | None = 100_000
     num_eval_examples: int = 3_000
+    train_num_kv_pairs: list[int] = field(default_factory=list)
+    train_kv_weights: list[float] = field(default_factory=list)
 
 
 class MQARTask(SyntheticTask):
@@ -77,10 +88,52 @@ class MQARTask(SyntheticTask):
             )
         if not c.power_a > 0:
             raise ValueError(f"mqar: power_a must be > 0, got {c.power_a}")
+        mixture = c.train_num_kv_pairs
+        for kv in mixture:
+            if not 1 <= kv <= c.seq_len // 4:
+                raise ValueError(
+                    f"mqar: every count of train_num_kv_pairs must be in [1, seq_len/4 = "
+                    f"{c.seq_len // 4}], got {kv} in {mixture}"
+                )
+        if len(set(mixture)) != len(mixture):
+            raise ValueError(f"mqar: train_num_kv_pairs lists a count twice: {mixture}")
+        if c.train_kv_weights and not mixture:
+            raise ValueError("mqar: train_kv_weights needs train_num_kv_pairs, which is empty")
+        if c.train_kv_weights and (
+            len(c.train_kv_weights) != len(mixture) or not all(w > 0 for w in c.train_kv_weights)
+        ):
+            raise ValueError(
+                f"mqar: train_kv_weights needs one positive weight per count of "
+                f"train_num_kv_pairs {mixture}, got {c.train_kv_weights}"
+            )
+
+    def mixture_counts(self, num_examples: int, rng: np.random.Generator) -> dict[int, int]:
+        """How many of `num_examples` training examples have each pair count: a multinomial draw
+        over `train_num_kv_pairs` with `train_kv_weights` ({num_kv_pairs: all} without one)."""
+        c = self.config
+        if not c.train_num_kv_pairs:
+            return {c.num_kv_pairs: num_examples}
+        weights = np.asarray(c.train_kv_weights or [1.0] * len(c.train_num_kv_pairs))
+        counts = rng.multinomial(num_examples, weights / weights.sum())
+        return dict(zip(c.train_num_kv_pairs, (int(n) for n in counts), strict=True))
 
     def generate(self, num_examples: int, rng: np.random.Generator, *, train: bool) -> Batch:
+        if not train or not self.config.train_num_kv_pairs:
+            return as_batch(*self._examples(num_examples, self.config.num_kv_pairs, rng))
+        parts = [
+            self._examples(n, kv, rng) for kv, n in self.mixture_counts(num_examples, rng).items()
+        ]
+        order = rng.permutation(num_examples)
+        ids = np.concatenate([p[0] for p in parts])[order]
+        targets = np.concatenate([p[1] for p in parts])[order]
+        return as_batch(ids, targets)
+
+    def _examples(
+        self, num_examples: int, kv: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`num_examples` examples with `kv` key-value pairs each: (ids_NT, targets_NT)."""
         c = self.config
-        V, T, kv = c.vocab_size, c.seq_len, c.num_kv_pairs
+        V, T = c.vocab_size, c.seq_len
         context = 2 * kv
         rows = np.arange(num_examples)[:, None]
         keys = 1 + sample_without_replacement(rng, num_examples, V // 2 - 1, kv)
@@ -101,4 +154,4 @@ class MQARTask(SyntheticTask):
             # Keys start at 1 and values at vocab/2, so the zeros are exactly the blanks.
             blank = ids == 0
             ids[blank] = rng.integers(0, V, size=int(blank.sum()))
-        return as_batch(ids, targets)
+        return ids, targets
