@@ -25,6 +25,13 @@ class Device(enum.StrEnum):
     CUDA = "cuda"
 
 
+class RaceJudge(enum.StrEnum):
+    """What decides `lr_race`: the rate whose run scores lowest on it."""
+
+    TRAIN_LOSS = "train_loss"  # mean training loss over the last fifth of the race
+    VALIDATION = "validation"  # loss on the task's validation split at the race's last step
+
+
 class Precision(enum.StrEnum):
     AUTO = "auto"  # bf16 autocast on CUDA, fp32 on CPU
     FP32 = "fp32"
@@ -53,7 +60,12 @@ class TrainConfig:
             it; two or more need `steps` ≥ 2. Architectures differ in the rate that suits them
             (zoology and MAD sweep it per model); a race gives each its own at a fraction of a
             sweep's cost.
-        lr_race_fraction: the share of `steps` each candidate trains in the race, in (0, 1).
+        lr_race_fraction: the share of `steps` each candidate trains in the race, in (0, 1];
+            1 is a full sweep: every candidate trains every step and the best one is the run.
+        lr_race_judge: what picks the winner (`RaceJudge`): "train_loss", the mean training
+            loss over the last fifth of the race, or "validation", the loss on the task's
+            validation split (`task.num_valid_examples` ≥ 1) after the race's last step. The
+            test split never chooses.
         weight_decay: AdamW decay on matrices, ≥ 0; norms, biases, other 1-D parameters and any
             parameter marked `_no_weight_decay = True` (mamba_ssm's convention) get none.
         beta1, beta2, eps: AdamW's; betas in [0, 1), eps > 0.
@@ -89,6 +101,7 @@ class TrainConfig:
     lr: float = 1e-3
     lr_race: list[float] = field(default_factory=list)
     lr_race_fraction: float = 0.2
+    lr_race_judge: RaceJudge = RaceJudge.TRAIN_LOSS
     weight_decay: float = 0.1
     beta1: float = 0.9
     beta2: float = 0.95
@@ -115,9 +128,12 @@ class TrainConfig:
 
     @property
     def race_steps(self) -> int:
-        """Steps each `lr_race` candidate trains before the winner is chosen (0: no race)."""
+        """Steps each `lr_race` candidate trains before the winner is chosen (0: no race); below
+        `steps` unless the race is a full sweep (`lr_race_fraction` 1)."""
         if len(self.lr_race) < 2:
             return 0
+        if self.lr_race_fraction == 1:
+            return self.steps
         return min(self.steps - 1, max(1, round(self.lr_race_fraction * self.steps)))
 
     def validate(self) -> None:
@@ -163,7 +179,7 @@ class TrainConfig:
                     f"got {step}",
                     key="train.eval_at",
                 )
-        _require(self, "lr_race_fraction", 0 < self.lr_race_fraction < 1, "in (0, 1)")
+        _require(self, "lr_race_fraction", 0 < self.lr_race_fraction <= 1, "in (0, 1]")
         _require(self, "weight_decay", self.weight_decay >= 0, "≥ 0")
         _require(self, "eps", self.eps > 0, "> 0")
         _require(self, "warmup_fraction", 0 <= self.warmup_fraction < 1, "in [0, 1)")

@@ -31,7 +31,7 @@ from hybridlab.model import build_model as _build_model
 from hybridlab.results import Metric, Status
 from hybridlab.spec import ModelSpec
 from hybridlab.tasks import IGNORE_INDEX, TASKS, Readout, Task, make_task
-from hybridlab.train.config import Device, Precision, TrainConfig
+from hybridlab.train.config import Device, Precision, RaceJudge, TrainConfig
 from hybridlab.train.optim import make_optimizer, make_schedule
 from hybridlab.train.readout import LastStateReadout
 from hybridlab.train.result import TrainResult
@@ -97,6 +97,12 @@ def train_proxy(
     config = _as_train_config(train_config)
     config.validate()
     task = _as_task(task)
+    judged_on_validation = RaceJudge(config.lr_race_judge) is RaceJudge.VALIDATION
+    if config.race_steps and judged_on_validation and not task.has_validation:
+        raise ValueError(
+            f"train.lr_race_judge=validation needs a validation split, and task {task.name!r} has "
+            "none: set task.num_valid_examples ≥ 1 (or judge on train_loss)"
+        )
     if report is not None and not callable(report):
         raise TypeError(
             f"report must be None or a callable report(step, metrics), got {type(report).__name__}"
@@ -161,18 +167,25 @@ def _race(
     """Race the rates of `config.lr_race`; return the winner's run, ready to continue.
 
     Every candidate starts from the same initial model (the seed) and sees the same batches for
-    `config.race_steps` steps of its own schedule; the lowest mean training loss over the last
-    fifth of them wins (a candidate whose loss is not finite is out). Training loss, not the
-    evaluation set, decides, so the choice never sees the examples that score the run.
+    `config.race_steps` steps of its own schedule; the lowest score wins (a candidate whose loss
+    is not finite is out). The score is `config.lr_race_judge`'s: the mean training loss over
+    the last fifth of the race, or the loss on the task's validation split. Never the test
+    split: the examples that score the run do not choose its rate.
     """
     num_steps = config.race_steps
+    judge = RaceJudge(config.lr_race_judge)
     tail = max(1, num_steps // 5)
     best: _Run | None = None
     best_score = math.inf
     for lr in config.lr_race:
         candidate = _Run(spec, task, dataclasses.replace(config, lr=lr), device, None, result)
         losses = candidate.race(num_steps)
-        score = sum(losses[-tail:]) / tail if len(losses) == num_steps else math.inf
+        score = math.inf
+        if len(losses) == num_steps:
+            if judge is RaceJudge.VALIDATION:
+                score = candidate.score(validation=True)[1]
+            else:
+                score = sum(losses[-tail:]) / tail
         result.lr_race.append([lr, score if math.isfinite(score) else None])
         if score < best_score:
             best, best_score = candidate, score
@@ -248,6 +261,8 @@ class _Run:
     def train(self) -> None:
         config, result = self.config, self.result
         result.stop_reason = "completed"
+        # A full sweep (`lr_race_fraction` 1) has trained every step in the race.
+        result.steps_done = self.first_step - 1
         evaluated_at = -1
         eval_at = set(config.eval_at)
         for step in range(self.first_step, config.steps + 1):
@@ -304,13 +319,28 @@ class _Run:
         self.tokens += ids.numel()
         return loss.item()
 
-    @torch.no_grad()
     def evaluate(self, step: int) -> float:
-        """Score the held-out set; record and report the metrics; return the accuracy."""
+        """Score the test split; record and report the metrics; return the accuracy."""
+        accuracy, loss = self.score(validation=False)
+        if not math.isfinite(loss):
+            raise _NonFiniteLoss(f"non-finite evaluation loss at step {step}: {loss}")
+        metrics = {Metric.EVAL_ACCURACY: accuracy, Metric.EVAL_LOSS: loss}
+        self.result.accuracy, self.result.loss = accuracy, loss
+        if self.task.reports_bits_per_byte:
+            metrics[Metric.EVAL_BITS_PER_BYTE] = self.result.bits_per_byte = loss / math.log(2)
+        self.emit(step, metrics)
+        return accuracy
+
+    @torch.no_grad()
+    def score(self, *, validation: bool) -> tuple[float, float]:
+        """(accuracy, mean loss) over the labelled positions of the test split, or of the
+        validation split; nothing is recorded or reported."""
         self.model.eval()
         total_loss, correct, count = 0.0, 0, 0
         for ids, targets in self.task.eval_batches(
-            self.config.eval_batch_size, max_examples=self.config.max_eval_examples or 0
+            self.config.eval_batch_size,
+            max_examples=self.config.max_eval_examples or 0,
+            validation=validation,
         ):
             ids, targets = ids.to(self.device), targets.to(self.device)
             with self.autocast():
@@ -320,18 +350,9 @@ class _Run:
             correct += hits
             count += n
         if count == 0:
-            raise ValueError(
-                f"task {self.task.name!r}: the evaluation set has no labelled position"
-            )
-        loss = total_loss / count
-        if not math.isfinite(loss):
-            raise _NonFiniteLoss(f"non-finite evaluation loss at step {step}: {loss}")
-        metrics = {Metric.EVAL_ACCURACY: correct / count, Metric.EVAL_LOSS: loss}
-        self.result.accuracy, self.result.loss = correct / count, loss
-        if self.task.reports_bits_per_byte:
-            metrics[Metric.EVAL_BITS_PER_BYTE] = self.result.bits_per_byte = loss / math.log(2)
-        self.emit(step, metrics)
-        return correct / count
+            split = "validation split" if validation else "evaluation set"
+            raise ValueError(f"task {self.task.name!r}: the {split} has no labelled position")
+        return correct / count, total_loss / count
 
     def tokens_per_s(self) -> float:
         return self.tokens / self.train_time if self.train_time > 0 else 0.0

@@ -1,6 +1,6 @@
 """The learning-rate race: each candidate from the same start on the same batches, the winner
-continues, the dropped candidates' steps are counted, and training loss (never the evaluation
-set) decides."""
+continues, the dropped candidates' steps are counted, and training loss or the validation split
+(never the test split) decides; a race over every step is a full sweep."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from hybridlab.tasks import make_task
 from hybridlab.train import TrainConfig, train_proxy
 
 
-def _task():
+def _task(**overrides):
     settings = {"vocab_size": 80, "num_kv_pairs": 4, "num_train_examples": 256}
-    return make_task("mqar", {**settings, "num_eval_examples": 32})
+    return make_task("mqar", {**settings, "num_eval_examples": 32, **overrides})
 
 
 def _config(**overrides):
@@ -69,9 +69,52 @@ def test_one_candidate_is_no_race():
     [
         pytest.param({"lr_race": [1e-3, -1.0]}, "every rate must be a positive", id="negative"),
         pytest.param({"lr_race": [1e-3, 1e-3]}, "listed twice", id="repeated"),
-        pytest.param({"lr_race_fraction": 1.0}, r"lr_race_fraction must be in \(0, 1\)", id="frac"),
+        pytest.param({"lr_race_fraction": 1.5}, r"lr_race_fraction must be in \(0, 1\]", id="frac"),
+        pytest.param({"lr_race_judge": "test"}, "lr_race_judge must be one of", id="judge"),
     ],
 )
 def test_bad_race_settings_are_refused(settings, message):
     with pytest.raises(ValueError, match=message):
         _config(**settings).validate()
+
+
+VALIDATED = {"num_valid_examples": 16}
+
+
+def test_the_validation_judge_scores_each_rate_by_its_loss_on_the_validation_split():
+    config = _config(lr_race=[1e-3, 1e-2], lr_race_judge="validation")
+    raced = train_proxy(SPEC, _task(**VALIDATED), config)
+    validation = _task(**VALIDATED).valid_set()
+    for lr, score in raced.lr_race:
+        # The race's 4 steps alone, scored on the validation split put where the test split was.
+        probe = _task(**VALIDATED)
+        probe._eval = validation
+        alone = train_proxy(SPEC, probe, _config(lr=lr, eval_at=[4]))
+        at_4 = next(h["eval/loss"] for h in alone.history if h["step"] == 4 and "eval/loss" in h)
+        assert score == pytest.approx(at_4, rel=1e-5)
+    scores = {lr: score for lr, score in raced.lr_race}
+    assert raced.lr == min(scores, key=lambda lr: scores[lr])
+
+
+def test_the_test_split_never_chooses_the_rate():
+    config = _config(lr_race=[1e-3, 1e-2], lr_race_judge="validation")
+    raced = train_proxy(SPEC, _task(**VALIDATED), config)
+    scrambled = _task(**VALIDATED)
+    scrambled.valid_set()  # drawn against the true test split, then the test split is changed
+    ids, targets = scrambled.eval_set()
+    scrambled._eval = (ids.flip(0), targets.flip(0).roll(1, dims=1))
+    rerun = train_proxy(SPEC, scrambled, config)
+    assert rerun.lr_race == raced.lr_race and rerun.lr == raced.lr
+
+
+def test_a_race_over_every_step_is_a_full_sweep():
+    swept = train_proxy(SPEC, _task(), _config(lr_race=[1e-3, 1e-2], lr_race_fraction=1.0))
+    assert swept.steps_done == 10 and swept.race_steps == 10
+    alone = train_proxy(SPEC, _task(), _config(lr=swept.lr))
+    assert swept.loss == alone.loss and swept.accuracy == alone.accuracy
+
+
+def test_the_validation_judge_needs_a_validation_split():
+    config = _config(lr_race=[1e-3, 1e-2], lr_race_judge="validation")
+    with pytest.raises(ValueError, match=r"task\.num_valid_examples"):
+        train_proxy(SPEC, _task(), config)
