@@ -176,6 +176,21 @@ def test_a_run_whose_every_trial_failed_exits_1_and_says_why(tmp_path, monkeypat
     assert "every trial of this run failed: non-finite loss at step 1: nan (2×)" in result.stderr
 
 
+def test_a_relative_sqlite_storage_is_read_from_the_study_files_folder(tmp_path, monkeypatch):
+    path = write_study(tmp_path / "studies", trials=1, steps=1, extra="storage: sqlite:///rel.db\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert runner.invoke(app, ["study", "run", str(path)]).exit_code == 0
+    assert (tmp_path / "studies" / "rel.db").is_file() and not (elsewhere / "rel.db").exists()
+    monkeypatch.chdir(tmp_path)  # `pareto` from another folder again finds the study
+    result = runner.invoke(app, ["study", "pareto", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["trials"]["complete"] == 1
+    assert data["storage"] == f"sqlite:///{tmp_path / 'studies' / 'rel.db'}"
+
+
 def test_pareto_export_onto_a_file_is_refused(tmp_path):
     path = write_study(tmp_path, trials=1, steps=1)
     assert runner.invoke(app, ["study", "run", str(path)]).exit_code == 0

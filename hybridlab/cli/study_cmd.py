@@ -80,7 +80,7 @@ def run(
 
     extra = [f"executor.address={address}"] if address is not None else []
     try:
-        plan = load_plan(study, [*(overrides or []), *extra])
+        plan = load_plan(study, [*(overrides or []), *extra], writing=True)
     except StudyConfigError as err:
         fail(str(err))
     console = Console(stderr=True)

@@ -107,7 +107,7 @@ def validate(
     options = ValidateOptions(top=top, sample=sample, seeds=seeds, seed=seed)
     try:
         options.validate()
-        plan = load_plan(study, study_overrides)
+        plan = load_plan(study, study_overrides, writing=True)
         scaled = resolve_fidelity(study, study_overrides, fidelity or [], plan)
     except (StudyConfigError, SettingError) as err:
         fail(str(err))

@@ -1,7 +1,10 @@
-"""Reading a settings file (a study, a space, a spec) as text, or saying why it cannot be read."""
+"""Reading a settings file (a study, a space, a spec) as text, or saying why it cannot be read;
+and whether a folder a command will write can be written, asked before anything is written."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 
@@ -33,3 +36,29 @@ def read_text(path: Path, what: str) -> str:
         ) from None
     except OSError as err:
         raise ValueError(f"cannot be read: {err.strerror or err}") from None
+
+
+def unwritable_folder(folder: Path) -> str | None:
+    """Why files cannot be written in `folder` (created with its parents if missing), or None.
+
+    The nearest existing folder on the way is tried by creating and removing an empty folder
+    in it: permissions, read-only and immutable folders, read-only file systems and `/proc`
+    each refuse that in their own way, and root passes permission checks that `os.access`
+    reports, so trying is the one answer that holds. Nothing is left behind.
+
+    Example:
+        >>> unwritable_folder(Path("/proc/runs"))
+        "cannot write in '/proc': No such file or directory"
+    """
+    existing = folder
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    shown = os.path.abspath(existing)
+    if not existing.is_dir():
+        what = "a file" if existing.is_file() else "not a folder"
+        return f"{shown!r} is {what}, so no folder can be made under it"
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".hybridlab-write-check-", dir=existing))
+    except OSError as err:
+        return f"cannot write in {shown!r}: {err.strerror or err}"
+    return None

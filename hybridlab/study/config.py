@@ -46,6 +46,7 @@ from hybridlab.config import (
     load_yaml,
     merge_dataclass,
 )
+from hybridlab.config.files import unwritable_folder
 from hybridlab.config.overrides import Override, parse_override
 from hybridlab.execution import ExecutorConfig
 from hybridlab.space import SearchSpace, load_space
@@ -54,6 +55,7 @@ from hybridlab.study.pruning import PrunerConfig
 from hybridlab.study.samplers import SamplerConfig
 from hybridlab.tasks import Task, get_task_class
 from hybridlab.tracking import TrackingConfig
+from hybridlab.tracking.uris import is_server
 from hybridlab.train import TrainConfig
 from hybridlab.train.config import MAX_SEED
 
@@ -171,11 +173,31 @@ class StudyPlan:
         return self.pruner.rungs(self.train.steps, self.train.race_steps)
 
 
-def load_plan(path: Path | str, overrides: Sequence[str | Override] | None = None) -> StudyPlan:
-    """Read, override and validate the study file at `path`; raise `StudyConfigError`."""
+def load_plan(
+    path: Path | str, overrides: Sequence[str | Override] | None = None, *, writing: bool = False
+) -> StudyPlan:
+    """Read, override and validate the study file at `path`; raise `StudyConfigError`.
+
+    With `writing` (`study run`, `study validate`), also check that what a run writes can be
+    written, before anything is: the study folder (and the folders above it), the folder of a
+    SQLite storage or tracking store, and a tracking server, which must answer. Without it
+    nothing is tried (reading a front writes nothing)."""
     source = load_yaml(path, what="study")
     _apply_overrides(source, list(overrides or []))
-    return _Sections(source).plan()
+    sections = _Sections(source)
+    plan = sections.plan()
+    if writing:
+        sections.check_writable(plan)
+    return plan
+
+
+def _sqlite_file(url: str | None) -> Path | None:
+    """The file of a SQLite database URL (None for no URL or another database)."""
+    if url is None or not url.startswith("sqlite"):
+        return None
+    from sqlalchemy.engine import make_url
+
+    return Path(make_url(url).database or "")
 
 
 def _apply_overrides(source: YamlSource, overrides: list[str | Override]) -> None:
@@ -260,6 +282,8 @@ class _Sections:
             )
         executor = self.config("executor", ExecutorConfig, lambda config: config.validate())
         tracking = self.config("tracking", TrackingConfig, lambda config: config.validate())
+        if tracking.uri is not None and not is_server(tracking.uri):
+            tracking.uri = self.database("tracking.uri", tracking.uri)
         self.check_machine(train, executor)
         storage = self.storage()
         folder = self.folder(name)
@@ -321,6 +345,20 @@ class _Sections:
             # The located error names the key itself: "train.device: train.device: ..." once.
             message = first_line(err).removeprefix(f"{at}: ")
             raise self.source.error(message, at) from None
+
+    def check_writable(self, plan: StudyPlan) -> None:
+        """Raise `StudyConfigError` (at the setting) when a run of `plan` could not write the
+        study folder, the folder of a SQLite file it names, or reach its tracking server."""
+        folders = [("output", "the study folder", plan.folder)]
+        for key, url in (("storage", plan.storage), ("tracking.uri", plan.tracking.uri)):
+            path = _sqlite_file(url)
+            if path is not None:
+                folders.append((key, "the folder of the SQLite file", path.parent))
+        for key, what, folder in folders:
+            problem = unwritable_folder(folder)
+            if problem is not None:
+                raise self.source.error(f"cannot write {what} {str(folder)!r}: {problem}", key)
+        self.located("tracking", plan.tracking.check_server)
 
     def check_machine(self, train: TrainConfig, executor: ExecutorConfig) -> None:
         """Settings that fail (or crawl through) every trial on this machine, said now rather
@@ -407,24 +445,54 @@ class _Sections:
                 f"such as sqlite:///study.db or postgresql://host/db; got {storage!r}",
                 "storage",
             )
+        return self.database("storage", storage)
+
+    def database(self, key: str, url: str) -> str:
+        """The database URL `url` of setting `key`, checked as far as it can be without
+        connecting: SQLAlchemy reads it, its driver is installed, and a SQLite database is a
+        file whose folder exists (in memory, nothing would be kept). A relative SQLite path
+        written in the file is read from the file's folder, as `output:` is; one given on the
+        command line from the working directory. Returns the URL with that path."""
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
         try:
-            make_url(storage).get_dialect()
+            parsed = make_url(url)
+            parsed.get_dialect().import_dbapi()
         except (ArgumentError, NoSuchModuleError, ValueError) as err:
             raise self.source.error(
                 f"not a database URL SQLAlchemy can open ({first_line(err)}); e.g. "
                 f"sqlite:///study.db or postgresql+psycopg2://user@host/db",
-                "storage",
+                key,
             ) from None
         except ImportError as err:
+            extra = ' (pip install "hybridlab[postgres]")' if "postgres" in url else ""
             raise self.source.error(
-                f"its database driver is not installed ({first_line(err)}); for PostgreSQL: "
-                f'pip install "hybridlab[postgres]"',
-                "storage",
+                f"the {parsed.get_backend_name()} driver of {parsed.drivername!r} is not "
+                f"installed ({first_line(err)}); install it{extra} or name another driver",
+                key,
             ) from None
-        return storage
+        if parsed.get_backend_name() != "sqlite":
+            return url
+        database = parsed.database or ""
+        if database in ("", ":memory:") or "memory" in database.partition("?")[0].split(":"):
+            raise self.source.error(
+                f"{url!r} is a SQLite database in memory: nothing would be kept when the run "
+                f"ends; name a file, e.g. sqlite:///study.db",
+                key,
+            )
+        path = Path(database)
+        if not path.is_absolute() and key not in self.source.overrides and self.source.path:
+            path = self.source.path.parent / path
+        if not path.parent.is_dir():
+            raise self.source.error(
+                f"the folder of the SQLite file {str(path)!r} does not exist (SQLite creates "
+                f"the file, not its folder)",
+                key,
+            )
+        if str(path) == database:
+            return url
+        return parsed.set(database=str(path)).render_as_string(hide_password=False)
 
     def folder(self, name: str) -> Path:
         output = self.get("output")

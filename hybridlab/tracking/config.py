@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from hybridlab.config import SettingError
 from hybridlab.tracking.base import Tracker
+from hybridlab.tracking.uris import check_mlflow_uri, check_reachable, is_server
 
 
 def _mlflow_tracker(uri: str | None) -> Tracker:
@@ -55,6 +56,15 @@ class TrackingConfig:
                 "tracking.uri needs a tracking backend, e.g. tracking.backend=mlflow",
                 key="tracking.uri",
             )
+        if self.uri is not None:
+            check_mlflow_uri(self.uri)
+
+    def check_server(self) -> None:
+        """Raise `SettingError` when `uri` names a tracking server that does not accept
+        connections; asked before a study writes anything (MLflow's client would retry for
+        minutes, after the study's files were made)."""
+        if self.backend == "mlflow" and self.uri is not None and is_server(self.uri):
+            check_reachable(self.uri)
 
 
 def make_tracker(config: TrackingConfig) -> Tracker:

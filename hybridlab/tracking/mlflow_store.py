@@ -11,10 +11,10 @@ import logging
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
-from hybridlab.config import StudyConfigError, first_line
-from hybridlab.config.addresses import connect_error
+from hybridlab.config import SettingError, StudyConfigError, first_line
+from hybridlab.tracking.uris import check_reachable as check_server_reachable
+from hybridlab.tracking.uris import is_server
 
 # MLflow's limits on one value (params 6000 characters, tags 8000) and on one log_batch call.
 MAX_VALUE, BATCH = 5000, 100
@@ -99,24 +99,15 @@ class RunStore:
             )
 
 
-def is_server(uri: str) -> bool:
-    return urlparse(uri).scheme in ("http", "https")
-
-
 def check_reachable(uri: str) -> None:
     """Raise a `StudyConfigError` when an http(s) tracking server does not accept connections
     (MLflow's own client would retry for minutes first)."""
-    parsed = urlparse(uri)
     if not is_server(uri):
         return
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    reason = connect_error(parsed.hostname or "localhost", port)
-    if reason is not None:
-        raise StudyConfigError(
-            f"the MLflow tracking server {uri} cannot be reached ({reason}); start it, or leave "
-            f"tracking.uri unset to log to a sqlite file in the study folder",
-            key="tracking.uri",
-        )
+    try:
+        check_server_reachable(uri)
+    except SettingError as err:
+        raise StudyConfigError(str(err), key=err.key) from None
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:

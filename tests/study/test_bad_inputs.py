@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 from study_helpers import KIND_SPACE
@@ -442,6 +446,85 @@ CASES = [
         "override 'train.device=tpu': train.device: invalid value 'tpu'",
         id="key-named-once",
     ),
+    # Issue 25, items 4 and 7: a database or tracking store that cannot work, and folders that
+    # cannot be written, refused before anything is written.
+    pytest.param(
+        None,
+        None,
+        ["storage=sqlite://"],
+        "storage: 'sqlite://' is a SQLite database in memory: nothing would be kept",
+        id="storage-in-memory",
+    ),
+    pytest.param(
+        None,
+        None,
+        ["storage=sqlite:///:memory:"],
+        "is a SQLite database in memory",
+        id="storage-in-memory-by-name",
+    ),
+    pytest.param(
+        None,
+        None,
+        ["storage=mysql://user@localhost/db"],
+        "storage: the mysql driver of 'mysql' is not installed",
+        id="storage-mysql-without-driver",
+    ),
+    pytest.param(
+        None,
+        None,
+        ["storage=postgresql+pg8000://user@localhost/db"],
+        "storage: the postgresql driver of 'postgresql+pg8000' is not installed",
+        id="storage-postgresql-without-driver",
+    ),
+    pytest.param(
+        None,
+        None,
+        ["storage=sqlite:////nonexistent/dir/x.db"],
+        "storage: the folder of the SQLite file '/nonexistent/dir/x.db' does not exist",
+        id="storage-sqlite-folder-missing",
+    ),
+    pytest.param(
+        None,
+        None,
+        ["tracking.uri=htp:/oops"],
+        "tracking.uri: 'htp:/oops' is no MLflow tracking URI",
+        id="tracking-uri-typo",
+    ),
+    pytest.param(
+        BASE + "tracking: {uri: 'file:./mlruns'}\n",
+        None,
+        [],
+        "study.yaml:10: tracking.uri: 'file:./mlruns' is MLflow's file store",
+        id="tracking-file-store",
+    ),
+    pytest.param(
+        None,
+        None,
+        ["tracking.uri=sqlite:////nonexistent/dir/mlflow.db"],
+        "tracking.uri: the folder of the SQLite file '/nonexistent/dir/mlflow.db' does not",
+        id="tracking-sqlite-folder-missing",
+    ),
+    pytest.param(
+        None,
+        None,
+        ["tracking.uri=http://127.0.0.1:9"],
+        "tracking.uri: the MLflow tracking server http://127.0.0.1:9 cannot be reached",
+        id="tracking-server-down",
+    ),
+    pytest.param(
+        None,
+        None,
+        ["output=/proc/hybridlab-study"],
+        "output: cannot write the study folder '/proc/hybridlab-study': cannot write in '/proc'",
+        id="output-under-proc",
+    ),
+    pytest.param(
+        None,
+        None,
+        ["output=study.yaml/runs"],
+        "output: cannot write the study folder 'study.yaml/runs': ",
+        id="output-under-a-file",
+    ),
     # Issue 25, item 7: a section or a setting of the wrong shape.
     pytest.param(
         BASE + "tracking: 5\n",
@@ -572,3 +655,42 @@ def test_a_binary_space_file_is_named(tmp_path):
     result = runner.invoke(app, ["study", "run", str(tmp_path / "study.yaml")])
     assert result.exit_code == 2
     assert f"error: {tmp_path / 'space.yaml'}: not a text file" in result.stderr
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """An empty folder nobody may write in: mode 555, and for root, whom modes do not stop, the
+    immutable attribute (`chattr +i`); where neither holds (root without CAP_LINUX_IMMUTABLE),
+    /proc, where no folder can be made either."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    immutable = False
+    if os.access(folder, os.W_OK) and shutil.which("chattr"):
+        chattr = subprocess.run(["chattr", "+i", str(folder)], capture_output=True)
+        immutable = chattr.returncode == 0
+    yield folder if immutable or not os.access(folder, os.W_OK) else Path("/proc")
+    if immutable:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    folder.chmod(0o755)
+
+
+@pytest.mark.parametrize("where", ["working-directory", "output"])
+def test_a_read_only_folder_is_refused_before_anything_is_written(
+    tmp_path, monkeypatch, read_only_folder, where
+):
+    (tmp_path / "study.yaml").write_text(BASE)
+    (tmp_path / "space.yaml").write_text(KIND_SPACE)
+    args = ["study", "run", str(tmp_path / "study.yaml")]
+    if where == "working-directory":  # the study folder is runs/bad under it
+        monkeypatch.chdir(read_only_folder)
+    else:
+        args.append(f"output={read_only_folder}/runs/bad")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+    assert "output: cannot write the study folder" in result.stderr
+    assert f"cannot write in {str(read_only_folder)!r}" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert not (read_only_folder / "runs").exists()
