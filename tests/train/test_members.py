@@ -78,6 +78,26 @@ def test_each_member_equals_its_lone_run(text):
             assert_close(result.weights[name], weight, rel_rms=1e-4, name=f"{member} {name}")
 
 
+@pytest.mark.parametrize("fold", [True, False], ids=["folded", "per-member"])
+@pytest.mark.parametrize("text", ARCHITECTURES)
+def test_both_kernel_layouts_give_each_members_logits_and_gradients(text, fold):
+    spec = hybridlab.parse(text, d_model=32, vocab_size=40)
+    models = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        models.append(hybridlab.build_model(spec))
+    stack = MemberStack(models, fold_kernels=fold)
+    ids = torch.randint(0, 40, (3, 4, 24))
+    logits = stack(ids)
+    logits.square().mean((1, 2, 3)).sum().backward()
+    for m, model in enumerate(models):
+        expected = model(ids[m])
+        expected.square().mean().backward()
+        assert_close(logits[m], expected, rel_rms=1e-6, name=f"member {m} logits")
+        for name, param in model.named_parameters():
+            assert_close(stack.params[name].grad[m], param.grad, rel_rms=1e-5, name=name)
+
+
 def test_a_diverging_member_fails_alone():
     # A rate of 1e30 sends the weights past float32's range within a few steps.
     members = [Member(0, 3e-3), Member(0, 1e30), Member(1, 1e-2)]

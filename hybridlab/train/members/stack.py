@@ -9,17 +9,25 @@ for all members:
 - a linear map is one batched matmul over the members (`torch.bmm`);
 - norms, gates and activations broadcast the members' weights over (M, B, T, ...);
 - attention folds the members into its batch: (M·B, heads, T, head_dim);
-- the recurrences fold the members into their channels and heads, which the kernels treat
-  independently, so the kernels (the PyTorch paths on CPU, Triton on CUDA) run unchanged with
-  their own backward passes: the depthwise conv over M·C channels, SSD over M·H heads and M·G
-  groups (head m·H + h reads group m·G + h·G/H, its own member's), the selective scan over
-  M·Di channels with one group of B and C per member, the gated delta rule over M·H heads.
+- the recurrences (the depthwise conv, SSD, the selective scan, the gated delta rule) go
+  through the kernels unchanged, with their own backward passes, in one of two ways:
+  - folded (on CUDA, by default): one call with the members merged into what the kernel
+    treats independently: the conv over M·C channels, SSD over M·H heads and M·G groups (head
+    m·H + h reads group m·G + h·G/H, its own member's), the selective scan over M·Di channels
+    with one group of B and C per member, the gated delta rule over M·H heads. A GPU pays one
+    launch per kernel for all members, which is what makes members cheap there;
+  - per member (on CPU, by default): one call per member on its slice, as its lone layer
+    makes it. At proxy sizes the CPU paths are bound by memory traffic, not by per-call
+    overhead, and a folded call M times larger falls out of the caches: fwd+bwd at the
+    quickstart's shapes (batch 64 × length 64, one thread), 8 members folded against 8 calls
+    took 1,040 against 455 ms for SSD and 3,430 against 1,130 ms for the scan.
 
-Why folding rather than `torch.func.vmap(functional_call)`: every kernel's PyTorch path is a
-`torch.autograd.Function` with a hand-written backward and no `setup_context`/vmap rule, which
-vmap refuses; folding needs no rule, costs a few layout copies per layer, and reaches the
-Triton kernels as they are. Attention and MLP layers would vmap, but folding them too keeps
-one layout through the whole stack.
+Why not `torch.func.vmap(functional_call)` over `HybridLM`: every kernel's PyTorch path is a
+`torch.autograd.Function` with a hand-written backward and no `setup_context` (vmap refuses
+it), and `HybridLM.forward` checks its ids with `.item()` (vmap refuses that too). Attention
+and MLP stacks do vmap (through the model's unchecked forward), measured 5-12% slower than this
+module at the quickstart's shapes with 4 members, as vmap has no batching rule for CPU's flash
+attention and loops over the members there.
 
 Shapes: M members, B batch, T tokens, D d_model, V vocab_size; per kind as in its layer module.
 """
@@ -27,6 +35,7 @@ Shapes: M members, B batch, T tokens, D d_model, V vocab_size; per kind as in it
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +60,9 @@ class MemberStack:
     Args:
         models: the members' models, built from one spec (same parameter names and shapes);
             the stack copies their parameters, the models are not kept.
+        fold_kernels: True: one kernel call for all members (the members merged into
+            channels, heads and groups); False: one call per member; None (the default): folded
+            on CUDA, per member on CPU (see the module docstring).
 
     Attributes:
         params: name -> stacked leaf tensor (M, *shape) that requires grad, for every
@@ -63,7 +75,9 @@ class MemberStack:
             naming the layer.
     """
 
-    def __init__(self, models: Sequence[torch.nn.Module]) -> None:
+    def __init__(
+        self, models: Sequence[torch.nn.Module], *, fold_kernels: bool | None = None
+    ) -> None:
         if not models:
             raise ValueError("a member stack needs at least one member model, got none")
         template = models[0]
@@ -85,6 +99,7 @@ class MemberStack:
                     f"member-stacked forward (train it alone with train_proxy)"
                 )
         self.template: HybridLM = template
+        self.fold_kernels = fold_kernels
         self.params: dict[str, torch.Tensor] = {
             name: torch.stack([model.get_parameter(name).detach() for model in models])
             .contiguous()
@@ -117,6 +132,7 @@ class MemberStack:
         """Logits (M, B, T, V) for token ids (M, B, T), member m's ids through member m."""
         model, P = self.template, self.params
         M, V = self.num_members, model.spec.vocab_size
+        fold = ids_MBT.device.type == "cuda" if self.fold_kernels is None else self.fold_kernels
         if ids_MBT.dim() != 3 or ids_MBT.shape[0] != M:
             raise ValueError(
                 f"ids must be (members={M}, batch, length), got shape {tuple(ids_MBT.shape)}"
@@ -127,7 +143,7 @@ class MemberStack:
         for i, block in enumerate(model.blocks):
             layer_params = _prefixed(P, f"blocks.{i}.layer.")
             normed = _rms_norm(x, P[f"blocks.{i}.norm.weight"], block.norm.eps)
-            x = x + _FORWARDS[type(block.layer)](block.layer, layer_params, normed)
+            x = x + _FORWARDS[type(block.layer)](block.layer, layer_params, normed, fold)
         x = _rms_norm(x, P["norm_f.weight"], model.norm_f.eps)
         head = P.get("lm_head.weight", embedding)  # tied: the embedding
         return _linear(x, head)
@@ -160,51 +176,68 @@ def _rms_norm(x: torch.Tensor, weight_MD: torch.Tensor, eps: float) -> torch.Ten
     return (h * _members(weight_MD.float(), x.dim())).to(x.dtype)
 
 
-def _fold(x_MBTC: torch.Tensor) -> torch.Tensor:
-    """(M, B, T, C) -> (B, T, M·C): the members side by side as channels (a copy)."""
-    M, B, T, C = x_MBTC.shape
-    return x_MBTC.permute(1, 2, 0, 3).reshape(B, T, M * C)
+def _through_kernel(
+    kernel: Callable[..., torch.Tensor],
+    fold: bool,
+    out_dim: int,
+    member_args: dict[str, tuple[torch.Tensor, int]],
+    **shared: Any,
+) -> torch.Tensor:
+    """Call `kernel` for every member; return its output with the members at `out_dim`.
+
+    `member_args` maps the kernel's argument names to (tensor, d): the tensor holds every member
+    at dim d, just before the dim the kernel treats channel by channel (its channels, heads or
+    groups). Folded: one call, the members merged into that dim, and the output's dim `out_dim`
+    split back. Otherwise: one call per member on its slice, as its lone layer makes it, the
+    outputs stacked at `out_dim`.
+    """
+    first, d = next(iter(member_args.values()))
+    M = first.shape[d]
+    if fold:
+        out = kernel(
+            **{name: t.flatten(d, d + 1) for name, (t, d) in member_args.items()}, **shared
+        )
+        return out.unflatten(out_dim, (M, -1))
+    outs = [
+        kernel(**{name: t.select(d, m) for name, (t, d) in member_args.items()}, **shared)
+        for m in range(M)
+    ]
+    return torch.stack(outs, out_dim)
 
 
-def _unfold(x_BTX: torch.Tensor, M: int) -> torch.Tensor:
-    """(B, T, M·C) or (B, T, M·H, P) -> (M, B, T, C): the inverse of `_fold`."""
-    B, T = x_BTX.shape[:2]
-    return x_BTX.reshape(B, T, M, -1).permute(2, 0, 1, 3)
-
-
-def _short_conv(layer: Layer, P: Params, x_MBTC: torch.Tensor) -> torch.Tensor:
-    """The layer's `ShortConvolution` for every member: (M, B, T, C) -> (B, T, M, C), folded."""
-    M, C = x_MBTC.shape[0], x_MBTC.shape[-1]
+def _short_conv(layer: Layer, P: Params, x_MBTC: torch.Tensor, fold: bool) -> torch.Tensor:
+    """The layer's `ShortConvolution` for every member: (M, B, T, C) -> (B, M, C, T)."""
     conv = layer.conv1d
-    bias = P("conv1d.bias").flatten() if conv.bias is not None else None
-    y = kernels.causal_conv1d(
-        _fold(x_MBTC).transpose(1, 2),
-        P("conv1d.weight").flatten(0, 1),
-        bias,
-        activation=conv.activation,
-    )  # (B, M·C, T)
-    return y.transpose(1, 2).unflatten(-1, (M, C))
+    args = {"x": (x_MBTC.permute(1, 0, 3, 2), 1), "weight": (P("conv1d.weight"), 0)}
+    if conv.bias is not None:
+        args["bias"] = (P("conv1d.bias"), 0)
+    return _through_kernel(kernels.causal_conv1d, fold, 1, args, activation=conv.activation)
 
 
-def _ssd(layer: Mamba2, P: Params, u: torch.Tensor) -> torch.Tensor:
-    """`Mamba2.forward` for M members: SSD over M·H heads and M·G groups."""
-    M, Bsz, T, _ = u.shape
+def _ssd(layer: Mamba2, P: Params, u: torch.Tensor, fold: bool) -> torch.Tensor:
+    """`Mamba2.forward` for M members; folded, SSD runs over M·H heads and M·G groups (head
+    m·H + h reads group m·G + h·G/H, its own member's)."""
     Di, H, Pd, G, N = layer.d_inner, layer.nheads, layer.headdim, layer.ngroups, layer.d_state
     z, xBC, dt = torch.split(_linear(u, P("in_proj.weight")), [Di, layer.conv_dim, H], dim=-1)
-    xBC = _short_conv(layer, P, xBC)  # (B, T, M, Cc)
+    xBC = _short_conv(layer, P, xBC, fold).permute(0, 3, 1, 2)  # (B, T, M, Cc)
     x, B, C = torch.split(xBC, [Di, G * N, G * N], dim=-1)
-    out = kernels.ssd(
-        x.reshape(Bsz, T, M * H, Pd),
-        _fold(dt),
-        decay_from_log(P("A_log")).flatten(),
-        B.reshape(Bsz, T, M * G, N),
-        C.reshape(Bsz, T, M * G, N),
-        D=P("D").flatten(),
-        dt_bias=P("dt_bias").flatten(),
+    out = _through_kernel(
+        kernels.ssd,
+        fold,
+        2,
+        {
+            "x": (x.unflatten(-1, (H, Pd)), 2),
+            "dt": (dt.permute(1, 2, 0, 3), 2),
+            "A": (decay_from_log(P("A_log")), 0),
+            "B": (B.unflatten(-1, (G, N)), 2),
+            "C": (C.unflatten(-1, (G, N)), 2),
+            "D": (P("D"), 0),
+            "dt_bias": (P("dt_bias"), 0),
+        },
         dt_softplus=True,
         chunk_size=layer.config.chunk_size,
-    )  # (B, T, M·H, P)
-    y = _unfold(out, M)  # (M, B, T, Di)
+    )  # (B, T, M, H, P)
+    y = out.permute(2, 0, 1, 3, 4).flatten(-2)  # (M, B, T, Di)
     # Mamba-2's GatedRMSNorm: rmsnorm(y · silu(z)) per group of channels, · weight.
     h = (y.float() * F.silu(z.float())).unflatten(-1, (-1, layer.norm.group_size))
     h = F.rms_norm(h, (layer.norm.group_size,), eps=layer.norm.eps).flatten(-2)
@@ -212,45 +245,49 @@ def _ssd(layer: Mamba2, P: Params, u: torch.Tensor) -> torch.Tensor:
     return _linear(y, P("out_proj.weight"))
 
 
-def _scan(layer: Mamba1, P: Params, u: torch.Tensor) -> torch.Tensor:
-    """`Mamba1.forward` for M members: the selective scan over M·Di channels, one group of B
-    and C per member."""
-    M, Bsz, T, _ = u.shape
-    Di, R, N = layer.d_inner, layer.dt_rank, layer.d_state
+def _scan(layer: Mamba1, P: Params, u: torch.Tensor, fold: bool) -> torch.Tensor:
+    """`Mamba1.forward` for M members; folded, the selective scan runs over M·Di channels with
+    one group of B and C per member."""
+    R, N = layer.dt_rank, layer.d_state
     x, z = _linear(u, P("in_proj.weight")).chunk(2, dim=-1)  # (M, B, T, Di) each
-    x_folded = _short_conv(layer, P, x)  # (B, T, M, Di)
-    x = x_folded.permute(2, 0, 1, 3)  # (M, B, T, Di)
-    dt, B, C = torch.split(_linear(x, P("x_proj.weight")), [R, N, N], dim=-1)
+    x_BMDT = _short_conv(layer, P, x, fold)
+    dt, B, C = torch.split(_linear(x_BMDT.permute(1, 0, 3, 2), P("x_proj.weight")), [R, N, N], -1)
     if layer.config.inner_norms:
         dt = _rms_norm(dt, P("dt_norm.weight"), layer.dt_norm.eps)
         B = _rms_norm(B, P("B_norm.weight"), layer.B_norm.eps)
         C = _rms_norm(C, P("C_norm.weight"), layer.C_norm.eps)
     dt = _linear(dt, P("dt_proj.weight"))  # (M, B, T, Di), before the bias
-    y = kernels.selective_scan(
-        x_folded.reshape(Bsz, T, M * Di).transpose(1, 2),
-        _fold(dt).transpose(1, 2),
-        decay_from_log(P("A_log")).flatten(0, 1),
-        B.permute(1, 0, 3, 2),  # (B, M, N, T): member m's channels read group m
-        C.permute(1, 0, 3, 2),
-        D=P("D").flatten(),
-        z=_fold(z).transpose(1, 2),
-        delta_bias=P("dt_proj.bias").flatten(),
+    # B and C (B, M, N, T): a member's slice is its lone (B, N, T); folded, (B, M, 1, N, T)
+    # merges into the grouped (B, M, N, T), channel block m reading group m.
+    B, C = B.permute(1, 0, 3, 2), C.permute(1, 0, 3, 2)
+    if fold:
+        B, C = B.unsqueeze(2), C.unsqueeze(2)
+    y = _through_kernel(
+        kernels.selective_scan,
+        fold,
+        1,
+        {
+            "u": (x_BMDT, 1),
+            "delta": (dt.permute(1, 0, 3, 2), 1),
+            "A": (decay_from_log(P("A_log")), 0),
+            "B": (B, 1),
+            "C": (C, 1),
+            "D": (P("D"), 0),
+            "z": (z.permute(1, 0, 3, 2), 1),
+            "delta_bias": (P("dt_proj.bias"), 0),
+        },
         delta_softplus=True,
-    )  # (B, M·Di, T)
-    return _linear(_unfold(y.transpose(1, 2), M), P("out_proj.weight"))
+    )  # (B, M, Di, T)
+    return _linear(y.permute(1, 0, 3, 2), P("out_proj.weight"))
 
 
-def _gdn(layer: GatedDeltaNet, P: Params, x_MBTD: torch.Tensor) -> torch.Tensor:
-    """`GatedDeltaNet.forward` for M members: the gated delta rule over M·H heads."""
-    M, Bsz, T, _ = x_MBTD.shape
+def _gdn(layer: GatedDeltaNet, P: Params, x_MBTD: torch.Tensor, fold: bool) -> torch.Tensor:
+    """`GatedDeltaNet.forward` for M members; folded, the gated delta rule runs over M·H heads."""
     H, dk, dv, Kd = layer.nheads, layer.head_k_dim, layer.head_v_dim, layer.key_dim
     sizes = [layer.conv_dim, layer.gate_dim, H, H]
     qkv, gate, a, b = torch.split(_linear(x_MBTD, P("in_proj.weight")), sizes, dim=-1)
-    qkv = _short_conv(layer, P, qkv)  # (B, T, M, Cc)
+    qkv = _short_conv(layer, P, qkv, fold).permute(0, 3, 1, 2)  # (B, T, M, Cc)
     q, k, v = torch.split(qkv, [Kd, Kd, layer.value_dim], dim=-1)
-    q = l2norm(q.reshape(Bsz, T, M * H, dk))
-    k = l2norm(k.reshape(Bsz, T, M * H, dk))
-    v = v.reshape(Bsz, T, M * H, dv)
     # g = -exp(A_log)·softplus(a + dt_bias), β = sigmoid(b) (×2 with negative eigenvalues).
     g = decay_from_log(P("A_log")).float()[:, None, None, :] * F.softplus(
         a.float() + _members(P("dt_bias").float(), 4)
@@ -258,8 +295,18 @@ def _gdn(layer: GatedDeltaNet, P: Params, x_MBTD: torch.Tensor) -> torch.Tensor:
     beta = torch.sigmoid(b.float())
     if layer.config.allow_neg_eigval:
         beta = 2 * beta
-    o = kernels.gated_delta_rule(q, k, v, _fold(g), _fold(beta))  # (B, T, M·H, dv)
-    o = o.view(Bsz, T, M, H, dv).permute(2, 0, 1, 3, 4)  # (M, B, T, H, dv)
+    o = _through_kernel(
+        kernels.gated_delta_rule,
+        fold,
+        2,
+        {
+            "q": (l2norm(q.unflatten(-1, (H, dk))), 2),
+            "k": (l2norm(k.unflatten(-1, (H, dk))), 2),
+            "v": (v.unflatten(-1, (H, dv)), 2),
+            "g": (g.permute(1, 2, 0, 3), 2),
+            "beta": (beta.permute(1, 2, 0, 3), 2),
+        },
+    ).permute(2, 0, 1, 3, 4)  # (M, B, T, H, dv)
     norm, weight = layer.norm, _members(P("norm.weight").float(), 5)
     h = F.rms_norm(o.float(), (dv,), eps=norm.eps) * weight
     if layer.config.use_gate:
@@ -267,7 +314,7 @@ def _gdn(layer: GatedDeltaNet, P: Params, x_MBTD: torch.Tensor) -> torch.Tensor:
     return _linear(h.to(o.dtype).flatten(-2), P("out_proj.weight"))
 
 
-def _attn(layer: Attention, P: Params, x_MBTD: torch.Tensor) -> torch.Tensor:
+def _attn(layer: Attention, P: Params, x_MBTD: torch.Tensor, fold: bool) -> torch.Tensor:
     """`Attention.forward` for M members: the members folded into attention's batch."""
     M, Bsz, T, _ = x_MBTD.shape
     Hq, K, E = layer.num_heads, layer.num_kv_heads, layer.head_dim
@@ -290,7 +337,7 @@ def _attn(layer: Attention, P: Params, x_MBTD: torch.Tensor) -> torch.Tensor:
     return _linear(y, P("out_proj.weight"))
 
 
-def _mlp(layer: MLP, P: Params, x_MBTD: torch.Tensor) -> torch.Tensor:
+def _mlp(layer: MLP, P: Params, x_MBTD: torch.Tensor, fold: bool) -> torch.Tensor:
     """`MLP.forward` for M members: SwiGLU or squared ReLU."""
     h = _linear(x_MBTD, P("w_in.weight"))
     if layer.gated:
