@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from hybridlab.config import SettingError
+from hybridlab.config import SettingError, first_line
 from hybridlab.space import Choice, FloatRange, IntRange, SearchSpace, leaves
 
 SAMPLERS = ("tpe", "nsga2", "gp", "random", "grid")
@@ -77,7 +78,9 @@ def grid_space(space: SearchSpace) -> dict[str, list[Any]]:
 
 
 def check_sampler(config: SamplerConfig, space: SearchSpace) -> None:
-    """Raise ValueError if `config` cannot build a sampler (missing dependency, bad options)."""
+    """Raise ValueError if `config` cannot build a sampler (a missing dependency, an option the
+    sampler does not take or a file cannot give, a value of the wrong type, or one the sampler
+    refuses when it is built: the sampler is built here, as a run will build it)."""
     import optuna
 
     if config.name == "gp" and importlib.util.find_spec("scipy") is None:
@@ -89,7 +92,7 @@ def check_sampler(config: SamplerConfig, space: SearchSpace) -> None:
         grid_space(space)
     cls = getattr(optuna.samplers, _CLASS[config.name])
     accepted = inspect.signature(cls).parameters
-    for option in config.options:
+    for option, value in config.options.items():
         if option in ("seed", "search_space") or option not in accepted:
             valid = [p for p in accepted if p not in ("seed", "search_space")]
             raise SettingError(
@@ -97,6 +100,46 @@ def check_sampler(config: SamplerConfig, space: SearchSpace) -> None:
                 f"{', '.join(valid)}",
                 key="sampler.options",
             )
+        problem = _option_problem(value, str(accepted[option].annotation))
+        if problem is not None:
+            raise SettingError(
+                f"{_CLASS[config.name]}'s {option} {problem}", key=f"sampler.options.{option}"
+            )
+    try:
+        # Optuna checks the ranges of its options when the sampler is built.
+        make_sampler(config, space)
+    except (ValueError, TypeError) as err:
+        raise SettingError(
+            f"{_CLASS[config.name]} refuses these options: {first_line(err)}",
+            key="sampler.options",
+        ) from None
+
+
+# What a study file can give an option typed so in Optuna's signature: (accepts, in words).
+_PLAIN_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "int": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a count >= 0"),
+    "float": (lambda v: isinstance(v, int | float) and not isinstance(v, bool), "a number"),
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "str": (lambda v: isinstance(v, str), "text"),
+    "None": (lambda v: v is None, "null"),
+}
+
+
+def _option_problem(value: Any, annotation: str) -> str | None:
+    """What is wrong with `value` for an option annotated `annotation` (Optuna's annotations
+    are text: "int", "float | None", "Callable[[FrozenTrial], Sequence[float]] | None"), or
+    None. Every int option of Optuna's samplers is a count (of trials, of candidates, a
+    population); an option that takes a Python object (a function, a crossover) cannot be
+    given in a file."""
+    members = [m.strip() for m in annotation.split("|")]
+    plain = [m for m in members if m in _PLAIN_TYPES]
+    if not [m for m in plain if m != "None"]:
+        if value is None and "None" in plain:
+            return None
+        return f"takes a Python object ({annotation}), which a study file cannot give; leave it out"
+    if any(_PLAIN_TYPES[m][0](value) for m in plain):
+        return None
+    return f"takes {' or '.join(_PLAIN_TYPES[m][1] for m in plain)}, got {value!r}"
 
 
 def make_sampler(config: SamplerConfig, space: SearchSpace, seed_offset: int = 0) -> Any:

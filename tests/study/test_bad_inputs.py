@@ -525,6 +525,28 @@ CASES = [
         "output: cannot write the study folder 'study.yaml/runs': ",
         id="output-under-a-file",
     ),
+    # Issue 25, items 5 and 7: sampler options checked by building the sampler.
+    pytest.param(
+        None,
+        None,
+        ["sampler.name=nsga2", "sampler.options.mutation_prob=5.0"],
+        "sampler.options: NSGAIISampler refuses these options: `mutation_prob`",
+        id="nsga2-mutation-prob",
+    ),
+    pytest.param(
+        None,
+        None,
+        ["sampler.name=tpe", "sampler.options.constraints_func=5"],
+        "sampler.options.constraints_func: TPESampler's constraints_func takes a Python object",
+        id="tpe-constraints-func",
+    ),
+    pytest.param(
+        None,
+        None,
+        ["sampler.name=tpe", "sampler.options.n_startup_trials=-3"],
+        "TPESampler's n_startup_trials takes a count >= 0, got -3",
+        id="tpe-startup-negative",
+    ),
     # Issue 25, item 7: a section or a setting of the wrong shape.
     pytest.param(
         BASE + "tracking: 5\n",
