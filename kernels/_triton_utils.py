@@ -12,6 +12,8 @@ What lives here:
       last config is kept. With several configs the interpreter fails ("0 active drivers") and it
       would not measure anything meaningful anyway; the last config of each list is the one with
       the largest blocks, i.e. the fewest (sequentially interpreted) programs.
+    - `contiguous(*tensors)`: the one place where launchers make their read-only arguments
+      contiguous, the layout every kernel indexes them in.
     - `new_empty(...)`: `torch.empty`, filled with NaN when `HYBRIDLAB_TRITON_NAN_FILL=1`, so that
       a kernel that leaves part of an output unwritten fails the parity tests (FLA's rule).
     - `device_guard(t)`: the CUDA device context a launch needs on multi-GPU machines, and nothing
@@ -59,6 +61,18 @@ def autotune(configs: list[triton.Config], key: list[str], **kwargs):
         return kernel
 
     return wrap
+
+
+def contiguous(*tensors: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
+    """Each tensor contiguous (None stays None; a contiguous tensor is returned as is).
+
+    Every Triton launcher passes what it only reads through this, once, at its entry: the
+    kernels index such arguments as contiguous (a 1-D bias at `ptr + offs`, a state at
+    `ptr + ((b·h + i)·p + j)·n + k`), and a strided view (`D[::2]`, a transposed state) was
+    read at the wrong addresses, silently. Arguments updated in place (decode states) are not
+    copied: their kernels take their strides.
+    """
+    return tuple(t.contiguous() if t is not None else None for t in tensors)
 
 
 def new_empty(*shape: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:

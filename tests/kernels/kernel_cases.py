@@ -304,11 +304,31 @@ def assert_accurate(
             assert_close(a, e, rel_rms=rel_rms, name=where)
 
 
+def strided_view(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tuple]:
+    """`t`'s values as a non-contiguous view: every other element, along `t`'s longest
+    dimension, of a zeroed buffer twice as long there. Returns (buffer, view, index), with
+    view = buffer[index]; a leaf `t` makes `buffer` the leaf."""
+    dim = max(range(t.dim()), key=lambda i: t.shape[i])
+    shape = list(t.shape)
+    shape[dim] *= 2
+    index = tuple(slice(None, None, 2) if i == dim else slice(None) for i in range(t.dim()))
+    buffer = t.detach().new_zeros(shape)
+    buffer[index] = t.detach()
+    buffer.requires_grad_(t.requires_grad)
+    return buffer, buffer[index], index
+
+
 def call(
-    op: str, kw: dict, backend: str, grads: bool = False, device: torch.device | None = None
+    op: str,
+    kw: dict,
+    backend: str,
+    grads: bool = False,
+    device: torch.device | None = None,
+    strided: str | None = None,
 ) -> dict[str, torch.Tensor]:
     """Run `op` on copies of `kw` (on `device`, CPU by default); its outputs by name, on CPU,
     and with `grads` every input gradient ("d<name>") of a fixed random projection of them.
+    `strided` names an argument passed as a non-contiguous view (`strided_view`).
 
     Outputs: "y"; "final_state" when asked for; the in-place state after the call.
     """
@@ -318,6 +338,9 @@ def call(
     }
     if op in IN_PLACE:
         kw[IN_PLACE[op]].requires_grad_(False)
+    leaves, index = dict(kw), None
+    if strided is not None:
+        leaves[strided], kw[strided], index = strided_view(kw[strided])
     out = OPS[op](**kw, backend=backend)
     outputs = (
         dict(zip(("y", "final_state"), out, strict=True)) if isinstance(out, tuple) else {"y": out}
@@ -328,10 +351,11 @@ def call(
         gen = torch.Generator().manual_seed(1)
         loss = sum((t * torch.randn(t.shape, generator=gen).to(t)).sum() for t in outputs.values())
         loss.backward()
-        for name, t in kw.items():
+        for name, t in leaves.items():
             if torch.is_tensor(t) and t.requires_grad:
                 # None: the input did not reach the outputs (a width-1 conv's initial state).
-                outputs[f"d{name}"] = t.grad if t.grad is not None else torch.zeros_like(t)
+                grad = t.grad if t.grad is not None else torch.zeros_like(t)
+                outputs[f"d{name}"] = grad[index] if name == strided else grad
     return {k: v.detach().cpu() for k, v in outputs.items()}
 
 

@@ -21,7 +21,13 @@ import torch
 import triton
 import triton.language as tl
 
-from ..._triton_utils import autotune, check_cuda_or_interpreter, device_guard, new_empty
+from ..._triton_utils import (
+    autotune,
+    check_cuda_or_interpreter,
+    contiguous,
+    device_guard,
+    new_empty,
+)
 
 # The last config is the one the interpreter runs (see _triton_utils.autotune).
 _CONFIGS = [
@@ -295,9 +301,10 @@ def causal_conv1d_triton(
     width = weight.shape[1]
     tail = None
     if initial_state is not None and width > 1:
-        tail = initial_state[..., initial_state.shape[-1] - (width - 1) :].contiguous()
+        tail = initial_state[..., initial_state.shape[-1] - (width - 1) :]
+    x, weight, bias, tail = contiguous(x, weight, bias, tail)
     silu = activation in ("silu", "swish")
-    y = _CausalConv1dTriton.apply(x.contiguous(), weight.contiguous(), bias, tail, silu)
+    y = _CausalConv1dTriton.apply(x, weight, bias, tail, silu)
     if not return_final_state:
         return y
     # The last w inputs of x̃ = [tail or zeros, x]: a few columns, through autograd.

@@ -15,7 +15,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ..._triton_utils import check_cuda_or_interpreter, device_guard, new_empty
+from ..._triton_utils import check_cuda_or_interpreter, contiguous, device_guard, new_empty
 
 
 @triton.jit
@@ -89,6 +89,7 @@ def causal_conv1d_update_triton(
         y (b, d) in x's dtype.
     """
     check_cuda_or_interpreter(x, "x")
+    x, weight, bias = contiguous(x, weight, bias)
     batch, dim = x.shape
     state_len, width = conv_state.shape[-1], weight.shape[1]
     out = new_empty(batch, dim, dtype=x.dtype, device=x.device)
@@ -96,7 +97,7 @@ def causal_conv1d_update_triton(
     block_d = max(1, min(128, 4096 // block_s))
     with device_guard(x):
         _conv1d_update_kernel[(batch, triton.cdiv(dim, block_d))](
-            x, conv_state, weight.contiguous(),
+            x, conv_state, weight,
             bias if bias is not None else weight,
             out, dim, state_len,
             *x.stride(), *conv_state.stride(),

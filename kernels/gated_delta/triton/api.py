@@ -22,6 +22,7 @@ import torch
 from ..._triton_utils import (
     INTERPRET,
     check_cuda_or_interpreter,
+    contiguous,
     device_guard,
     new_empty,
     next_pow2,
@@ -148,8 +149,7 @@ def gated_delta_rule_triton(
         >>> o = gated_delta_rule_triton(q, k, v, g, beta, scale=0.125)  # doctest: +SKIP
     """
     check_cuda_or_interpreter(v, "v")
-    q, k, v, g, beta = (t.contiguous() for t in (q, k, v, g, beta))
-    h0 = initial_state.contiguous() if initial_state is not None else None
+    q, k, v, g, beta, h0 = contiguous(q, k, v, g, beta, initial_state)
     o, final = _GatedDeltaTriton.apply(q, k, v, g, beta, h0, float(scale))
     o = o.to(v.dtype)
     if return_final_state:

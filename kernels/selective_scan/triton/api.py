@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 import triton
 
-from ..._triton_utils import check_cuda_or_interpreter
+from ..._triton_utils import check_cuda_or_interpreter, contiguous
 from .backward import selective_scan_bwd
 from .forward import selective_scan_fwd
 
@@ -98,8 +98,9 @@ def selective_scan_triton(
     check_cuda_or_interpreter(u, "u")
     if B.dim() == 3:
         B, C = B[:, None], C[:, None]
-    u, delta, A, B, C = (t.contiguous() for t in (u, delta, A, B, C))
-    z = z.contiguous() if z is not None else None
+    u, delta, A, B, C, D, z, delta_bias, initial_state = contiguous(
+        u, delta, A, B, C, D, z, delta_bias, initial_state
+    )
     y, final = _SelectiveScanTriton.apply(
         u, delta, A, B, C, D, z, delta_bias, initial_state, delta_softplus
     )

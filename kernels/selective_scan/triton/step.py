@@ -21,7 +21,13 @@ import torch
 import triton
 import triton.language as tl
 
-from ..._triton_utils import check_cuda_or_interpreter, device_guard, new_empty, softplus
+from ..._triton_utils import (
+    check_cuda_or_interpreter,
+    contiguous,
+    device_guard,
+    new_empty,
+    softplus,
+)
 
 
 @triton.jit
@@ -136,6 +142,7 @@ def selective_state_update_triton(
         y, same shape and dtype as x.
     """
     check_cuda_or_interpreter(state, "state")
+    x, dt, A, B, C, D, z, dt_bias = contiguous(x, dt, A, B, C, D, z, dt_bias)
     out = new_empty(*x.shape, dtype=x.dtype, device=x.device)
     if state.dim() == 4:
         batch, num_heads, headdim, d_state = state.shape

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import torch
 
-from ..._triton_utils import check_cuda_or_interpreter
+from ..._triton_utils import check_cuda_or_interpreter, contiguous
 from .backward_dbc import chunk_scan_bwd_dcb, ssd_bwd_dbc
 from .backward_dt import chunk_cumsum_bwd
 from .backward_dx import chunk_scan_bwd_dx
@@ -124,11 +124,12 @@ def ssd_triton(
     """
     check_cuda_or_interpreter(x, "x")
     # One dtype for every matmul operand: B and C follow x (autograd casts their gradients back).
-    B, C = B.to(x.dtype).contiguous(), C.to(x.dtype).contiguous()
-    x, dt = x.contiguous(), dt.contiguous()
-    z = z.contiguous() if z is not None else None
+    B, C = B.to(x.dtype), C.to(x.dtype)
+    x, dt, A, B, C, D, z, dt_bias, initial_state = contiguous(
+        x, dt, A, B, C, D, z, dt_bias, initial_state
+    )
     y, final = _SSDTriton.apply(
-        x, dt, A.contiguous(), B, C, D, z, dt_bias, initial_state, dt_softplus, chunk_size
+        x, dt, A, B, C, D, z, dt_bias, initial_state, dt_softplus, chunk_size
     )
     if return_final_state:
         return y, final
