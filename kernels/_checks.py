@@ -16,6 +16,9 @@ devices, never values: no reduction, no device synchronisation. What is refused,
                   imaginary part): refused (TypeError).
     devices       all tensors on one device; meta tensors hold no data, and torch's conv
                   returned uninitialised memory for one (ValueError).
+    in place      a decode state whose elements share memory (expand()ed: the Triton steps
+                  raced on it) or a leaf that requires grad (updated behind autograd's back)
+                  (ValueError, `check_updatable`).
     zero sizes    a dimension of size 0 (ngroups = 0, d_state = 0, a width-0 conv filter, an
                   empty batch) divided by zero or failed inside torch (ValueError).
     scalars       ints that are ints (not bool, not 2.5), bools that are bools, reals that are
@@ -96,6 +99,35 @@ def check_tensors(
             )
     assert device is not None, "check_tensors needs at least one required tensor"
     return device
+
+
+def check_updatable(fn: str, name: str, t: torch.Tensor) -> None:
+    """`t`, a state the call updates in place, can be: no two of its elements share memory,
+    and it is not a leaf that requires grad (with grad mode on).
+
+    An expand()ed state (stride 0) made the Triton steps race, each program writing its own
+    update to the one shared element, and the PyTorch steps fail inside torch; a leaf that
+    requires grad was updated in place by Triton behind autograd's back, and refused by
+    PyTorch with a message naming no argument. Memory is known not to be shared when, with
+    the dimensions ordered by stride, each stride is at least the extent of the ones below
+    it (what any view made by slicing, permuting or `unflatten` satisfies); a state that
+    fails this is refused rather than guessed at.
+    """
+    extent = 1
+    dims = sorted((s, n) for n, s in zip(t.shape, t.stride(), strict=True) if n > 1)
+    for stride, size in dims:
+        if stride < extent:
+            raise ValueError(
+                f"{fn}: {name} is updated in place, so its elements must not share memory; "
+                f"got strides {tuple(t.stride())} for shape {tuple(t.shape)} (an expand()ed "
+                f"or overlapping view): pass {name}.contiguous() or a tensor of its own"
+            )
+        extent = stride * size
+    if t.requires_grad and t.is_leaf and torch.is_grad_enabled():
+        raise ValueError(
+            f"{fn}: {name} is a leaf tensor that requires grad, and the update is in place "
+            f"(not differentiable): pass {name}.detach(), or call under torch.no_grad()"
+        )
 
 
 def check_shapes(fn: str, expected: dict[str, tuple[torch.Tensor | None, tuple[int, ...]]]) -> None:

@@ -19,7 +19,7 @@ GPUs run). "auto" resolves through hybridlab.kernels._dispatch.
 from __future__ import annotations
 
 import torch
-from hybridlab.kernels._checks import check_backend, check_bool, check_tensors
+from hybridlab.kernels._checks import check_backend, check_bool, check_tensors, check_updatable
 from hybridlab.kernels._dispatch import resolve
 
 _ACTIVATIONS = (None, "silu", "swish")
@@ -135,6 +135,7 @@ def causal_conv1d_update(
     """
     name = "causal_conv1d_update"
     check_tensors(name, {"x": x, "conv_state": conv_state, "weight": weight}, {"bias": bias})
+    check_updatable(name, "conv_state", conv_state)
     check_backend(name, backend)
     if x.dim() != 2:
         raise ValueError(f"{name}: x must be (batch, channels), got {tuple(x.shape)}")

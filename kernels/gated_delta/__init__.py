@@ -21,6 +21,7 @@ from hybridlab.kernels._checks import (
     check_real,
     check_shapes,
     check_tensors,
+    check_updatable,
 )
 from hybridlab.kernels._dispatch import resolve
 
@@ -128,6 +129,7 @@ def _check_step(state, q, k, v, g, beta) -> None:
     """Everything `gated_delta_step` refuses (kernels/_checks.py), then its shapes."""
     name = "gated_delta_step"
     check_tensors(name, {"state": state, "q": q, "k": k, "v": v, "g": g, "beta": beta})
+    check_updatable(name, "state", state)
     if state.dim() != 4:
         raise ValueError(f"{name}: state must be (batch, heads, dk, dv), got {tuple(state.shape)}")
     b, h, dk, dv = state.shape

@@ -14,7 +14,13 @@ SSD (b, h, p, n) state by one token in place: "naive" (naive.py), "torch" (step.
 from __future__ import annotations
 
 import torch
-from hybridlab.kernels._checks import check_backend, check_bool, check_shapes, check_tensors
+from hybridlab.kernels._checks import (
+    check_backend,
+    check_bool,
+    check_shapes,
+    check_tensors,
+    check_updatable,
+)
 from hybridlab.kernels._dispatch import resolve
 
 
@@ -140,6 +146,7 @@ def _check_step(state, x, dt, A, B, C, D, z, dt_bias, dt_softplus) -> None:
         {"state": state, "x": x, "dt": dt, "A": A, "B": B, "C": C},
         {"D": D, "z": z, "dt_bias": dt_bias},
     )
+    check_updatable(name, "state", state)
     check_bool(name, "dt_softplus", dt_softplus)
     if state.dim() == 4:
         b, h, p, n = state.shape

@@ -12,6 +12,7 @@ import re
 
 import pytest
 import torch
+from helpers import assert_close
 from hybridlab.kernels import (
     causal_conv1d,
     causal_conv1d_update,
@@ -19,9 +20,9 @@ from hybridlab.kernels import (
     selective_state_update,
     ssd,
 )
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from kernel_cases import IN_PLACE, OPS, STRATEGIES
+from kernel_cases import IN_PLACE, OPS, STRATEGIES, call
 
 
 def ssd_args(b=1, l=6, h=2, p=3, g=1, n=4):
@@ -284,3 +285,46 @@ def test_tensors_on_two_devices_are_refused():
     args = with_(ssd_args(), B=torch.randn(1, 6, 1, 4, device="cuda"))
     with pytest.raises(ValueError, match="ssd: every tensor must be on one device; x is on cpu, B"):
         ssd(**args)
+
+
+# Issue 25 (15): the Triton decode steps raced on an expand()ed state and updated a leaf that
+# requires grad in place; the PyTorch ones failed inside torch, naming no argument.
+STATE_CORRUPTIONS = ["expanded", "leaf-requires-grad"]
+
+
+@pytest.mark.parametrize("op", list(IN_PLACE))
+@settings(max_examples=15, deadline=None, database=None)
+@given(data=st.data())
+def test_a_state_that_cannot_be_updated_in_place_is_refused(op, data):
+    kw = data.draw(STRATEGIES[op](), label="valid inputs")
+    name = IN_PLACE[op]
+    state = kw[name]
+    how = data.draw(st.sampled_from(STATE_CORRUPTIONS), label="state")
+    if how == "expanded":
+        dim = max(range(state.dim()), key=lambda i: state.shape[i])
+        assume(state.shape[dim] > 1)
+        kw[name] = state.narrow(dim, 0, 1).expand(state.shape)  # one element, seen many times
+        message = rf"{op}: {name} is updated in place, so its elements must not share memory"
+    else:
+        kw[name] = state.clone().requires_grad_()
+        message = rf"{op}: {name} is a leaf tensor that requires grad"
+    backend = data.draw(st.sampled_from(["auto", "torch", "naive", "triton"]), label="backend")
+    before = kw[name].detach().clone()
+    with pytest.raises(ValueError, match=message):
+        OPS[op](**kw, backend=backend)
+    assert torch.equal(kw[name].detach(), before), "a refused call changed the state"
+
+
+@pytest.mark.parametrize("op", list(IN_PLACE))
+@settings(max_examples=5, deadline=None, database=None)
+@given(data=st.data())
+def test_a_leaf_state_that_requires_grad_is_updated_under_no_grad(op, data):
+    """Under torch.no_grad() torch allows an in-place update of such a leaf, and so do the
+    kernels: the state ends as the reference's."""
+    kw = data.draw(STRATEGIES[op](), label="valid inputs")
+    name = IN_PLACE[op]
+    expected = call(op, kw, "naive")[name]
+    kw = {**kw, name: kw[name].clone().requires_grad_()}
+    with torch.no_grad():
+        OPS[op](**kw, backend="torch")
+    assert_close(kw[name].detach(), expected, name=name)
