@@ -102,8 +102,8 @@ def ssd(
         dt_softplus: bool; apply softplus to dt + dt_bias.
         initial_state: state before the first token, (b, h, p, n); None means zeros.
         chunk_size: int ≥ 1 (not a bool), the chunk length of the chunked backends ("torch",
-            "triton"); any length works, it need not divide l. 64 is fastest on CPUs
-            (benchmarks/README.md).
+            "triton"); any length works, it need not divide l; one above l is clamped to
+            the next power of two ≥ l. 64 is fastest on CPUs (benchmarks/README.md).
         return_final_state: bool; also return the state after the last token, (b, h, p, n).
         backend: "auto", "torch", "naive" or "triton" (see hybridlab.kernels._dispatch).
 
@@ -122,6 +122,10 @@ def ssd(
         x, dt, A, B, C, D, z, dt_bias, dt_softplus, initial_state, chunk_size, return_final_state
     )
     check_backend("ssd", backend)
+    # A chunk longer than the sequence is the sequence in one chunk: clamped here, for every
+    # backend, to the next power of two ≥ l (the Triton kernels' tile sizes), so that
+    # chunk_size=65536 at l=100 does not ask for (q × q) buffers of 17 GB.
+    chunk_size = min(int(chunk_size), 1 << (x.shape[1] - 1).bit_length())
     impl = resolve("ssd", backend, x.device)
     return impl(
         x,
@@ -134,7 +138,7 @@ def ssd(
         dt_bias=dt_bias,
         dt_softplus=dt_softplus,
         initial_state=initial_state,
-        chunk_size=int(chunk_size),  # a NumPy int passes the check too
+        chunk_size=chunk_size,
         return_final_state=return_final_state,
     )
 

@@ -222,6 +222,19 @@ def test_state_update_keeps_the_state_dtype():
     assert state.abs().sum() > 0
 
 
+@pytest.mark.parametrize("backend", ["torch", "naive"])
+def test_a_chunk_longer_than_the_sequence_is_one_chunk(backend):
+    """Issue 25 (16): ssd clamps chunk_size to the next power of two ≥ l for every backend
+    (Triton's (q × q) buffers at chunk 65536 were 17 GB); the result is the one-chunk scan's."""
+    kw = make_inputs(1, 100, 2, 4, 8, 1, h0=True)
+    y, state, grads = run_with_grads(kw, backend, chunk_size=65536)
+    y_ref, state_ref, grads_ref = run_with_grads(kw, backend, chunk_size=100)
+    assert_close(y, y_ref, name="y")
+    assert_close(state, state_ref, name="final_state")
+    for name, grad in grads.items():
+        assert_close(grad, grads_ref[name], name=f"d{name}")
+
+
 def test_shape_errors_are_value_errors():
     kw = make_inputs(2, 10, 4, 8, 16, 1)
     with pytest.raises(ValueError, match="ngroups=3 must divide heads=4"):

@@ -127,3 +127,16 @@ def test_ssd_triton_gradients_match_float64_across_decay_strengths(
     for name, value in expected.items():
         axis = {"dA": 0, "ddt": 2}.get(name)  # per head: a fast head's are ~1e7x smaller
         assert_accurate(actual[name], value, name, axis=axis)
+
+
+def test_ssd_triton_chunk_longer_than_the_sequence_is_one_chunk(device):
+    """Issue 25 (16): chunk_size=65536 at l=100 asked for 17 GB of (q × q) buffers; the chunk is
+    clamped to the next power of two ≥ l."""
+    shape, options = (1, 100, 2, 16, 1, 16, 65536), "D z bias softplus h0"
+    inputs = make_inputs(shape, options, device)
+    y, final, grads, cot = run("triton", inputs, shape, options)
+    y_ref, final_ref, grads_ref, _ = run("naive", inputs, shape, options, cot)
+    assert_close(y, y_ref, name="y")
+    assert_close(final, final_ref, name="final state")
+    for name in grads:
+        assert_close(grads[name], grads_ref[name], name=f"d{name}")
