@@ -51,6 +51,7 @@ from hybridlab.config.overrides import Override, parse_override
 from hybridlab.execution import ExecutorConfig
 from hybridlab.space import SearchSpace, load_space
 from hybridlab.study.objectives import Objective, parse_objectives
+from hybridlab.study.pruning import OPTIONS as PRUNER_OPTIONS
 from hybridlab.study.pruning import PrunerConfig
 from hybridlab.study.samplers import SamplerConfig
 from hybridlab.tasks import Task, get_task_class
@@ -273,6 +274,13 @@ class _Sections:
             PrunerConfig,
             lambda config: config.validate(train.steps, train.race_steps, learned, len(objectives)),
         )
+        for option in self.get("pruner", {}):
+            if option != "name" and option not in PRUNER_OPTIONS[pruner.name]:
+                reads = ", ".join(PRUNER_OPTIONS[pruner.name])
+                does = f"the {pruner.name} pruner reads {reads}" if reads else "no pruner runs"
+                raise source.error(
+                    f"{does}, so {option} would change nothing; leave it out", f"pruner.{option}"
+                )
         speed = [o.label for o in objectives if o.speed]
         if speed and pruner.name != "none":
             raise source.error(
@@ -519,11 +527,25 @@ class _Sections:
                 raise
             raise self.source.error(err.message, "space") from None
         refs = []
-        for objective in objectives:
+        for index, objective in enumerate(objectives):
             ref = objective.ref
+            values = [objective.value(None, p.spec) for p in proposals]
+            sampled = [v for v in values if v is not None]  # the analytic objectives' values
+            if ref is not None and sampled:
+                better = [
+                    v < ref if objective.direction == "minimize" else v > ref for v in sampled
+                ]
+                if not any(better):
+                    worst = "above" if objective.direction == "minimize" else "below"
+                    raise self.source.error(
+                        f"{ref:g} leaves every sampled architecture {worst} the reference "
+                        f"({objective.name} from {min(sampled):g} to {max(sampled):g}): none "
+                        f"would add to the hypervolume",
+                        f"objectives.{index}.ref",
+                    )
             if ref is None:
                 ref = objective.default_ref(task.vocab_size)
             if ref is None:
-                ref = 2.0 * max(objective.value(None, p.spec) or 0.0 for p in proposals)
+                ref = 2.0 * max(sampled or [0.0])
             refs.append(float(ref))
         return refs

@@ -31,12 +31,18 @@ Each objective has a hypervolume reference value `ref` (see `hybridlab.study.fro
 given in the study file, or by default 0 for accuracy and tokens/s, ln(vocab) (a uniform
 predictor) for loss, 8 for bits per byte, and for analytic costs 2 × the largest value over the
 feasible random samples drawn when the study is validated (64 draws: the factor leaves room for
-the architectures those draws missed).
+the architectures those draws missed). Optimised against its natural direction (accuracy
+minimized, params maximized) the default is the bound on the worse side (1 for accuracy, 0 for
+a cost), and one without such a bound (tokens/s minimized) needs a `ref`. A given `ref` must
+leave room on the better side of the values the objective can take (accuracy in [0, 1], every
+other objective >= 0): `{name: params, ref: -5}` would keep the hypervolume at 0 whatever the
+study finds, and is refused; so is an analytic `ref` that every sampled architecture misses.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +56,7 @@ from hybridlab.spec import ModelSpec
 from hybridlab.tasks import Task
 
 MINIMIZE, MAXIMIZE = "minimize", "maximize"
+_LABEL = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,99}")
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,8 @@ class ObjectiveKind:
         reference: the hypervolume reference when none is given, from the task's vocabulary
             size (None: derived from samples of the space).
         rung_metric: the metric a pruner's rung reads it from (learned objectives only).
+        bounds: the values it can take, (lowest, highest): a hypervolume reference must leave
+            room on the better side (`check_ref`).
     """
 
     name: str
@@ -74,6 +83,32 @@ class ObjectiveKind:
     speed: bool = False
     reference: Callable[[int], float] | None = None
     rung_metric: Metric | None = None
+    bounds: tuple[float, float] = (0.0, math.inf)
+
+    def check_ref(self, ref: float, direction: str) -> str | None:
+        """Why `ref` leaves no value better than itself in `direction` (the hypervolume would
+        stay 0 whatever the study finds), or None."""
+        low, high = self.bounds
+        if direction == MINIMIZE and ref <= low:
+            return (
+                f"{ref:g} is on the wrong side: {self.name} is never below {low:g}, so no trial "
+                f"is better than the reference when minimizing and the hypervolume stays 0; "
+                f"give a ref above the values that should count"
+            )
+        if direction == MAXIMIZE and ref >= high:
+            return (
+                f"{ref:g} is on the wrong side: {self.name} is never above {high:g}, so no trial "
+                f"is better than the reference when maximizing and the hypervolume stays 0; "
+                f"give a ref below the values that should count"
+            )
+        return None
+
+    def opposite_ref(self, direction: str) -> float | None:
+        """The reference when the objective is optimised against its natural direction: the
+        bound on the worse side (None where that bound is infinite: the study must give one)."""
+        low, high = self.bounds
+        bound = high if direction == MINIMIZE else low
+        return bound if math.isfinite(bound) else None
 
 
 def _zero(vocab_size: int) -> float:
@@ -84,7 +119,12 @@ KINDS: dict[str, ObjectiveKind] = {
     k.name: k
     for k in (
         ObjectiveKind(
-            "accuracy", MAXIMIZE, True, reference=_zero, rung_metric=Metric.EVAL_ACCURACY
+            "accuracy",
+            MAXIMIZE,
+            True,
+            reference=_zero,
+            rung_metric=Metric.EVAL_ACCURACY,
+            bounds=(0.0, 1.0),
         ),
         ObjectiveKind("loss", MINIMIZE, True, reference=math.log, rung_metric=Metric.EVAL_LOSS),
         ObjectiveKind(
@@ -186,9 +226,13 @@ class Objective:
         return float(value)
 
     def default_ref(self, vocab_size: int) -> float | None:
-        """The reference value when none is given (None: derive it from samples)."""
-        reference = KINDS[self.name].reference
-        return None if reference is None else reference(vocab_size)
+        """The reference value when none is given (None: derive it from samples). Optimised
+        against its natural direction (accuracy minimized, params maximized), the bound on the
+        worse side: the natural default would leave no value better than itself."""
+        kind = KINDS[self.name]
+        if self.direction != kind.direction:
+            return kind.opposite_ref(self.direction)
+        return None if kind.reference is None else kind.reference(vocab_size)
 
 
 def parse_objectives(
@@ -245,14 +289,31 @@ def parse_objectives(
             raise error(str(err), f"{key}.dtype") from None
         if config.ref is not None and not math.isfinite(config.ref):
             raise error("ref must be a finite number", f"{key}.ref")
-        label = config.label or config.name
+        direction = config.direction or kind.direction
+        if config.ref is not None:
+            problem = kind.check_ref(config.ref, direction)
+            if problem is not None:
+                raise error(problem, f"{key}.ref")
+        elif direction != kind.direction and kind.measured and kind.opposite_ref(direction) is None:
+            raise error(
+                f"{config.name} {direction}d has no default reference (it has no bound on that "
+                f"side); give a ref",
+                f"{key}.ref",
+            )
+        label = config.label if config.label is not None else config.name
+        if not _LABEL.fullmatch(label):
+            raise error(
+                f"a label is ASCII letters, digits, '_', '.' and '-', at most 100 (it names the "
+                f"objective's metric in Optuna and MLflow: obj/<label>); got {label!r}",
+                f"{key}.label",
+            )
         if label in [o.label for o in out]:
             raise error(f"two objectives are labelled {label!r}; give each a label", f"{key}.label")
         out.append(
             Objective(
                 name=config.name,
                 label=label,
-                direction=config.direction or kind.direction,
+                direction=direction,
                 context=context,
                 dtype=config.dtype,
                 ref=config.ref,

@@ -49,6 +49,16 @@ from hybridlab.pareto import rung_order
 
 PRUNERS = ("none", "asha", "median", "successive_halving", "hyperband")
 SINGLE_OBJECTIVE = ("median", "successive_halving", "hyperband")
+# The settings each pruner reads besides its name; a study that sets another is refused. The
+# rungs (min_steps · η^k) are where every pruner judges; median's first min_trials trials are
+# never stopped (its n_startup_trials); Optuna's halving pruners count trials themselves.
+OPTIONS = {
+    "none": (),
+    "asha": ("min_steps", "reduction_factor", "min_trials"),
+    "median": ("min_steps", "reduction_factor", "min_trials"),
+    "successive_halving": ("min_steps", "reduction_factor"),
+    "hyperband": ("min_steps", "reduction_factor"),
+}
 
 
 @dataclass(kw_only=True)

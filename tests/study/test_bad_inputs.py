@@ -525,6 +525,58 @@ CASES = [
         "output: cannot write the study folder 'study.yaml/runs': ",
         id="output-under-a-file",
     ),
+    # Issue 25, item 5: objectives whose reference or label cannot work, pruner options that
+    # change nothing.
+    pytest.param(
+        study("{name: params}", "{name: params, ref: -5}"),
+        None,
+        [],
+        "study.yaml:7: objectives.1.ref: -5 is on the wrong side: params is never below 0",
+        id="params-ref-negative",
+    ),
+    pytest.param(
+        study("{name: accuracy}", "{name: accuracy, ref: 1.5}"),
+        None,
+        [],
+        "objectives.0.ref: 1.5 is on the wrong side: accuracy is never above 1",
+        id="accuracy-ref-above-1",
+    ),
+    pytest.param(
+        study("{name: params}", "{name: params, ref: 10}"),
+        None,
+        [],
+        "objectives.1.ref: 10 leaves every sampled architecture above the reference",
+        id="params-ref-below-every-sample",
+    ),
+    pytest.param(
+        None,
+        None,
+        ["objectives=[{name: tokens_per_s, direction: minimize}]"],
+        "objectives.0.ref: tokens_per_s minimized has no default reference",
+        id="no-default-ref-against-the-natural-direction",
+    ),
+    pytest.param(
+        study("{name: accuracy}", "{name: accuracy, label: ''}"),
+        None,
+        [],
+        "study.yaml:6: objectives.0.label: a label is ASCII letters, digits",
+        id="label-empty",
+    ),
+    pytest.param(
+        None,
+        None,
+        ["pruner={name: none, min_steps: 5}"],
+        "pruner.min_steps: no pruner runs, so min_steps would change nothing",
+        id="pruner-none-with-an-option",
+    ),
+    pytest.param(
+        None,
+        None,
+        ["objectives=[accuracy]", "train.steps=90", "pruner={name: hyperband, min_trials: 2}"],
+        "pruner.min_trials: the hyperband pruner reads min_steps, reduction_factor, so "
+        "min_trials would change nothing",
+        id="pruner-option-it-does-not-read",
+    ),
     # Issue 25, items 5 and 7: sampler options checked by building the sampler.
     pytest.param(
         None,
