@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import ast
+import math
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -70,8 +71,12 @@ _ALLOWED = (
     *_BINARY,
     *_UNARY,
 )
-# `x ** y` with a huge integer exponent would hang the driver; nobody needs more.
-_MAX_EXPONENT = 256
+# Every number along the way stays within a float's range: `((10**256)**256)**256` is refused
+# before it is computed (Python's ints would grow without bound, and the driver with them).
+_MAX_MAGNITUDE = 1e308
+_MAX_DIGITS = 308
+# Constructs whose value is a condition (true or false) whatever they hold.
+_CONDITIONS = (ast.Compare, ast.BoolOp)
 
 
 class Inactive(Exception):
@@ -120,19 +125,35 @@ class Expression:
                 raise ValueError(f"constant {node.value!r} is not allowed in {text!r}")
         # The root of a dotted name (`attn` in `attn.heads`) was collected too; keep whole paths.
         whole = {n for n in names if not any(o != n and o.startswith(n + ".") for o in names)}
+        _check_condition(tree.body, text.strip())
         return cls(text=text.strip(), tree=tree, names=frozenset(whole))
 
     def evaluate(self, env: Mapping[str, Any]) -> Any:
         """The value of the expression with names looked up in `env` (dotted keys).
 
+        Arithmetic takes numbers (no string or tuple repetition, concatenation or formatting)
+        and every number along the way stays within a float's range, so no expression can
+        make the evaluation run long or take much memory; `and`, `or` and `not` take true or
+        false.
+
         Raises:
             Inactive: a name's value is None.
-            ValueError: an unknown name or a type error, with the expression in the message.
+            ValueError: an unknown name, a type error, a number out of range, with the
+                expression in the message.
         """
         try:
             return _eval(self.tree.body, env, self.text)
         except (TypeError, ZeroDivisionError, OverflowError) as err:
             raise ValueError(f"cannot evaluate {self.text!r}: {err}") from None
+
+    def holds(self, env: Mapping[str, Any]) -> bool:
+        """Whether the condition holds (`evaluate`, whose value must be true or false).
+
+        Raises:
+            Inactive, ValueError: as `evaluate`; ValueError too for a value that is no condition
+                (`params` is a number: a constraint compares it, `params <= 2e6`).
+        """
+        return _condition(self.evaluate(env), self.text, self.text)
 
 
 def _dotted(node: ast.AST, text: str) -> str:
@@ -162,14 +183,21 @@ def _eval(node: ast.AST, env: Mapping[str, Any], text: str) -> Any:
     if isinstance(node, ast.Tuple | ast.List):
         return tuple(_eval(item, env, text) for item in node.elts)
     if isinstance(node, ast.UnaryOp):
-        return _UNARY[type(node.op)](_eval(node.operand, env, text))
+        operand = _eval(node.operand, env, text)
+        if isinstance(node.op, ast.Not):
+            return not _condition(operand, ast.unparse(node.operand), text)
+        return _UNARY[type(node.op)](_number(operand, ast.unparse(node.operand), text))
     if isinstance(node, ast.BinOp):
-        left, right = _eval(node.left, env, text), _eval(node.right, env, text)
-        if isinstance(node.op, ast.Pow) and abs(right) > _MAX_EXPONENT:
-            raise ValueError(f"exponent {right} too large in {text!r}")
-        return _BINARY[type(node.op)](left, right)
+        left = _number(_eval(node.left, env, text), ast.unparse(node.left), text)
+        right = _number(_eval(node.right, env, text), ast.unparse(node.right), text)
+        if isinstance(node.op, ast.Pow) and _pow_digits(left, right) > _MAX_DIGITS:
+            raise ValueError(f"{ast.unparse(node)} is beyond a float's range (1e308) in {text!r}")
+        value = _BINARY[type(node.op)](left, right)
+        if isinstance(value, complex) or not abs(value) <= _MAX_MAGNITUDE:
+            raise ValueError(f"{ast.unparse(node)} is not a finite real number in {text!r}")
+        return value
     if isinstance(node, ast.BoolOp):
-        values = (_eval(v, env, text) for v in node.values)
+        values = (_condition(_eval(v, env, text), ast.unparse(v), text) for v in node.values)
         return all(values) if isinstance(node.op, ast.And) else any(values)
     if isinstance(node, ast.Compare):
         left = _eval(node.left, env, text)
@@ -188,3 +216,48 @@ def _eval(node: ast.AST, env: Mapping[str, Any], text: str) -> Any:
         kwargs = {k.arg: _eval(k.value, env, text) for k in node.keywords if k.arg}
         return func(*args, **kwargs)
     raise ValueError(f"{type(node).__name__} is not allowed in {text!r}")
+
+
+def _number(value: Any, what: str, text: str) -> int | float:
+    """`value`, an operand of arithmetic: an int or a float (a bool or a string is refused:
+    `'x' * 10**8` would build a string of 100 MB)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"arithmetic takes numbers; {what} is {value!r} in {text!r}")
+    return value
+
+
+def _condition(value: Any, what: str, text: str) -> bool:
+    """`value`, a condition: true or false (not a number or a string that Python would call
+    truthy: a constraint `params` or `'yes'` is no condition)."""
+    if not isinstance(value, bool):
+        raise ValueError(
+            f"{what} is {value!r}, not true or false, in {text!r}; a condition compares, "
+            f"e.g. params <= 2e6"
+        )
+    return value
+
+
+def _pow_digits(base: int | float, exponent: int | float) -> float:
+    """About how many decimal digits `base ** exponent` has (0 when it is at most 1)."""
+    if base == 0 or exponent <= 0 or abs(base) <= 1:
+        return 0.0
+    return float(exponent) * math.log10(abs(base))
+
+
+def _check_condition(node: ast.AST, text: str) -> None:
+    """Raise ValueError when `node` can be no condition whatever the knobs hold: a number, a
+    string, a tuple, arithmetic or a cost function's value (names are checked when they are
+    evaluated: a knob may hold true or false)."""
+    if isinstance(node, (*_CONDITIONS, ast.Name, ast.Attribute)):
+        for child in node.values if isinstance(node, ast.BoolOp) else ():
+            _check_condition(child, text)
+        return
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        _check_condition(node.operand, text)
+        return
+    if isinstance(node, ast.Constant) and isinstance(node.value, bool):
+        return
+    raise ValueError(
+        f"{ast.unparse(node)} is no condition (true or false) in {text!r}; compare it, e.g. "
+        f"params <= 2e6"
+    )

@@ -40,6 +40,15 @@ _SCALARS = (int, float, str, bool, type(None))
 RESERVED = (*CONSTRAINT_NAMES, "when")
 
 
+class ConditionError(ValueError):
+    """A group's `when` that cannot be evaluated on a sample (no condition, a type error), with
+    the dotted `key` of the `when` (`knobs.attn.when`)."""
+
+    def __init__(self, message: str, *, key: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 class Suggester(Protocol):
     """What sampling needs; `optuna.Trial` has exactly these methods."""
 
@@ -221,9 +230,11 @@ def _sample(nodes: tuple[Node, ...], s: Suggester, values: dict[str, Any], activ
             on = active
             if on and node.when is not None:
                 try:
-                    on = bool(node.when.evaluate(values))
+                    on = node.when.holds(values)
                 except Inactive:
                     on = False
+                except ValueError as err:
+                    raise ConditionError(str(err), key=f"knobs.{node.name}.when") from None
             _sample(node.children, s, values, on)
         elif not active:
             values[node.name] = None

@@ -37,6 +37,7 @@ from hybridlab.space.costs import ANALYTIC_COSTS, CONSTRAINT_NAMES
 from hybridlab.space.errors import InfeasibleSample
 from hybridlab.space.expressions import Expression, Inactive
 from hybridlab.space.knobs import (
+    ConditionError,
     Node,
     RandomSuggester,
     Suggester,
@@ -77,7 +78,10 @@ class SearchSpace:
 
     def sample(self, suggester: Suggester) -> dict[str, Any]:
         """Knob values (dotted keys; None for inactive) drawn through `suggester`."""
-        return sample_knobs(self.knobs, suggester)
+        try:
+            return sample_knobs(self.knobs, suggester)
+        except ConditionError as err:
+            raise StudyConfigError(str(err), where=self.where, key=err.key) from None
 
     def build(self, values: Mapping[str, Any], vocab_size: int) -> ModelSpec:
         """The spec for `values`; raise `InfeasibleSample` if it breaks a spec or layout rule."""
@@ -114,13 +118,14 @@ class SearchSpace:
     def check(self, values: Mapping[str, Any], spec: ModelSpec) -> None:
         """Raise `InfeasibleSample` naming the first constraint that `spec` breaks."""
         env = self.environment(values, spec)
-        for constraint in self.constraints:
+        for index, constraint in enumerate(self.constraints):
             try:
-                ok = constraint.evaluate(env)
+                ok = constraint.holds(env)
             except Inactive:
                 continue
             except ValueError as err:
-                raise StudyConfigError(str(err), where=self.where, key="constraints") from None
+                key = f"constraints.{index}"
+                raise StudyConfigError(str(err), where=self.where, key=key) from None
             if not ok:
                 raise InfeasibleSample(f"constraint {constraint.text!r} does not hold")
 

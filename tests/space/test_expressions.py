@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hybridlab.space.expressions import Expression, Inactive
 
@@ -67,6 +69,79 @@ def test_cost_functions_are_called_bare_or_with_arguments():
     assert Expression.parse("state_bytes(context=8, dtype='bf16') == 16").evaluate(env)
 
 
-def test_huge_exponents_are_refused():
-    with pytest.raises(ValueError, match="exponent"):
-        Expression.parse("2 ** 10000000 > 1").evaluate({})
+# Issue 25, item 8: work bounded by cause. Any arithmetic over numbers and strings, however
+# nested, is evaluated fast (hypothesis' deadline) to a condition or refused.
+OPERANDS = st.one_of(
+    st.integers(-(10**12), 10**12).map(str),
+    st.floats(-1e12, 1e12, allow_nan=False).map(repr),
+    st.sampled_from(["'x'", "params", "ssm", "(1, 2)", "256", "10**256"]),
+)
+OPERATORS = st.sampled_from(["+", "-", "*", "/", "//", "%", "**"])
+
+
+def arithmetic(children: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    return st.tuples(children, OPERATORS, children).map(lambda t: f"({t[0]} {t[1]} {t[2]})")
+
+
+@settings(max_examples=300, deadline=500)
+@given(st.recursive(OPERANDS, arithmetic, max_leaves=8), st.sampled_from(["> 0", "== 'x'"]))
+def test_any_arithmetic_is_a_condition_or_refused_quickly(expression, comparison):
+    try:
+        value = Expression.parse(f"{expression} {comparison}").holds(ENV)
+    except ValueError:
+        return
+    assert isinstance(value, bool)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param(
+            "((((10**256)**256)**256)**256) > 0", "beyond a float's range", id="nested-powers"
+        ),
+        pytest.param("2 ** 10000000 > 1", "beyond a float's range", id="huge-exponent"),
+        pytest.param("'x' * 10**8 == 'x'", "arithmetic takes numbers", id="string-repetition"),
+        pytest.param("'%999999999d' % 1 == ''", "arithmetic takes numbers", id="string-format"),
+        pytest.param("(1,) * 10**9 == ()", "arithmetic takes numbers", id="tuple-repetition"),
+        pytest.param("10**308 * 10 > 0", "not a finite real number", id="past-a-float"),
+        pytest.param("(-8) ** 0.5 > 0", "not a finite real number", id="complex"),
+    ],
+)
+def test_unbounded_work_is_refused(text, message):
+    with pytest.raises(ValueError, match=message):
+        Expression.parse(text).holds(ENV)
+
+
+# Issue 25, item 5: a constraint or a `when` is a condition: true or false.
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("'yes'", id="string"),
+        pytest.param("1", id="number"),
+        pytest.param("params + 1", id="arithmetic"),
+        pytest.param("state_bytes(context=8)", id="cost-call"),
+        pytest.param("params > 0 and 'yes'", id="and-operand"),
+        pytest.param("not 1", id="not-operand"),
+    ],
+)
+def test_what_can_be_no_condition_is_refused_when_parsed(text):
+    with pytest.raises(ValueError, match="is no condition"):
+        Expression.parse(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("params", id="cost"),
+        pytest.param("ssm", id="string-knob"),
+        pytest.param("params > 0 and params", id="and-operand"),
+        pytest.param("not attn.heads", id="not-operand"),
+    ],
+)
+def test_a_name_that_holds_no_condition_is_refused_when_evaluated(text):
+    with pytest.raises(ValueError, match="not true or false"):
+        Expression.parse(text).holds(ENV)
+
+
+def test_a_boolean_knob_is_a_condition():
+    assert Expression.parse("mlp or params > 2e6").holds({**ENV, "mlp": True})

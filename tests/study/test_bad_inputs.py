@@ -577,6 +577,35 @@ CASES = [
         "min_trials would change nothing",
         id="pruner-option-it-does-not-read",
     ),
+    # Issue 25, items 5 and 8: a constraint is a condition, evaluated with bounded work.
+    pytest.param(
+        None,
+        KIND_SPACE + "constraints: ['params']\n",
+        [],
+        "constraints.0: params is ",
+        id="constraint-a-number",
+    ),
+    pytest.param(
+        None,
+        KIND_SPACE + "constraints: [\"'yes'\"]\n",
+        [],
+        "space.yaml:12: constraints.0: 'yes' is no condition (true or false)",
+        id="constraint-a-string",
+    ),
+    pytest.param(
+        None,
+        KIND_SPACE + "constraints: ['((((10**256)**256)**256)**256) > 0']\n",
+        [],
+        "constraints.0: (10 ** 256) ** 256 is beyond a float's range (1e308)",
+        id="constraint-nested-powers",
+    ),
+    pytest.param(
+        None,
+        KIND_SPACE + "constraints: [\"'x' * 10**8 == 'x'\"]\n",
+        [],
+        "constraints.0: arithmetic takes numbers; 'x' is 'x'",
+        id="constraint-string-repetition",
+    ),
     # Issue 25, items 5 and 7: sampler options checked by building the sampler.
     pytest.param(
         None,
