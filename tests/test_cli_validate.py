@@ -89,7 +89,47 @@ def test_the_json_holds_the_fidelity_trials_correlations_retention_and_noise(tmp
         pytest.param(["-f", "train.steps=0x"], "must be > 0", id="zero-multiplier"),
         pytest.param(["-f", "train.steps=-2x"], "not a multiplier", id="bad-multiplier"),
         pytest.param(["-f", "train.steps=1.5x"], "not a whole number", id="not-whole"),
-        pytest.param(["-f", "train.device=2x"], "a multiplier scales a number", id="not-number"),
+        # Issue 25, item 10: multipliers scale what makes a bigger run; nothing is lowered.
+        pytest.param(
+            ["-f", "train.device=2x"],
+            "a multiplier scales a setting whose larger value is a bigger run (train.steps, "
+            "train.batch_size, task.seq_len, task.vocab_size, task.num_kv_pairs, "
+            "task.num_train_examples, task.num_eval_examples, model.d_model); give train.device "
+            "a value instead of 2x",
+            id="device-multiplied",
+        ),
+        pytest.param(
+            ["-f", "train.seed=2x"], "give train.seed a value instead of 2x", id="seed-multiplied"
+        ),
+        pytest.param(
+            ["-f", "train.steps=0.5x"], "0.5x would lower the fidelity", id="lower-multiplier"
+        ),
+        pytest.param(
+            ["-f", "model.d_model=0.5x"], "0.5x would lower the fidelity", id="narrower-model"
+        ),
+        pytest.param(
+            ["-f", "train.steps=2"],
+            "train.steps is 3 in the study and 2 would lower the fidelity",
+            id="lower-value",
+        ),
+        pytest.param(["-f", "train.steps=2x", "--seed", "-1"], "--seed must be", id="seed"),
+        pytest.param(
+            ["-f", "train.lr_race=1e-3"],
+            "train.lr_race: takes a list, e.g. [0.001]; got 0.001",
+            id="lr-race-one-value",
+        ),
+        # Issue 25, item 6: fidelities in the one override grammar.
+        pytest.param(
+            ["-f", "train.steps=0x10"],
+            "train.steps: takes a whole number, got '0x10' (text)",
+            id="yaml-1.1-hex-int",
+        ),
+        pytest.param(["-f", "train.lr_race=[1e-3,"], "is not closed with ']'", id="unclosed-list"),
+        pytest.param(
+            ["-f", "train.steps=!!python/object/apply:os.system ['true']"],
+            "starts with '!'",
+            id="python-tag",
+        ),
         pytest.param(["-f", "task.num_kv_pairs=4x"], "num_kv_pairs", id="invalid-task"),
         pytest.param(["-f", "task.name=bytes"], "keeps the study's task", id="task-name"),
         pytest.param(["-f", "model.heads=2"], "only d_model", id="model-key"),

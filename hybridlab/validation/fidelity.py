@@ -1,7 +1,7 @@
 """The higher fidelity of a validation (`hybridlab study validate`): overrides of the study's
 training, task and model width, checked before anything runs.
 
-    train.steps=4x        four times the study's value (any number: 1.5x, 0.5x)
+    train.steps=4x        four times the study's value (any number >= 1: 1.5x)
     task.seq_len=2x       the task's sequences twice as long
     task.num_kv_pairs=2x  twice the key-value pairs (MQAR)
     model.d_model=2x      each trial's d_model doubled; its stack's arguments are kept, so what
@@ -10,11 +10,17 @@ training, task and model width, checked before anything runs.
     train.lr=1e-3         a plain value, as in a study override
 
 A multiplier scales the study's value (with the study's own overrides applied); an integer
-setting must come out whole. `train.*` and `task.*` overrides are applied to the study file as
-overrides and the whole study is validated again (`load_plan`), so a task that cannot work at the
-new size (MQAR needs 4·num_kv_pairs ≤ seq_len) is refused before anything runs, with the override
-named. `model.d_model` is applied per trial (`Fidelity.scale_spec`): an architecture that cannot
-be built at the new width is reported for that trial, not as an error of the whole validation.
+setting must come out whole. Multipliers are for the settings whose larger value is a bigger
+run (`SCALABLE`: train.steps, train.batch_size, task.seq_len, task.vocab_size (a larger
+embedding, more keys to tell apart), task.num_kv_pairs, task.num_train_examples,
+task.num_eval_examples, model.d_model), and none of these may be
+lowered (0.5x, or a plain value below the study's): a validation asks whether the proxy's
+ranking holds at a higher fidelity. Other settings take plain values (`train.lr=1e-3`).
+`train.*` and `task.*` overrides are applied to the study file as overrides and the whole study
+is validated again (`load_plan`), so a task that cannot work at the new size (MQAR needs
+4·num_kv_pairs ≤ seq_len) is refused before anything runs, with the override named.
+`model.d_model` is applied per trial (`Fidelity.scale_spec`): an architecture that cannot be
+built at the new width is reported for that trial, not as an error of the whole validation.
 
 The fingerprint of a fidelity digests what determines a scaled run (task, training settings
 except `num_threads`, the d_model rule), so validations at different fidelities are kept apart
@@ -46,6 +52,19 @@ from hybridlab.study.fingerprint import NOT_MEASURING
 SECTIONS = ("train", "task", "model")
 # Model-wide settings a fidelity may change (per trial).
 MODEL_KEYS = ("d_model",)
+# The settings whose larger value is a bigger run or a harder task: the ones a multiplier
+# scales, and that a fidelity may not lower (a validation asks whether the ranking holds at a
+# higher fidelity).
+SCALABLE = (
+    "train.steps",
+    "train.batch_size",
+    "task.seq_len",
+    "task.vocab_size",
+    "task.num_kv_pairs",
+    "task.num_train_examples",
+    "task.num_eval_examples",
+    "model.d_model",
+)
 
 
 @dataclass
@@ -136,6 +155,12 @@ def parse_fidelity(item: str) -> Override:
         raise StudyConfigError(
             "a validation keeps the study's task; scale its settings", where=where
         )
+    if override.factor is not None and override.factor < 1:
+        raise StudyConfigError(
+            f"{raw} would lower the fidelity; a validation trains at a higher one (a "
+            f"multiplier >= 1, e.g. 2x)",
+            where=where,
+        )
     return override
 
 
@@ -166,6 +191,7 @@ def resolve_fidelity(
             continue
         # A multiplier sets the multiple of the study's value; errors name it as given.
         value = _resolve(override, plan)
+        _check_not_lower(override, value, plan)
         where = override.where if override.factor is None else f"{override.where} (= {value!r})"
         given.append(dataclasses.replace(override, value=value, factor=None, where=where))
     try:
@@ -196,12 +222,13 @@ def _resolve(override: Override, plan: StudyPlan) -> Any:
             f"unknown setting {override.key}; valid {section} settings: {', '.join(fields)}",
             where=where,
         )
-    base = getattr(config, name)
-    if isinstance(base, bool) or not isinstance(base, int | float):
+    if override.key not in SCALABLE:
         raise StudyConfigError(
-            f"a multiplier scales a number; {override.key} is {base!r} here: give a value",
+            f"a multiplier scales a setting whose larger value is a bigger run "
+            f"({', '.join(SCALABLE)}); give {override.key} a value instead of {override.raw}",
             where=where,
         )
+    base = getattr(config, name)
     value = base * override.factor
     if isinstance(base, int):
         if not float(value).is_integer():
@@ -212,6 +239,23 @@ def _resolve(override: Override, plan: StudyPlan) -> Any:
             )
         return int(value)
     return float(value)
+
+
+def _check_not_lower(override: Override, value: Any, plan: StudyPlan) -> None:
+    """Raise `StudyConfigError` when `value`, set by `override`, is below the study's value
+    of a `SCALABLE` setting: a lower fidelity."""
+    section, _, name = override.key.partition(".")
+    if override.key not in SCALABLE or section == "model":
+        return
+    config: Any = plan.train if section == "train" else plan.task.config
+    base = getattr(config, name, None)
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if is_number and isinstance(base, int | float) and value < base:
+        raise StudyConfigError(
+            f"{override.key} is {base} in the study and {value} would lower the fidelity; a "
+            f"validation trains at a higher one (e.g. {override.key}=2x)",
+            where=override.where,
+        )
 
 
 def _plain_width(override: Override) -> None:

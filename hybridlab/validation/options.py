@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hybridlab.config import SettingError
+from hybridlab.train.config import MAX_SEED
 from hybridlab.validation.ranking import RESAMPLES
 
 
@@ -28,5 +29,9 @@ class ValidateOptions:
             raise SettingError(f"--sample must be >= 0, got {self.sample}", key="sample")
         if self.seeds < 1:
             raise SettingError(f"--seeds must be >= 1, got {self.seeds}", key="seeds")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise SettingError(
+                f"--seed must be a whole number from 0 to {MAX_SEED}, got {self.seed}", key="seed"
+            )
         if self.resamples < 100:
             raise SettingError(f"resamples must be >= 100, got {self.resamples}", key="resamples")
