@@ -198,10 +198,11 @@ def _through_kernel(
             **{name: t.flatten(d, d + 1) for name, (t, d) in member_args.items()}, **shared
         )
         return out.unflatten(out_dim, (M, -1))
-    outs = [
-        kernel(**{name: t.select(d, m) for name, (t, d) in member_args.items()}, **shared)
-        for m in range(M)
-    ]
+    # `unbind`, not one `select` per member: the backward of M selects writes M zero-filled
+    # copies of the whole tensor (M² traffic, 1.9x slower at 4 SSD members); unbind's is one
+    # stack.
+    slices = {name: t.unbind(d) for name, (t, d) in member_args.items()}
+    outs = [kernel(**{name: s[m] for name, s in slices.items()}, **shared) for m in range(M)]
     return torch.stack(outs, out_dim)
 
 
