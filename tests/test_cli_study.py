@@ -201,6 +201,66 @@ def test_pareto_export_onto_a_file_is_refused(tmp_path):
     assert (tmp_path / "taken").read_text() == "mine"
 
 
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory):
+    """A study that has run (one trial), for the commands that read it."""
+    path = write_study(tmp_path_factory.mktemp("ran"), trials=1, steps=1)
+    assert runner.invoke(app, ["study", "run", str(path)]).exit_code == 0
+    return path
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        pytest.param(
+            "", "--export needs a folder for the spec files, got an empty path", id="empty"
+        ),
+        pytest.param(
+            "/proc/front", "--export: cannot write the folder '/proc/front'", id="under-proc"
+        ),
+        pytest.param(
+            "{tmp}/mine",
+            "holds files that are not spec files of an earlier export (notes.txt, "
+            "trial_0000.yaml); give a new or empty folder, or --force to write beside them",
+            id="a-users-files",
+        ),
+    ],
+)
+def test_pareto_export_refuses_what_it_cannot_or_should_not_write(
+    ran, tmp_path, monkeypatch, target, message
+):
+    monkeypatch.chdir(tmp_path)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    (mine / "trial_0000.yaml").write_text("not a spec: [")  # named like an export, but not one
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    result = runner.invoke(
+        app, ["study", "pareto", str(ran), "--export", target.format(tmp=tmp_path)]
+    )
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --export") and message in lines[0]
+    assert "Traceback" not in result.output and result.stdout == ""
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_pareto_export_replaces_its_own_files_and_with_force_writes_beside_others(ran, tmp_path):
+    front = tmp_path / "front"
+    for _ in range(2):  # the second export replaces the first one's spec files
+        result = runner.invoke(app, ["study", "pareto", str(ran), "--export", str(front)])
+        assert result.exit_code == 0, result.output
+    exported = sorted(p.name for p in front.iterdir())
+    assert exported and all(name.startswith("trial_") for name in exported)
+    (front / "notes.txt").write_text("mine")
+    result = runner.invoke(app, ["study", "pareto", str(ran), "--export", str(front)])
+    assert result.exit_code == 2 and "(notes.txt)" in result.stderr
+    result = runner.invoke(app, ["study", "pareto", str(ran), "--export", str(front), "--force"])
+    assert result.exit_code == 0, result.output
+    assert (front / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in front.iterdir()) == sorted([*exported, "notes.txt"])
+
+
 def test_a_corrupted_study_journal_is_named_not_a_traceback(tmp_path):
     path = write_study(tmp_path, trials=1, steps=1)
     assert runner.invoke(app, ["study", "run", str(path)]).exit_code == 0

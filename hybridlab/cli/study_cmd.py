@@ -5,13 +5,15 @@ exit 2), then runs or resumes it in its study folder with a live view on stderr 
 running, failed, infeasible, the hypervolume, the current front) and prints the front as a table
 on stdout. `pareto` prints the front of a study that has run: a table, one JSON object
 (`--json`), and with `--export DIR` one spec YAML file per front trial, which
-`hybridlab train --spec FILE` reads. `validate` (`hybridlab.cli.validate_cmd`) trains the front
+`hybridlab train --spec FILE` reads (into a new or empty folder, or one an earlier export wrote;
+`--force` writes beside other files). `validate` (`hybridlab.cli.validate_cmd`) trains the front
 and a sample of the other trials again at a higher fidelity and reports whether the ranking holds.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -26,6 +28,7 @@ from rich.text import Text
 from hybridlab.cli.errors import fail
 from hybridlab.cli.serve import exit_code, terminate_like_ctrl_c
 from hybridlab.cli.validate_cmd import validate
+from hybridlab.config.files import unwritable_folder
 from hybridlab.results import Metric
 from hybridlab.tracking import (
     FrontPoint,
@@ -122,8 +125,20 @@ def pareto(
     overrides: Overrides = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     export: Annotated[
-        Path | None, typer.Option("--export", help="Write each front trial's spec YAML here.")
+        str | None,
+        typer.Option(
+            "--export",
+            help="Write each front trial's spec YAML here (trial_<number>.yaml), into a new or "
+            "empty folder or one that holds only such files.",
+            show_default=False,
+        ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Write into an --export folder that holds other files as well."
+        ),
+    ] = False,
 ) -> None:
     """Show the Pareto front of a study that has run.
 
@@ -134,6 +149,7 @@ def pareto(
     from hybridlab.study.front import outcome_counts, seed_summary, study_front
     from hybridlab.study.storage import open_study, storage_label
 
+    folder = None if export is None else _export_folder(export, force)
     try:
         plan = load_plan(study, overrides or [])
         optuna_study = open_study(plan, create=False)
@@ -144,14 +160,15 @@ def pareto(
     hv = optuna_study.user_attrs.get("hypervolume")
     counts = outcome_counts(optuna_study)
     written = []
-    if export is not None and export.exists() and not export.is_dir():
-        fail(f"--export: {export} is a file; give a folder for the spec files")
-    if export is not None:
-        export.mkdir(parents=True, exist_ok=True)
-        for point in front:
-            path = export / f"trial_{point.number:04d}.yaml"
-            path.write_text(parse(point.spec).to_yaml())
-            written.append(str(path))
+    if folder is not None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for point in front:
+                path = folder / f"trial_{point.number:04d}.yaml"
+                path.write_text(parse(point.spec).to_yaml())
+                written.append(str(path))
+        except OSError as err:
+            fail(f"--export: cannot write {str(err.filename or folder)!r}: {err.strerror or err}")
     if as_json:
         objectives = [
             {"label": o.label, "name": o.name, "direction": o.direction} for o in plan.objectives
@@ -180,6 +197,44 @@ def pareto(
 
 
 study_app.command("validate")(validate)
+
+# The spec files `pareto --export` writes: trial_0007.yaml.
+_EXPORTED = re.compile(r"trial_[0-9]{4,}\.yaml")
+
+
+def _export_folder(export: str, force: bool) -> Path:
+    """The `--export` folder, checked before anything is read or written: a path, a folder (or
+    none yet) that can be written, and, unless `force`, holding only spec files an earlier
+    export wrote (they are replaced): a user's own files are never overwritten by surprise."""
+    if not export.strip():
+        fail("--export needs a folder for the spec files, got an empty path")
+    folder = Path(export)
+    if folder.exists() and not folder.is_dir():
+        fail(f"--export: {folder} is a file; give a folder for the spec files")
+    problem = unwritable_folder(folder)
+    if problem is not None:
+        fail(f"--export: cannot write the folder {str(folder)!r}: {problem}")
+    others = sorted(p.name for p in folder.iterdir() if not _exported(p)) if folder.is_dir() else []
+    if others and not force:
+        listed = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        fail(
+            f"--export: {str(folder)!r} holds files that are not spec files of an earlier export "
+            f"({listed}); give a new or empty folder, or --force to write beside them"
+        )
+    return folder
+
+
+def _exported(path: Path) -> bool:
+    """Whether `path` is a spec file `pareto --export` wrote: its name and a spec inside."""
+    from hybridlab.spec import parse
+
+    if not _EXPORTED.fullmatch(path.name) or not path.is_file():
+        return False
+    try:
+        parse(path)
+    except (ValueError, OSError):
+        return False
+    return True
 
 
 def front_table(
