@@ -201,6 +201,20 @@ def test_pareto_export_onto_a_file_is_refused(tmp_path):
     assert (tmp_path / "taken").read_text() == "mine"
 
 
+def test_a_wall_time_that_runs_out_before_a_trial_is_exit_1_saying_so(tmp_path):
+    path = write_study(tmp_path, trials=2, steps=1)
+    result = runner.invoke(app, ["study", "run", str(path), "budget.wall_time_s=0.001"])
+    assert result.exit_code == 1, result.output
+    assert (
+        "error: budget.wall_time_s (0.001 s) ran out before the first trial of this run "
+        "started: nothing was trained" in result.stderr
+    )
+    result = runner.invoke(app, ["study", "run", str(path)])  # the study goes on
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["study", "run", str(path), "budget.wall_time_s=0.001"])
+    assert result.exit_code == 0, result.output  # its trials are done: nothing was to train
+
+
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory):
     """A study that has run (one trial), for the commands that read it."""

@@ -76,7 +76,9 @@ def run(
     """Run a study, or resume it: finished trials are kept, interrupted ones rerun.
 
     Trials run on Ray (local Ray by default; executor.backend=inline runs them in this
-    process). Example: hybridlab study run studies/quickstart.yaml budget.trials=6
+    process). Exit 1 when this run trained nothing it should have: every trial failed, or
+    budget.wall_time_s ran out before the first trial started.
+    Example: hybridlab study run studies/quickstart.yaml budget.trials=6
     """
     from hybridlab.execution import ExecutorFailed
     from hybridlab.study import StudyConfigError, StudyFailed, load_plan, run_study
@@ -112,6 +114,16 @@ def run(
         highlight=False,
     )
     Console().print(front_table(view.front, plan.labels, view.hypervolume))
+    budget = plan.budget
+    unspent = budget.trials is None or view.trained_before < budget.trials
+    if summary.trained == 0 and summary.stopped_by == "wall_time" and unspent:
+        print(
+            f"error: budget.wall_time_s ({budget.wall_time_s:g} s) ran out before the first "
+            f"trial of this run started: nothing was trained; give a wall time longer than a "
+            f"trial takes",
+            file=sys.stderr,
+        )
+        raise typer.Exit(1)
     if summary.failures and not summary.complete:
         reasons = sorted(summary.failures.items(), key=lambda kv: -kv[1])
         listed = "; ".join(f"{reason} ({n}×)" for reason, n in reasons[:3])

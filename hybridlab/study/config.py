@@ -88,7 +88,8 @@ D = TypeVar("D", bound="DataclassInstance")
 @dataclass(kw_only=True)
 class BudgetConfig:
     """trials: trained trials in the study (infeasible and interrupted ones do not count);
-    wall_time_s: stop asking for new trials after this long (per invocation);
+    wall_time_s: stop asking for new trials after this long (per invocation; a trial under way
+        finishes; `study run` exits 1 when it ran out before the first trial started);
     max_consecutive_infeasible: end the study with an error after this many in a row;
     front_seeds: once the trials are done, train every front trial again under this many more
         seeds, for the spread of its measured objectives (`hybridlab.study.seeds`)."""
