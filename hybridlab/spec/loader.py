@@ -122,7 +122,49 @@ def _from_file(
         raise SpecError(f"{name}: {err}") from None
     except OSError as err:  # a name too long for the file system, before it is even opened
         raise SpecError(f"{name}: cannot be read: {err.strerror or err}") from None
-    return _from_mapping(_load_yaml(text, name), name, d_model, vocab_size, defaults)
+    mapping = _load_yaml(text, name)
+    try:
+        return _from_mapping(mapping, name, d_model, vocab_size, defaults)
+    except SpecError as err:
+        raise _at_file_position(err, text) from None
+
+
+def _at_file_position(err: SpecError, text: str) -> SpecError:
+    """`err`, found in the file's stack (or pattern) string, placed at its line and column in
+    the file `text` itself, where the string's lines map to the file's one to one: a string on
+    one line, or a literal block (`stack: |`). Otherwise (a folded or multi-line flow string)
+    `err` as it is, at its position in the string."""
+    import yaml
+
+    if err.line is None or err.column is None:
+        return err
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return err
+    nodes = [v for k, v in getattr(root, "value", []) if k.value in ("stack", "pattern")]
+    if len(nodes) != 1 or not isinstance(nodes[0], yaml.ScalarNode):
+        return err
+    node, lines = nodes[0], text.splitlines()
+    if node.style == "|":
+        line = node.start_mark.line + err.line  # 0-based: the block starts after its `|`
+        if line >= len(lines):
+            return err
+        column = len(lines[line]) - len(lines[line].lstrip(" ")) + err.column
+    elif node.start_mark.line == node.end_mark.line and err.line == 1:
+        line = node.start_mark.line
+        column = node.start_mark.column + (node.style in ("'", '"')) + err.column
+    else:
+        return err
+    return SpecError(
+        err.message,
+        text=text,
+        line=line + 1,
+        column=column,
+        layer=err.layer,
+        valid=err.valid,
+        where=err.where,
+    )
 
 
 def _load_yaml(text: str, where: str | None) -> dict[str, Any]:

@@ -30,7 +30,7 @@ MAX_DEPTH = 64
 _TOKEN = re.compile(
     r"""
     (?P<ws>[ \t\r\n]+|\#[^\n]*)
-  | (?P<number>[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)
+  | (?P<number>[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][-+]?[0-9]+)?)
   | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<punct>[\[\]\(\),*=])
     """,
@@ -87,7 +87,7 @@ def tokenize(text: str) -> list[Token]:
 
 def _number(text: str) -> int | float:
     """The value of a number token; ValueError past Python's 4300-digit int conversion limit."""
-    if re.fullmatch(r"[-+]?\d+", text):
+    if re.fullmatch(r"[-+]?[0-9]+", text):
         return int(text)
     return float(text)
 
@@ -156,7 +156,7 @@ class _Parser:
         if self.tok.text == "*" and self.tok.type == "punct":
             self.i += 1
             tok = self.tok
-            if tok.type != "number" or not re.fullmatch(r"\d+", tok.text):
+            if tok.type != "number" or not re.fullmatch(r"[0-9]+", tok.text):
                 raise self.error(
                     f"expected a repeat count (a positive integer) after '*', "
                     f"found {self.describe(tok)}"
