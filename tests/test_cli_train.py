@@ -158,3 +158,13 @@ def test_a_bad_spec_exits_2_with_its_caret():
     result = runner.invoke(app, ["train", "--spec", "attn(heads=3", "--task", "mqar"])
     assert result.exit_code == 2
     assert result.stderr.startswith("error: ") and "^" in result.stderr
+
+
+def test_a_spec_file_that_is_no_text_is_named(tmp_path):
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"\x00\xbe\xff" * 40)
+    result = runner.invoke(app, ["train", "--spec", str(path), "--task", "mqar"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr == (
+        f"error: {path}: not a text file (byte 1 is not UTF-8); a spec file is YAML text\n"
+    )

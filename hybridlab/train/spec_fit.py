@@ -72,9 +72,11 @@ def _declared_vocab_size(source: Any) -> int | None:
         and source.strip().endswith((".yaml", ".yml"))
         and "\n" not in source
     ):
-        path = Path(source)
-        # A missing file is reported by `parse`, with its own message.
-        text = path.read_text() if path.is_file() else None
+        # A file that is missing or cannot be read as text is reported by `parse`, naming it.
+        try:
+            text = Path(source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            text = None
     elif isinstance(source, str) and ":" in source:
         text = source
     if text is None:
