@@ -122,7 +122,9 @@ def test_a_torn_journal_tail_is_set_aside_before_the_dashboard_starts(tmp_path, 
     whole = journal.read_bytes()
     journal.write_bytes(whole + b'{"op_code": 6, "wor')
     served = []
-    monkeypatch.setattr(dashboard_cmd, "serve", lambda command: served.append(command) or 0)
+    monkeypatch.setattr(
+        dashboard_cmd, "serve", lambda command, port, on_ready: served.append(command) or 0
+    )
     with pytest.warns(TornJournalWarning, match="study.journal.torn-"):
         result = CliRunner().invoke(app, ["dashboard", str(path), "--port", str(_free_port())])
     assert result.exit_code == 0, result.output

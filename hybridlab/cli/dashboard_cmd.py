@@ -60,6 +60,10 @@ def dashboard(
             fail(str(err))
     check_port(port, free=True)
     storage = plan.storage or str(plan.journal_path.resolve())
-    print(f"optuna-dashboard for {plan.name} on http://127.0.0.1:{port}/ (Ctrl-C stops it)")
-    sys.stdout.flush()
-    raise typer.Exit(serve(dashboard_command(storage, plan.storage is None, port)))
+    address = f"http://127.0.0.1:{port}/"
+
+    def announce() -> None:
+        print(f"optuna-dashboard for {plan.name} on {address} (Ctrl-C stops it)", flush=True)
+
+    print(f"starting optuna-dashboard on port {port} ...", file=sys.stderr, flush=True)
+    raise typer.Exit(serve(dashboard_command(storage, plan.storage is None, port), port, announce))

@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -29,6 +29,9 @@ GRACE_S = 10.0
 SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 # How long helpers that outlived the leader get to exit on their own before SIGKILL.
 HELPERS_GRACE_S = 2.0
+STDERR_FD = 2
+# How often a starting server's port is tried.
+READY_POLL_S = 0.2
 # The group's leader, run by path (`python -I`: the standard library only, no hybridlab import).
 GUARD = str(Path(__file__).with_name("serve_guard.py"))
 
@@ -42,11 +45,14 @@ def _stop(signum: int, frame: FrameType | None) -> None:
     raise _Stopped(signum)
 
 
-def serve(command: list[str]) -> int:
+def serve(command: list[str], port: int, on_ready: Callable[[], None]) -> int:
     """Run `command` in a process group of its own, under `serve_guard`, until it exits or this
     process is signalled; either way the whole group is stopped (by the guard when this process
-    is killed outright). Returns the exit code for `hybridlab ui`: 0 when the
-    server exited cleanly, 1 when it failed, 128 + the signal's number when stopped by one."""
+    is killed outright). `on_ready` is called once the server answers on 127.0.0.1:`port`
+    (where it prints the address: never one where nothing listens yet).
+
+    Returns the exit code for `hybridlab ui`: 0 when the server exited cleanly, 1 when it failed
+    (before answering: said on stderr), 128 + the signal's number when stopped by one."""
     # The guard's pipe: the write end stays in this process (not inherited) while it lives.
     read_end, write_end = os.pipe()
     try:
@@ -54,6 +60,8 @@ def serve(command: list[str]) -> int:
             [sys.executable, "-I", GUARD, str(read_end), *command],
             start_new_session=True,
             pass_fds=(read_end,),
+            # The server's own log lines go to stderr: stdout holds the address, once it answers.
+            stdout=STDERR_FD,
         )
     except BaseException:
         os.close(write_end)
@@ -62,7 +70,7 @@ def serve(command: list[str]) -> int:
         os.close(read_end)
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        code = process.wait()
+        code = _wait(process, port, on_ready)
     except KeyboardInterrupt:
         stop_group(process)
         return 128 + signal.SIGINT
@@ -76,6 +84,21 @@ def serve(command: list[str]) -> int:
     # The server ended by itself: its helpers may still run in its group.
     stop_group(process)
     return 0 if code == 0 else 1
+
+
+def _wait(process: subprocess.Popen[bytes], port: int, on_ready: Callable[[], None]) -> int:
+    """The leader's exit code, once it exits; `on_ready()` when the port answers before."""
+    from hybridlab.config.addresses import connect_error
+
+    while (code := process.poll()) is None:
+        if connect_error("127.0.0.1", port, timeout_s=READY_POLL_S) is None:
+            on_ready()
+            return process.wait()
+        time.sleep(READY_POLL_S)
+    print(
+        f"error: the server exited (code {code}) before it answered on port {port}", file=sys.stderr
+    )
+    return code
 
 
 def check_port(port: int, *, free: bool = False) -> None:

@@ -1,7 +1,10 @@
 """`hybridlab ui STUDY.yaml`: the MLflow UI over a study's tracking store.
 
-The UI is `mlflow ui` on 127.0.0.1 with one worker, served by `hybridlab.cli.serve`: however
-`hybridlab ui` ends, MLflow's whole process group ends with it and the port is free again.
+The UI is `mlflow ui` on 127.0.0.1 with one worker, served by `hybridlab.cli.serve`: its address
+is printed once it answers (about 30 s on 2 cores; MLflow's own lines go to stderr), and however
+`hybridlab ui` ends, MLflow's whole process group ends with it and the port is free again. A
+study that logs to a tracking server (`tracking.uri: http://...`) gets that server's address,
+once it answers.
 """
 
 from __future__ import annotations
@@ -86,11 +89,16 @@ def ui(
         message = " ".join(str(err).split())[:300] or type(err).__name__
         fail(f"the MLflow store {uri} cannot be read ({message}); is it an MLflow database?")
     url = f"http://127.0.0.1:{port}/" + fragment
-    print(f"MLflow UI for {plan.name} on {url} (Ctrl-C stops it)", flush=True)
-    if "viewStateShareKey" in fragment:
-        print(
-            "  it opens on the Pareto front: one row per front trial, its objectives and stack; "
-            "the parent run, named after the study, holds pareto.html, pareto.png and front.json",
-            flush=True,
-        )
-    raise typer.Exit(serve(ui_command(uri, port)))
+
+    def announce() -> None:
+        print(f"MLflow UI for {plan.name} on {url} (Ctrl-C stops it)", flush=True)
+        if "viewStateShareKey" in fragment:
+            print(
+                "  it opens on the Pareto front: one row per front trial, its objectives and "
+                "stack; the parent run, named after the study, holds pareto.html, pareto.png and "
+                "front.json",
+                flush=True,
+            )
+
+    print(f"starting the MLflow UI on port {port} ...", file=sys.stderr, flush=True)
+    raise typer.Exit(serve(ui_command(uri, port), port, announce))

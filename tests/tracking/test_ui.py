@@ -7,6 +7,7 @@ answers, and Ctrl-C leaves none of its uvicorn and huey helpers behind.)
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from study_helpers import write_study
 from typer.testing import CliRunner
 
 from hybridlab.cli import app
-from hybridlab.cli.serve import stop_group
+from hybridlab.cli.serve import serve, stop_group
 from hybridlab.cli.ui_cmd import tracking_uri, ui_command
 from hybridlab.study import load_plan
 
@@ -66,7 +67,8 @@ def test_ui_on_a_store_that_is_no_database_is_a_clear_error(tmp_path):
 def test_sigkill_of_the_serving_command_ends_the_server_group_with_its_helpers():
     # `serve` in a process of its own, killed as `kill -9` would: no handler runs there.
     server = (
-        "from hybridlab.cli.serve import serve; serve(['sh', '-c', 'sleep 60 & sleep 60 & wait'])"
+        "from hybridlab.cli.serve import serve; "
+        "serve(['sh', '-c', 'sleep 60 & sleep 60 & wait'], 1, print)"
     )
     command = subprocess.Popen([sys.executable, "-c", server])
     try:
@@ -137,3 +139,33 @@ def test_a_tracking_server_that_answers_is_named(tmp_path):
         )
     assert result.exit_code == 0, result.output
     assert f"the study logs to a tracking server: open {uri}" in result.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_the_address_is_announced_once_the_server_answers():
+    port = _free_port()
+    answered = []
+
+    def on_ready():
+        # Something listens now; then stop as Ctrl-C would.
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            answered.append(port)
+        raise KeyboardInterrupt
+
+    server = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    assert serve(server, port, on_ready) == 128 + signal.SIGINT
+    assert answered == [port]
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0, "the port still answers"
+
+
+def test_a_server_that_exits_before_answering_announces_nothing(capsys):
+    announced = []
+    code = serve([sys.executable, "-c", "raise SystemExit(3)"], _free_port(), announced.append)
+    assert code == 1 and not announced
+    assert "error: the server exited (code 3) before it answered on port" in capsys.readouterr().err
