@@ -41,6 +41,7 @@ from hybridlab.tracking import (
 
 if TYPE_CHECKING:
     from hybridlab.pareto import SeedSummary
+    from hybridlab.study import StudyPlan
 
 study_app = typer.Typer(
     help="Multi-objective architecture studies: run (or resume) one, show its Pareto front, "
@@ -151,16 +152,30 @@ def pareto(
             "--force", help="Write into an --export folder that holds other files as well."
         ),
     ] = False,
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to",
+            help="What --export writes per front trial: spec (hybridlab's spec YAML), hf (a "
+            "transformers model folder, with the trial's weights when the study kept them: "
+            "train.keep_weights=true) or megatron (Megatron-LM's argument block).",
+        ),
+    ] = "spec",
 ) -> None:
     """Show the Pareto front of a study that has run.
 
     Example: hybridlab study pareto studies/quickstart.yaml --export runs/quickstart/front
+    Example: hybridlab study pareto studies/quickstart.yaml --export runs/hf --to hf
     """
     from hybridlab.spec import parse
     from hybridlab.study import StudyConfigError, load_plan
     from hybridlab.study.front import outcome_counts, seed_summary, study_front
     from hybridlab.study.storage import open_study, storage_label
 
+    if to not in EXPORT_TARGETS:
+        fail(f"--to: {to!r} is not a target; valid: {', '.join(EXPORT_TARGETS)}")
+    if to != "spec" and export is None:
+        fail(f"--to {to} says what --export writes: give --export FOLDER too")
     folder = None if export is None else _export_folder(export, force)
     try:
         plan = load_plan(study, overrides or [])
@@ -171,8 +186,10 @@ def pareto(
     noise = seed_summary(optuna_study, front, plan.labels, plan.directions, plan.measured_labels)
     hv = optuna_study.user_attrs.get("hypervolume")
     counts = outcome_counts(optuna_study)
-    written = []
-    if folder is not None:
+    written: list[Any] = []
+    if folder is not None and to != "spec":
+        written = _hand_off(plan, optuna_study, front, folder, to)
+    elif folder is not None:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             for point in front:
@@ -181,6 +198,8 @@ def pareto(
                 written.append(str(path))
         except OSError as err:
             fail(f"--export: cannot write {str(err.filename or folder)!r}: {err.strerror or err}")
+    # A front none of whose trials the target can express: exit 1, after saying why for each.
+    nothing_exported = to != "spec" and bool(written) and all(i["refused"] for i in written)
     if as_json:
         objectives = [
             {"label": o.label, "name": o.name, "direction": o.direction} for o in plan.objectives
@@ -201,17 +220,65 @@ def pareto(
         if export is not None:
             data["exported"] = written
         typer.echo(json.dumps(data))
+        if nothing_exported:
+            raise typer.Exit(1)
         return
     print("trials: " + ", ".join(f"{n} {outcome}" for outcome, n in counts.items()))
     Console().print(front_table(front, plan.labels, hv, noise))
-    if written:
+    if written and to == "spec":
         Console(stderr=True).print(f"wrote {len(written)} spec files to {escape(str(export))}")
+    if folder is not None and to != "spec":
+        console = Console(stderr=True, highlight=False)
+        for item in written:
+            if item["refused"]:
+                console.print(f"trial {item['number']}: not exported: {escape(item['refused'])}")
+            else:
+                weights = "with its weights" if item["with_weights"] else "config only"
+                console.print(
+                    f"trial {item['number']}: {item['family'] or to} at "
+                    f"{escape(str(item['out']))} ({weights})"
+                )
+    if nothing_exported:
+        raise typer.Exit(1)
 
 
 study_app.command("validate")(validate)
 
-# The spec files `pareto --export` writes: trial_0007.yaml.
+# What `pareto --export` writes: spec files (trial_0007.yaml) or folders (trial_0007/).
 _EXPORTED = re.compile(r"trial_[0-9]{4,}\.yaml")
+_EXPORTED_FOLDER = re.compile(r"trial_[0-9]{4,}")
+EXPORT_TARGETS = ("spec", "hf", "megatron")
+
+
+def _hand_off(
+    plan: StudyPlan, optuna_study: Any, front: list[FrontPoint], folder: Path, to: str
+) -> list[dict[str, Any]]:
+    """Export every front trial to `to` (`hybridlab.study.handoff`); one dict per trial."""
+    from hybridlab.study.handoff import export_front
+
+    by_number = {t.number: t for t in optuna_study.get_trials(deepcopy=False)}
+    weights = {
+        p.number: by_number[p.number].user_attrs["weights_path"]
+        for p in front
+        if "weights_path" in by_number[p.number].user_attrs
+    }
+    try:
+        done = export_front(plan, front, weights, folder, to=to, force=True)
+    except ImportError as err:
+        fail(f"--to {to}: {err}")
+    except OSError as err:
+        fail(f"--export: cannot write {str(err.filename or folder)!r}: {err.strerror or err}")
+    return [
+        {
+            "number": h.number,
+            "stack": h.stack,
+            "out": None if h.out is None else str(h.out),
+            "family": h.family,
+            "with_weights": h.with_weights,
+            "refused": h.refused,
+        }
+        for h in done
+    ]
 
 
 def _export_folder(export: str, force: bool) -> Path:
@@ -240,6 +307,8 @@ def _exported(path: Path) -> bool:
     """Whether `path` is a spec file `pareto --export` wrote: its name and a spec inside."""
     from hybridlab.spec import parse
 
+    if path.is_dir() and _EXPORTED_FOLDER.fullmatch(path.name):
+        return any((path / name).is_file() for name in ("config.json", "megatron_args.sh"))
     if not _EXPORTED.fullmatch(path.name) or not path.is_file():
         return False
     try:

@@ -5,6 +5,8 @@ cannot express with the reason, and attaches the files to the trial's MLflow run
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -97,3 +99,29 @@ def test_exported_configs_are_attached_to_the_trials_mlflow_runs(tmp_path, trans
     for handoff in done:
         listed = [a.path for a in client.list_artifacts(by_number[handoff.number], "export/hf")]
         assert listed == ([] if handoff.refused else ["export/hf/config.json"])
+
+
+def test_study_pareto_exports_the_front_to_transformers(tmp_path, transformers):
+    from typer.testing import CliRunner
+
+    from hybridlab.cli import app
+
+    runner = CliRunner()
+    path = write(tmp_path)
+    assert runner.invoke(app, ["study", "run", str(path), "train.keep_weights=true"]).exit_code == 0
+    out = tmp_path / "front"
+    args = ["study", "pareto", str(path), "train.keep_weights=true", "--export", str(out)]
+    result = runner.invoke(app, [*args, "--to", "hf", "--json"])
+    assert result.exit_code == 0, result.output
+    exported = json.loads(result.stdout)["exported"]
+    loaded = [e for e in exported if not e["refused"]]
+    assert loaded and all(e["with_weights"] for e in loaded)
+    for item in loaded:
+        model = transformers.AutoModelForCausalLM.from_pretrained(item["out"])
+        assert model.config.model_type == item["family"]
+    # Again into the same folder: an earlier export's folders are replaced, not refused.
+    assert runner.invoke(app, [*args, "--to", "hf"]).exit_code == 0
+    bad = runner.invoke(app, ["study", "pareto", str(path), "--to", "onnx", "--export", str(out)])
+    assert bad.exit_code == 2 and "--to: 'onnx' is not a target" in bad.output
+    alone = runner.invoke(app, ["study", "pareto", str(path), "--to", "hf"])
+    assert alone.exit_code == 2 and "give --export FOLDER too" in alone.output
