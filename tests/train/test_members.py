@@ -98,6 +98,17 @@ def test_both_kernel_layouts_give_each_members_logits_and_gradients(text, fold):
             assert_close(stack.params[name].grad[m], param.grad, rel_rms=1e-5, name=name)
 
 
+def test_members_draw_fresh_examples_of_a_training_mixture_as_their_lone_runs_do():
+    task = _task(num_train_examples=None, train_num_kv_pairs=[1, 2, 4])
+    spec, config = _spec(), _config(keep_weights=True)
+    results = train_members(spec, task, config, MEMBERS)
+    for member, result in zip(MEMBERS, results, strict=True):
+        lone = _lone(spec, task, config, member)
+        _assert_same_history(result.history, lone.history)
+        for name, weight in lone.weights.items():
+            assert_close(result.weights[name], weight, rel_rms=1e-4, name=f"{member} {name}")
+
+
 def test_a_diverging_member_fails_alone():
     # A rate of 1e30 sends the weights past float32's range within a few steps.
     members = [Member(0, 3e-3), Member(0, 1e30), Member(1, 1e-2)]
