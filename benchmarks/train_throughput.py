@@ -2,7 +2,17 @@
 
 Run:  .venv/bin/python benchmarks/train_throughput.py [--threads 2] [--rounds 7] [--shapes ...]
       .venv/bin/python benchmarks/train_throughput.py --proxies [--threads 1]
-Needs: pip install -e ".[bench]" (transformers; not for --proxies). Runs offline, on CPU, fp32.
+      .venv/bin/python benchmarks/train_throughput.py --members [--archs ssd attn hybrid]
+Needs: pip install -e ".[bench]" (transformers; not for --proxies or --members). Runs offline,
+on CPU, fp32.
+
+`--members` measures what members cost (`hybridlab.train.members`): the quickstart's task,
+train settings and architectures (read from studies/quickstart.yaml), 1 thread, each
+architecture trained by `train_proxy` alone and by `train_members` with 1, 2, 4 and 8 members
+(seeds × the quickstart's race rates), in interleaved rounds, median of the rounds. Time is the
+training steps' (the results' tokens/s: forward, backward, optimizer step; model building and
+evaluation excluded), printed as member steps per second (members × steps / s) and as the
+group's step time over the lone run's (target: 4 members ≤ 2.5x).
 
 `--proxies` answers a different question: what a study pays per trial. At the quickstart's
 shapes (MQAR, batch 64 × length 64, vocab 80) it races SSD, selective-scan and hybrid proxies
@@ -27,11 +37,13 @@ median round gives tokens/s = batch · length / seconds per step.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import statistics
 import time
 from datetime import date
+from pathlib import Path
 
 # HF may look kernels up on the Hub; this benchmark never touches the network.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -275,18 +287,84 @@ def run_proxies(rounds: int, steps_per_round: int) -> None:
         )
 
 
+QUICKSTART = Path(__file__).resolve().parent.parent / "studies" / "quickstart.yaml"
+# The quickstart's space by its knobs: SSD (its larger state), attention, and the hybrid.
+MEMBER_ARCHS = {
+    "ssd": {"attn_ratio": 0.0, "ssd.d_state": 32},
+    "attn": {"attn_ratio": 1.0, "ssd.d_state": None},
+    "hybrid": {"attn_ratio": 0.5, "ssd.d_state": 32},
+}
+MEMBER_COUNTS = (1, 2, 4, 8)
+
+
+def run_members(archs: list[str], rounds: int, steps: int) -> None:
+    """Member steps/s of each architecture against its lone run, in interleaved rounds."""
+    from hybridlab.study.config import load_plan
+    from hybridlab.train import train_proxy
+    from hybridlab.train.members import member_grid, train_members
+
+    plan = load_plan(QUICKSTART)
+    task, race = plan.task, plan.train.lr_race
+    # The quickstart's settings, shorter; members sweep the race's rates instead of racing.
+    config = dataclasses.replace(
+        plan.train, steps=steps, lr_race=[], eval_every=None, max_eval_examples=64, num_threads=1
+    )
+    groups = {k: member_grid(range(-(-k // len(race))), race)[:k] for k in MEMBER_COUNTS}
+    print(
+        f"quickstart: {task.describe()}, batch {config.batch_size}, {steps} steps per run, "
+        f"rates {race}"
+    )
+    print(
+        "\n| architecture | lone run: member steps/s | "
+        + " | ".join(f"{k} member{'s' * (k > 1)}: steps/s (time / lone)" for k in MEMBER_COUNTS)
+        + " |"
+    )
+    print("|---|---|" + "---|" * len(MEMBER_COUNTS))
+    tokens = config.batch_size * task.seq_len
+    for name in archs:
+        spec = plan.space.build(MEMBER_ARCHS[name], task.vocab_size)
+        warm = dataclasses.replace(config, steps=2)  # first allocations, kernels' caches
+        train_proxy(spec, task, warm)
+        train_members(spec, task, warm, groups[MEMBER_COUNTS[-1]])
+        step_s: dict[int | str, list[float]] = {"lone": [], **{k: [] for k in MEMBER_COUNTS}}
+        for _ in range(rounds):
+            lone = train_proxy(spec, task, dataclasses.replace(config, lr=race[0]))
+            step_s["lone"].append(tokens / lone.tokens_per_s)
+            for k, members in groups.items():
+                results = train_members(spec, task, config, members)
+                step_s[k].append(tokens / results[0].tokens_per_s)  # the group's step time
+        lone_s = statistics.median(step_s["lone"])
+        cells = []
+        for k in MEMBER_COUNTS:
+            group_s = statistics.median(step_s[k])
+            cells.append(f"{k / group_s:.2f} ({group_s / lone_s:.2f}x)")
+        print(f"| `{spec.format()}` | {1 / lone_s:.2f} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--proxies", action="store_true", help="Proxies against attention of equal params."
     )
+    parser.add_argument(
+        "--members", action="store_true", help="Members/s against one member (1 thread)."
+    )
+    parser.add_argument("--archs", nargs="+", default=list(MEMBER_ARCHS), choices=MEMBER_ARCHS)
+    parser.add_argument("--steps", type=int, default=10, help="Training steps per --members run.")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps-per-round", type=int, default=3)
     parser.add_argument("--shapes", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(1 if args.members else args.threads)
     torch.manual_seed(0)
+    if args.members:
+        print(
+            f"{date.today()}  {platform.machine()}, 1 thread, torch {torch.__version__}, fp32, "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        )
+        run_members(args.archs, args.rounds, args.steps)
+        return
     if args.proxies:
         print(
             f"{date.today()}  {platform.machine()}, {torch.get_num_threads()} threads, "
