@@ -127,6 +127,34 @@ def test_a_diverging_member_fails_alone():
     assert results[0].ok and results[2].ok
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate"), id="torch"),
+        pytest.param(RuntimeError("DefaultCPUAllocator: can't allocate memory"), id="cpu"),
+    ],
+)
+def test_out_of_memory_fails_every_member(monkeypatch, error):
+    def out_of_memory(stack, ids):
+        raise error
+
+    monkeypatch.setattr(MemberStack, "__call__", out_of_memory)
+    results = train_members(_spec(), _task(), _config(), MEMBERS)
+    for result in results:
+        assert result.status == "failed" and result.stop_reason is None
+        assert result.failure_reason.startswith("out of memory at step 0")
+        assert result.wall_time_s > 0 and result.peak_memory_bytes > 0
+
+
+def test_other_errors_propagate(monkeypatch):
+    def bug(stack, ids):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(MemberStack, "__call__", bug)
+    with pytest.raises(ZeroDivisionError):
+        train_members(_spec(), _task(), _config(), MEMBERS)
+
+
 def test_each_member_stops_at_its_target_accuracy():
     # With 16 ids, chance alone gets some of the ~300 labelled positions right.
     settings = {"seq_len": 32, "num_train_examples": 64, "num_eval_examples": 32}
