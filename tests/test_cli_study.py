@@ -146,8 +146,9 @@ def test_resume_after_sigkill_mid_trial(tmp_path):
     killed = [t for t in before if t.state == TrialState.RUNNING]
     assert len(killed) == 1 and finished
 
-    # Again, with shorter trials to keep the test quick: resume, finish the budget.
-    result = runner.invoke(app, ["study", "run", str(path), "train.steps=3"])
+    # Again, with the settings the study was created with (other ones are refused): resume,
+    # finish the budget.
+    result = runner.invoke(app, ["study", "run", str(path)])
     assert result.exit_code == 0, result.output
     after = load(folder).get_trials(deepcopy=False)
     old = after[killed[0].number]
