@@ -172,19 +172,24 @@ def test_each_member_stops_at_its_target_accuracy():
     assert {r.stop_reason for r in results} == {"target_accuracy", "completed"}
 
 
-def test_report_names_the_member_and_can_stop_them_all():
+@pytest.mark.parametrize(
+    ("stop_on", "stop_step"),
+    [pytest.param("train/loss", 2, id="at-a-log"), pytest.param("eval/loss", 3, id="at-an-eval")],
+)
+def test_report_names_the_member_and_can_stop_them_all(stop_on, stop_step):
     calls = []
 
     def report(member, step, metrics):
         calls.append((member, step, metrics))
-        if step >= 4:
+        if stop_on in metrics and member == 0:
             raise StopTraining
 
     results = train_members(_spec(), _task(), _config(steps=50), MEMBERS, report=report)
     for m, result in enumerate(results):
-        assert result.stop_reason == "report" and result.steps_done == 4
+        assert result.stop_reason == "report" and result.steps_done == stop_step
+        # Every member's metrics of the step the report stopped at are recorded and reported.
         assert result.history == [{"step": s, **x} for member, s, x in calls if member == m]
-        assert "eval/accuracy" in result.history[-1]
+        assert result.history[-1]["step"] == stop_step and "eval/accuracy" in result.history[-1]
 
 
 @pytest.mark.parametrize(

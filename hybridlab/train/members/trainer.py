@@ -286,16 +286,17 @@ class _Group:
                 return
             try:
                 if step % config.log_every == 0 or step == config.steps:
-                    for i in list(self.active):
-                        self.emit(
-                            i,
-                            step,
-                            {
+                    self.emit(
+                        step,
+                        {
+                            i: {
                                 Metric.TRAIN_LOSS: losses[i],
                                 Metric.TRAIN_LR: self.lrs[i] * factor,
                                 Metric.TRAIN_TOKENS_PER_S: self.tokens_per_s(),
-                            },
-                        )
+                            }
+                            for i in self.active
+                        },
+                    )
                 every = config.eval_every and step % config.eval_every == 0
                 if (every or step in eval_at) and step < config.steps:
                     evaluated_at = step
@@ -364,16 +365,37 @@ class _Group:
         self.tokens += ids[0].numel()
         return dict(zip(self.active, loss_M.tolist(), strict=True))
 
-    @torch.no_grad()
     def evaluate(self, step: int) -> dict[int, float]:
-        """Score every active member on the held-out set; record and report the metrics; return
+        """Score every active member on the test split; record and report the metrics; return
         the accuracies by member. A member whose loss is not finite fails and is dropped."""
+        scores = self.score(validation=False)
+        broken = [i for i, (_, loss) in scores.items() if not math.isfinite(loss)]
+        for i in broken:
+            _fail(self.results[i], f"non-finite evaluation loss at step {step}: {scores[i][1]}")
+        self._drop(broken)
+        metrics = {}
+        for i in self.active:
+            accuracy, loss = scores[i]
+            result = self.results[i]
+            metrics[i] = {Metric.EVAL_ACCURACY: accuracy, Metric.EVAL_LOSS: loss}
+            result.accuracy, result.loss = accuracy, loss
+            if self.task.reports_bits_per_byte:
+                metrics[i][Metric.EVAL_BITS_PER_BYTE] = result.bits_per_byte = loss / math.log(2)
+        self.emit(step, metrics)
+        return {i: scores[i][0] for i in self.active}
+
+    @torch.no_grad()
+    def score(self, *, validation: bool) -> dict[int, tuple[float, float]]:
+        """(accuracy, mean loss) of every active member over the labelled positions of the test
+        split, or of the validation split; nothing is recorded or reported."""
         M = len(self.active)
         loss_sum = torch.zeros(M, dtype=torch.float64, device=self.device)
         hits = torch.zeros(M, dtype=torch.long, device=self.device)
         count = 0
         for ids, targets in self.task.eval_batches(
-            self.config.eval_batch_size, max_examples=self.config.max_eval_examples or 0
+            self.config.eval_batch_size,
+            max_examples=self.config.max_eval_examples or 0,
+            validation=validation,
         ):
             ids, targets = ids.to(self.device), targets.to(self.device)
             with self.autocast():
@@ -385,37 +407,31 @@ class _Group:
             hits += correct
             count += int(labelled[0])
         if count == 0:
-            raise ValueError(
-                f"task {self.task.name!r}: the evaluation set has no labelled position"
-            )
-        accuracies = {}
-        broken = []
-        for i, total, correct in zip(self.active, loss_sum.tolist(), hits.tolist(), strict=True):
-            loss, accuracy = total / count, correct / count
-            if not math.isfinite(loss):
-                broken.append((i, loss))
-                continue
-            result = self.results[i]
-            metrics = {Metric.EVAL_ACCURACY: accuracy, Metric.EVAL_LOSS: loss}
-            result.accuracy, result.loss = accuracy, loss
-            if self.task.reports_bits_per_byte:
-                metrics[Metric.EVAL_BITS_PER_BYTE] = result.bits_per_byte = loss / math.log(2)
-            accuracies[i] = accuracy
-            self.emit(i, step, metrics)
-        for i, loss in broken:
-            _fail(self.results[i], f"non-finite evaluation loss at step {step}: {loss}")
-        self._drop([i for i, _ in broken])
-        return accuracies
+            split = "validation split" if validation else "evaluation set"
+            raise ValueError(f"task {self.task.name!r}: the {split} has no labelled position")
+        return {
+            i: (correct / count, total / count)
+            for i, total, correct in zip(self.active, loss_sum.tolist(), hits.tolist(), strict=True)
+        }
 
     def tokens_per_s(self) -> float:
         return self.tokens / self.train_time if self.train_time > 0 else 0.0
 
-    def emit(self, member: int, step: int, metrics: dict[str, float]) -> None:
-        result = self.results[member]
-        result.tokens_per_s = self.tokens_per_s()
-        result.history.append({"step": step, **metrics})
-        if self.report is not None:
-            self.report(member, step, metrics)
+    def emit(self, step: int, metrics: dict[int, dict[str, float]]) -> None:
+        """Record each member's `metrics` and report them. A report that raises `StopTraining`
+        does so once every member's metrics are recorded and reported."""
+        stop = False
+        for member, values in metrics.items():
+            result = self.results[member]
+            result.tokens_per_s = self.tokens_per_s()
+            result.history.append({"step": step, **values})
+            if self.report is not None:
+                try:
+                    self.report(member, step, values)
+                except StopTraining:
+                    stop = True
+        if stop:
+            raise StopTraining
 
 
 def _masked_cross_entropy(
