@@ -2,7 +2,7 @@
 
 Run:  .venv/bin/python benchmarks/train_throughput.py [--threads 2] [--rounds 7] [--shapes ...]
       .venv/bin/python benchmarks/train_throughput.py --proxies [--threads 1]
-      .venv/bin/python benchmarks/train_throughput.py --members [--archs ssd attn hybrid]
+      .venv/bin/python benchmarks/train_throughput.py --members [--archs ssd attn] [--batch 8]
 Needs: pip install -e ".[bench]" (transformers; not for --proxies or --members). Runs offline,
 on CPU, fp32.
 
@@ -297,7 +297,7 @@ MEMBER_ARCHS = {
 MEMBER_COUNTS = (1, 2, 4, 8)
 
 
-def run_members(archs: list[str], rounds: int, steps: int) -> None:
+def run_members(archs: list[str], rounds: int, steps: int, batch: int | None) -> None:
     """Member steps/s of each architecture against its lone run, in interleaved rounds."""
     from hybridlab.study.config import load_plan
     from hybridlab.train import train_proxy
@@ -309,6 +309,8 @@ def run_members(archs: list[str], rounds: int, steps: int) -> None:
     config = dataclasses.replace(
         plan.train, steps=steps, lr_race=[], eval_every=None, max_eval_examples=64, num_threads=1
     )
+    if batch is not None:  # where per-op overhead weighs more than at the quickstart's 64
+        config = dataclasses.replace(config, batch_size=batch)
     groups = {k: member_grid(range(-(-k // len(race))), race)[:k] for k in MEMBER_COUNTS}
     print(
         f"quickstart: {task.describe()}, batch {config.batch_size}, {steps} steps per run, "
@@ -351,6 +353,7 @@ def main() -> None:
     )
     parser.add_argument("--archs", nargs="+", default=list(MEMBER_ARCHS), choices=MEMBER_ARCHS)
     parser.add_argument("--steps", type=int, default=10, help="Training steps per --members run.")
+    parser.add_argument("--batch", type=int, help="--members: another batch size than 64.")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps-per-round", type=int, default=3)
@@ -363,7 +366,7 @@ def main() -> None:
             f"{date.today()}  {platform.machine()}, 1 thread, torch {torch.__version__}, fp32, "
             f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
         )
-        run_members(args.archs, args.rounds, args.steps)
+        run_members(args.archs, args.rounds, args.steps, args.batch)
         return
     if args.proxies:
         print(
