@@ -59,7 +59,9 @@ class MemberStack:
 
     Args:
         models: the members' models, built from one spec (same parameter names and shapes);
-            the stack copies their parameters, the models are not kept.
+            the stack copies their parameters. The first model is kept as the template of the
+            architecture (its layers' settings and parameter names); its own parameters are
+            not trained.
         fold_kernels: True: one kernel call for all members (the members merged into
             channels, heads and groups); False: one call per member; None (the default): folded
             on CUDA, per member on CPU (see the module docstring).
@@ -159,14 +161,10 @@ def _members(w: torch.Tensor, ndim: int) -> torch.Tensor:
     return w.view(w.shape[0], *([1] * (ndim - w.dim())), *w.shape[1:])
 
 
-def _linear(
-    x_MBTI: torch.Tensor, weight_MOI: torch.Tensor, bias_MO: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Each member's `F.linear`: (M, ..., I) -> (M, ..., O), one batched matmul."""
+def _linear(x_MBTI: torch.Tensor, weight_MOI: torch.Tensor) -> torch.Tensor:
+    """Each member's bias-free `F.linear`: (M, ..., I) -> (M, ..., O), one batched matmul."""
     M, lead = x_MBTI.shape[0], x_MBTI.shape[1:-1]
     y = torch.bmm(x_MBTI.reshape(M, -1, x_MBTI.shape[-1]), weight_MOI.transpose(1, 2))
-    if bias_MO is not None:
-        y = y + bias_MO[:, None, :]
     return y.view(M, *lead, weight_MOI.shape[1])
 
 
