@@ -337,5 +337,5 @@ def test_sigterm_or_sighup_mid_trial_cleans_up_like_ctrl_c(tmp_path, sig, execut
     assert len(interrupted) == 1
     assert any(t.state == TrialState.WAITING for t in trials), "its params are re-enqueued"
     # The lock is free: the same command resumes at once.
-    result = runner.invoke(app, ["study", "run", str(path), "train.steps=3"])
+    result = runner.invoke(app, ["study", "run", str(path)])
     assert result.exit_code == 0, result.output
