@@ -183,7 +183,10 @@ def pareto(
     except StudyConfigError as err:
         fail(str(err))
     front = study_front(optuna_study, plan.labels)
-    noise = seed_summary(optuna_study, front, plan.labels, plan.directions, plan.measured_labels)
+    names = {o.label: o.name for o in plan.objectives}
+    noise = seed_summary(
+        optuna_study, front, plan.labels, plan.directions, plan.measured_labels, names
+    )
     hv = optuna_study.user_attrs.get("hypervolume")
     counts = outcome_counts(optuna_study)
     written: list[Any] = []
@@ -406,7 +409,11 @@ class LiveView(Tracker):
         self.running.pop(record.number, None)
         self.counts[record.outcome] = self.counts.get(record.outcome, 0) + 1
         if record.outcome == Outcome.COMPLETE:
-            values = ", ".join(f"{k} {_fmt(v)}" for k, v in record.values.items())
+            spread = (record.result or {}).get("spread") or {}
+            values = ", ".join(
+                f"{k} {_fmt(v)}" + (f" ± {_fmt(spread[k]['std'])}" if k in spread else "")
+                for k, v in record.values.items()
+            )
             self.last = f"trial {record.number}: {values}"
         elif record.outcome == Outcome.PRUNED:
             self.last = f"trial {record.number} stopped at step {record.pruned_at_step}"

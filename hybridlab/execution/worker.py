@@ -27,6 +27,7 @@ from hybridlab.results import Fault, Status
 from hybridlab.spec import ModelSpec, parse
 from hybridlab.tasks import Task, make_task
 from hybridlab.train import TrainConfig, fit_spec, train_proxy
+from hybridlab.train.members import train_seeded
 
 Report = Callable[[int, dict[str, float]], Any]
 # One task per process is kept: consecutive trials of a study share it (its data is drawn once).
@@ -50,7 +51,9 @@ def run_trial(request: dict[str, Any], report: Report | None = None) -> dict[str
         task = _task(request["task"])
         spec = parse(request["spec"])
         config = TrainConfig(**request["train"])
-        trained = train_proxy(spec, task, config, report=report)
+        # Several seeds train as members of one model (the mean over seeds is the result).
+        train = train_seeded if config.seeds > 1 else train_proxy
+        trained = train(spec, task, config, report=report)
         result = trained.to_dict()
         if trained.weights is not None and request.get("weights_path"):
             result["weights_path"] = _save_weights(trained.weights, request["weights_path"])

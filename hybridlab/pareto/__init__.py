@@ -19,7 +19,14 @@ from hybridlab.pareto.hypervolume import (
     normalise,
     study_hypervolume,
 )
-from hybridlab.pareto.noise import SeedSummary, Spread, spread, summarise, within_noise
+from hybridlab.pareto.noise import (
+    SeedSummary,
+    Spread,
+    flag_within_noise,
+    spread,
+    summarise,
+    within_noise,
+)
 
 __all__ = [
     "SeedSummary",
@@ -27,6 +34,7 @@ __all__ = [
     "as_good",
     "crowding_distance",
     "dominates",
+    "flag_within_noise",
     "hypervolume",
     "hypervolume_contributions",
     "nondominated",

@@ -89,12 +89,31 @@ def summarise(
                     samples.append(float(value))
             by_label[label] = spread(samples)
         summary.spread[number] = by_label
-    for number in sorted(front):
-        for other in sorted(front):
+    summary.within_noise_of = flag_within_noise(
+        front, summary.spread, measured, analytic, directions
+    )
+    return summary
+
+
+def flag_within_noise(
+    front: Mapping[int, Mapping[str, float]],
+    spreads: Mapping[int, Mapping[str, Spread]],
+    measured: Sequence[str],
+    analytic: Sequence[str],
+    directions: Mapping[str, str],
+) -> dict[int, int]:
+    """Trial number → the first other front trial (by number) at least as good in every
+    analytic objective and within noise in every measured one (trials with `spreads` only)."""
+    flagged: dict[int, int] = {}
+    for number in sorted(spreads):
+        for other in sorted(spreads):
             if other == number or not as_good(front[other], front[number], analytic, directions):
                 continue
-            mine, theirs = summary.spread[number], summary.spread[other]
-            if measured and all(within_noise(mine[label], theirs[label]) for label in measured):
-                summary.within_noise_of[number] = other
+            mine, theirs = spreads[number], spreads[other]
+            if measured and all(
+                label in mine and label in theirs and within_noise(mine[label], theirs[label])
+                for label in measured
+            ):
+                flagged[number] = other
                 break
-    return summary
+    return flagged

@@ -28,6 +28,8 @@ class TrialAttr(enum.StrEnum):
     # A fault (not a result): the trial failed, and `retried` runs it again as a new trial
     # with `retry_of` (the failed trial's number) and `attempt`.
     FAULT = "fault"
+    # Several seeds (`train.seeds`): {result field: {"mean", "std", "n"}}.
+    SPREAD = "spread"
     RETRIED = "retried"
     RETRY_OF = "retry_of"
     ATTEMPT = "attempt"
@@ -73,4 +75,8 @@ KEPT_RESULT = (
     "fault",
     "worker",
     "weights_path",
+    # Several seeds (`train.seeds`): the spread of the averaged values, and every member.
+    "seeds",
+    "spread",
+    "members",
 )

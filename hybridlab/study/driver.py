@@ -379,7 +379,8 @@ class _Driver:
 
     def _front_update(self) -> FrontUpdate:
         plan = self.plan
-        return front_update(self.study, plan.labels, plan.directions, plan.measured_labels)
+        names = {o.label: o.name for o in plan.objectives}
+        return front_update(self.study, plan.labels, plan.directions, plan.measured_labels, names)
 
     # -- starting and stopping ------------------------------------------------------------
 

@@ -6,10 +6,10 @@ arithmetic (dominance, ranks, hypervolume, seed noise) is `hybridlab.pareto`'s.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hybridlab.pareto import SeedSummary, nondominated_ranks, summarise
+from hybridlab.pareto import SeedSummary, Spread, flag_within_noise, nondominated_ranks, summarise
 from hybridlab.study.attrs import StudyAttr, TrialAttr
 from hybridlab.study.seed_runs import SEEDS_ATTR
 from hybridlab.tracking import FrontPoint, FrontUpdate, Outcome
@@ -49,15 +49,20 @@ def study_front(study: Any, labels: Sequence[str]) -> list[FrontPoint]:
 
 
 def front_update(
-    study: Any, labels: Sequence[str], directions: Sequence[str], measured: Sequence[str]
+    study: Any,
+    labels: Sequence[str],
+    directions: Sequence[str],
+    measured: Sequence[str],
+    names: Mapping[str, str] | None = None,
 ) -> FrontUpdate:
     """The front, every complete trial's rank, the stored hypervolume and the front's seed
-    noise (`measured`: the labels of the measured objectives), for the trackers."""
+    noise (`measured`: the labels of the measured objectives; `names`: label → the result
+    field it reads, where they differ), for the trackers."""
     from optuna.trial import TrialState
 
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     front = study_front(study, labels)
-    noise = seed_summary(study, front, labels, directions, measured)
+    noise = seed_summary(study, front, labels, directions, measured, names)
     return FrontUpdate(
         front=front,
         ranks=nondominated_ranks({t.number: t.values for t in complete}, directions),
@@ -76,8 +81,11 @@ def seed_summary(
     labels: Sequence[str],
     directions: Sequence[str],
     measured: Sequence[str],
+    names: Mapping[str, str] | None = None,
 ) -> SeedSummary:
-    """The seed noise of the front trials that were trained again (`budget.front_seeds`)."""
+    """The seed noise of the front trials: of a trial trained under several seeds
+    (`train.seeds`: its own spread over them), else of its runs under more seeds
+    (`budget.front_seeds`); and which front trial each is within noise of."""
     runs = {int(n): list(r) for n, r in study.user_attrs.get(SEEDS_ATTR, {}).items()}
     seeded = {p.number: p.values for p in front if runs.get(p.number)}
     summary = summarise(
@@ -87,11 +95,27 @@ def seed_summary(
         analytic=[label for label in labels if label not in measured],
         directions=dict(zip(labels, directions, strict=True)),
     )
-    # A repeated architecture (duplicate_of) is its original: the same runs, the same flag.
+    names = names or {}
+    by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+    for point in front:
+        own = by_number[point.number].user_attrs.get(TrialAttr.SPREAD) or {}
+        from_seeds = {
+            label: Spread(float(s["mean"]), float(s["std"]), int(s["n"]))
+            for label in measured
+            if (s := own.get(names.get(label, label))) is not None
+        }
+        if from_seeds:
+            summary.spread[point.number] = from_seeds
+    # A repeated architecture (duplicate_of) is its original: the same runs, the same spread.
     for point in front:
         original = point.duplicate_of
         if point.number not in summary.spread and original in summary.spread:
             summary.spread[point.number] = summary.spread[original]
-            if original in summary.within_noise_of:
-                summary.within_noise_of[point.number] = summary.within_noise_of[original]
+    summary.within_noise_of = flag_within_noise(
+        {p.number: p.values for p in front},
+        summary.spread,
+        list(measured),
+        [label for label in labels if label not in measured],
+        dict(zip(labels, directions, strict=True)),
+    )
     return summary

@@ -240,6 +240,11 @@ class MLflowTracker(Tracker):
         tags.update({f"worker.{k}": str(v) for k, v in worker.items() if v not in (None, [])})
         metrics = {objective_metric(k): v for k, v in record.values.items()}
         metrics.update({final_metric(k): v for k, v in numeric(record.result or {}).items()})
+        # A trial trained under several seeds (`train.seeds`): its mean ± std over them.
+        for name, spread in ((record.result or {}).get("spread") or {}).items():
+            metrics[seed_metric(name, "mean")] = float(spread["mean"])
+            metrics[seed_metric(name, "std")] = float(spread["std"])
+            metrics[RunMetric.SEEDS_N] = float(spread["n"])
         self._store.log(run_id, metrics=metrics, tags=tags)
         self._store.client.set_terminated(run_id, STATUS.get(record.outcome, "FAILED"))
         book.finished.add(number)

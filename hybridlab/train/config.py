@@ -17,6 +17,8 @@ from hybridlab.config import SettingError
 
 # numpy's limit for a seed (`np.random.seed`); torch's `manual_seed` takes up to 2**64 - 1.
 MAX_SEED = 2**32 - 1
+# Seeds a trial may train as members (each is a whole model in memory).
+MAX_SEEDS = 64
 
 
 class Device(enum.StrEnum):
@@ -87,6 +89,11 @@ class TrainConfig:
         target_accuracy: stop once an evaluation reaches this accuracy, in (0, 1]; None = never.
         max_wall_time_s: stop once the run has taken this long (wall clock from the model's
             creation, evaluations included), then evaluate a last time; > 0, None = never.
+        seeds: train under this many seeds (`seed` … `seed + seeds − 1`) at every rate of
+            `lr_race` (or `lr`), all as members of one vectorised model, and report the mean
+            over seeds at the rate best on the validation split, with its spread
+            (`hybridlab.train.members.seeded`); 1 to `MAX_SEEDS`. 1: one run (the race, if
+            any, as before).
         keep_weights: keep the trained model's weights in the result (`TrainResult.weights`:
             the `HybridLM`'s state_dict, on the CPU); a study writes them beside its trials, for
             `hybridlab study pareto --export DIR --to hf`. Changes nothing that is measured.
@@ -120,6 +127,7 @@ class TrainConfig:
     num_threads: int | None = None
     target_accuracy: float | None = None
     max_wall_time_s: float | None = None
+    seeds: int = 1
     keep_weights: bool = False
 
     @property
@@ -152,6 +160,13 @@ class TrainConfig:
             )
         for name in ("steps", "batch_size", "eval_batch_size", "log_every"):
             _require(self, name, getattr(self, name) >= 1, "≥ 1")
+        _require(self, "seeds", 1 <= self.seeds <= MAX_SEEDS, f"in [1, {MAX_SEEDS}]")
+        if self.seed + self.seeds - 1 > MAX_SEED:
+            raise SettingError(
+                f"train.seeds={self.seeds} from train.seed={self.seed} passes the largest seed "
+                f"({MAX_SEED})",
+                key="train.seeds",
+            )
         for name in ("eval_every", "max_eval_examples", "num_threads"):
             value = getattr(self, name)
             _require(self, name, value is None or value >= 1, "≥ 1 or null")

@@ -24,6 +24,14 @@ class TrainResult:
         accuracy: fraction of labelled held-out positions predicted right (argmax), at the last
             evaluation; None if the run failed before one.
         loss: mean cross-entropy (nats) over those positions.
+        seeds: the seeds the result is the mean over (`TrainConfig.seeds`).
+        spread: with several seeds, per averaged value (accuracy, loss, ...) its {"mean",
+            "std", "n"} over the seeds that trained ok; empty for one run.
+        members: with several seeds, every member's {seed, lr, status, accuracy, loss,
+            valid_loss, failure_reason}; empty for one run.
+        valid_accuracy, valid_loss: the same on the task's validation split after training
+            (what may choose among runs, e.g. a learning rate; the test split never does); None
+            when the task has none.
         bits_per_byte: loss / ln 2 for byte-level tasks; None otherwise.
         tokens_per_s: training tokens (batch · length per step) per second of training, evaluation
             time excluded.
@@ -54,6 +62,11 @@ class TrainResult:
     accuracy: float | None = None
     loss: float | None = None
     bits_per_byte: float | None = None
+    valid_accuracy: float | None = None
+    valid_loss: float | None = None
+    seeds: int = 1
+    spread: dict[str, dict[str, float]] = field(default_factory=dict)
+    members: list[dict[str, Any]] = field(default_factory=list)
     tokens_per_s: float = 0.0
     wall_time_s: float = 0.0
     peak_memory_bytes: int = 0

@@ -131,6 +131,8 @@ def train_proxy(
             run = _Run(spec, task, dataclasses.replace(config, lr=lr), device, report, result)
         result.lr = run.config.lr
         run.train()
+        if task.has_validation and result.ok:
+            result.valid_accuracy, result.valid_loss = run.score(validation=True)
         if config.keep_weights and result.ok:
             result.weights = run.weights()
     except OutOfMemoryError as err:

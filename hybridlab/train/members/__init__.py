@@ -8,6 +8,7 @@ tolerance); the group pays one forward, backward and optimizer step per training
 of them (`trainer`, `stack` for the member-stacked forward, `optim` for the stacked AdamW).
 """
 
+from hybridlab.train.members.seeded import train_seeded
 from hybridlab.train.members.stack import STACKED_KINDS, MemberStack
 from hybridlab.train.members.trainer import Member, MemberReport, member_grid, train_members
 
@@ -18,4 +19,5 @@ __all__ = [
     "MemberStack",
     "member_grid",
     "train_members",
+    "train_seeded",
 ]

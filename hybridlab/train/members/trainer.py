@@ -325,8 +325,19 @@ class _Group:
                 self.evaluate(step)
 
     def finish(self) -> None:
-        """Keep the weights of the members still in the stack (with `keep_weights`)."""
+        """Score and keep (with `keep_weights`) the members still in the stack."""
+        self._validate(self.active)
         self._keep_weights(self.active)
+
+    def _validate(self, members: list[int]) -> None:
+        """Score each of `members` that is ok on the task's validation split, as `train_proxy`
+        scores a lone run after training (nothing without a validation split)."""
+        if not self.task.has_validation or not members:
+            return
+        scores = self.score(validation=True)
+        for i in members:
+            if self.results[i].ok:
+                self.results[i].valid_accuracy, self.results[i].valid_loss = scores[i]
 
     def _keep_weights(self, members: list[int]) -> None:
         """With `keep_weights`, copy each of `members` that is ok into its result's `weights`,
@@ -342,6 +353,7 @@ class _Group:
         the weights of those that stop ok."""
         if not members:
             return
+        self._validate(members)
         self._keep_weights(members)
         keep = [k for k, i in enumerate(self.active) if i not in members]
         index = torch.tensor(keep, dtype=torch.long, device=self.device)

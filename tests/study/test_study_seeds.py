@@ -1,0 +1,44 @@
+"""A study whose trials train under several seeds (`train.seeds`): Optuna is told the mean,
+every trial keeps its spread, and `study pareto` and MLflow show mean ± std for the front."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from optuna.trial import TrialState
+from study_helpers import write_study
+from typer.testing import CliRunner
+
+from hybridlab.cli import app
+from hybridlab.study import load_plan, run_study
+from hybridlab.study.storage import open_study
+
+runner = CliRunner()
+SEEDED = ["train.seeds=2", "task.num_valid_examples=16", "train.lr_race=[3e-3, 1e-2]"]
+
+
+@pytest.mark.slow
+def test_every_trial_reports_the_mean_over_its_seeds_and_its_spread(tmp_path):
+    path = write_study(tmp_path, trials=3, steps=3, extra="tracking: mlflow\n")
+    plan = load_plan(path, SEEDED)
+    run_study(plan)
+    study = open_study(plan, create=False)
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert complete
+    for trial in complete:
+        spread = trial.user_attrs["spread"]["accuracy"]
+        assert trial.values[0] == pytest.approx(spread["mean"]) and spread["n"] == 2
+        assert trial.user_attrs["seeds"] == 2 and len(trial.user_attrs["members"]) == 4
+
+    result = runner.invoke(app, ["study", "pareto", str(path), *SEEDED, "--json"])
+    assert result.exit_code == 0, result.output
+    front = json.loads(result.stdout)["front"]
+    assert all(p["seeds"]["accuracy"]["n"] == 2 for p in front)
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{plan.folder.resolve() / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(plan.name).experiment_id
+    for run in client.search_runs([experiment], "tags.outcome = 'complete'"):
+        assert {"seeds/accuracy/mean", "seeds/accuracy/std"} <= set(run.data.metrics)
