@@ -99,7 +99,10 @@ def test_ssd_triton_without_final_state_or_its_gradient(device):
 
 
 # Issue 25 (12), the Triton twin of test_ssd.py's sweep: dA had the wrong sign at Δ ~ U(1, 10),
-# A = −16 (−14.65 where exact is 0 at Δ = 1e4, chunk 2).
+# A = −16 (−14.65 where exact is 0 at Δ = 1e4, chunk 2). At 3e-4, not the CPU path's 1e-4: the
+# Triton backward sums each position's intra-chunk pairs as a row sum minus a column sum
+# (backward_dx.py), which leaves the rounding of the pairs after it; measured up to 1.6e-4 per
+# head on random sweeps (the CPU path, summing each pair over its exact range: 3e-6).
 @settings(
     max_examples=8,
     deadline=None,
@@ -126,7 +129,7 @@ def test_ssd_triton_gradients_match_float64_across_decay_strengths(
     actual = run_with_grads(triton, kw)
     for name, value in expected.items():
         axis = {"dA": 0, "ddt": 2}.get(name)  # per head: a fast head's are ~1e7x smaller
-        assert_accurate(actual[name], value, name, axis=axis)
+        assert_accurate(actual[name], value, name, rel_rms=3e-4, axis=axis)
 
 
 def test_ssd_triton_chunk_longer_than_the_sequence_is_one_chunk(device):
