@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
@@ -50,13 +51,29 @@ def fingerprint(settings: Mapping[str, Any]) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
-def differences(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
-    """Each setting of `after` that differs from `before`, as "key is X in the study, Y here"."""
+def differences(
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    defaults: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[str]:
+    """Each setting of `after` that differs from `before`, as "key is X in the study, Y here".
+
+    A key `before` lacks is a setting added to hybridlab after the study was created: it
+    differs only when `after` gives it a value other than its default (`defaults[section]`;
+    a section without defaults: never), since a new setting's default keeps the old behaviour.
+    """
     out = []
+    defaults = defaults or {}
     for section in sorted(set(before) | set(after)):
         old, new = before.get(section), after.get(section)
         if isinstance(old, dict) and isinstance(new, dict):
+            known = defaults.get(section)
             for key in sorted(set(old) | set(new)):
+                if key not in old:
+                    if known is None or key not in known or new.get(key) == known[key]:
+                        continue
+                    out.append(f"{section}.{key} is not set in the study, {new.get(key)!r} here")
+                    continue
                 if old.get(key) != new.get(key):
                     out.append(
                         f"{section}.{key} is {old.get(key)!r} in the study, {new.get(key)!r} here"
@@ -64,6 +81,15 @@ def differences(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str
         elif old != new:
             out.append(f"{section} is {old!r} in the study, {new!r} here")
     return out
+
+
+def _train_defaults() -> dict[str, Any]:
+    from hybridlab.train import TrainConfig
+
+    defaults: dict[str, Any] = json.loads(
+        json.dumps(dataclasses.asdict(TrainConfig()), default=str)
+    )
+    return defaults
 
 
 def record_settings(study: Any, plan: StudyPlan) -> None:
@@ -81,7 +107,7 @@ def check_same_settings(study: Any, plan: StudyPlan) -> None:
     now = measuring_settings(plan.summary())
     if study.user_attrs.get(StudyAttr.FINGERPRINT) == fingerprint(now):
         return
-    found = differences(measuring_settings(stored), now)
+    found = differences(measuring_settings(stored), now, {"train": _train_defaults()})
     if not found:
         return
     shown = "; ".join(found[:4]) + (f"; and {len(found) - 4} more" if len(found) > 4 else "")

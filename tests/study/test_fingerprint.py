@@ -78,3 +78,11 @@ def test_the_fingerprint_ignores_threads_and_references_and_names_differences():
     assert differences(measuring_settings(base), measuring_settings(changed)) == [
         "train.steps is 2 in the study, 3 here"
     ]
+
+
+def test_a_setting_added_after_the_study_was_created_counts_only_off_its_default():
+    stored = {"train": {"steps": 2}}
+    assert differences(stored, {"train": {"steps": 2, "seeds": 1}}, {"train": {"seeds": 1}}) == []
+    assert differences(stored, {"train": {"steps": 2, "seeds": 3}}, {"train": {"seeds": 1}}) == [
+        "train.seeds is not set in the study, 3 here"
+    ]
