@@ -322,15 +322,20 @@ def _kinds(spec: ModelSpec, title: str, allowed: set[str], holds: str) -> None:
             raise refuse(title, f"{title} holds {holds}", spec, index)
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 def _alternate(spec: ModelSpec, title: str, mixer: Any, what: str) -> None:
     """The stack is pairs (mixer, mlp): each of the family's layers is a mixer and its MLP."""
     for index, layer in enumerate(spec.layers):
         want_mlp = index % 2 == 1
         if want_mlp != isinstance(layer, MLPConfig) or not (want_mlp or isinstance(layer, mixer)):
-            want = "an mlp" if want_mlp else f"a {what} layer"
+            want = "an mlp" if want_mlp else f"{_article(what)} {what} layer"
             raise refuse(
                 title,
-                f"each {title} layer is a {what} layer and its MLP, so the stack must alternate "
+                f"each {title} layer is {_article(what)} {what} layer and its MLP, so the stack "
+                f"must alternate "
                 f"[mixer, mlp]; position {index} needs {want}",
                 spec,
                 index,
@@ -338,7 +343,8 @@ def _alternate(spec: ModelSpec, title: str, mixer: Any, what: str) -> None:
     if spec.num_layers % 2:
         raise refuse(
             title,
-            f"each {title} layer is a {what} layer and its MLP; the last mixer has no MLP",
+            f"each {title} layer is {_article(what)} {what} layer and its MLP; the last mixer "
+            f"has no MLP",
             spec,
             spec.num_layers - 1,
         )
