@@ -70,8 +70,8 @@ def train_proxy(
         task: a `Task` (an instance of `hybridlab.tasks.Task`, e.g. `make_task("mqar")`), or a
             registered task name (default settings).
         train_config: optimisation, evaluation, device and stopping settings: a `TrainConfig`,
-            a mapping of its fields (read as a study file's `train:` section is, so "3" may
-            stand for 3), or None for the defaults. It is validated before anything is built.
+            a mapping of its fields (read as a study file's `train:` section is: typed, text
+            is no number), or None for the defaults. It is validated before anything is built.
         report: None, or a callable, called as `report(step, metrics)` every `log_every` steps
             with "train/loss",
             "train/lr" and "train/tokens_per_s", and after each evaluation with "eval/accuracy",

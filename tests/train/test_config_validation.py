@@ -15,7 +15,7 @@ import hybridlab
 from hybridlab.config import SettingError
 from hybridlab.tasks import make_task
 from hybridlab.train import SettingTypeError, TrainConfig, train_proxy
-from hybridlab.train.config import MAX_SEED
+from hybridlab.train.config import MAX_SEED, MAX_SEEDS
 
 SPEC = hybridlab.parse("attn(heads=2), mlp", d_model=16)
 
@@ -93,8 +93,11 @@ def test_valid_edges_pass():
 
 
 def test_a_mapping_is_read_as_a_train_section():
-    result = train_proxy(SPEC, _task(), _small(steps="2"))
+    result = train_proxy(SPEC, _task(), _small(steps=2))
     assert result.ok and result.steps_done == 2
+    # Text is no number, in a mapping as in a study file (`steps: "2"`, `1_0`, `0x10`).
+    with pytest.raises(ValueError, match=r"train\.steps: takes a whole number"):
+        train_proxy(SPEC, _task(), _small(steps="2"))
 
 
 @pytest.mark.parametrize(
@@ -165,6 +168,8 @@ def _wrong_type(name: str) -> st.SearchStrategy:
         wrong = st.one_of(wrong, st.floats(allow_nan=True, allow_infinity=True))
     elif base is list:
         wrong = st.one_of(st.booleans(), st.text(max_size=5), st.integers(), st.floats())
+    elif base is bool:  # true or false only: 1, "yes" and None are no answer
+        wrong = st.one_of(st.integers(), st.floats(), st.text(max_size=5), st.just([True]))
     elif base is not float:  # an Enum: only strings (or the Enum) will do
         wrong = st.one_of(
             st.booleans(), st.integers(), st.floats(), st.lists(st.text(), max_size=2)
@@ -205,6 +210,7 @@ OUT_OF_RANGE = {
     "max_eval_examples": st.integers(max_value=0),
     "num_threads": st.integers(max_value=0),
     "seed": st.one_of(st.integers(max_value=-1), st.integers(min_value=MAX_SEED + 1)),
+    "seeds": st.one_of(st.integers(max_value=0), st.integers(min_value=MAX_SEEDS + 1)),
     "lr": st.floats(max_value=0),
     "lr_race": st.lists(st.floats(max_value=0), min_size=1, max_size=3),
     "lr_race_fraction": st.one_of(st.floats(max_value=0), st.floats(min_value=1, exclude_min=True)),
@@ -226,7 +232,8 @@ OUT_OF_RANGE = {
 
 
 def test_every_field_has_an_out_of_range_strategy():
-    assert sorted(OUT_OF_RANGE) == sorted(FIELDS)
+    # A bool has no value out of range, only values of the wrong type (above).
+    assert sorted(OUT_OF_RANGE) == sorted(name for name in FIELDS if _base(name) is not bool)
 
 
 @settings(max_examples=150, deadline=None)
