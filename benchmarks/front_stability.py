@@ -15,7 +15,9 @@ For each set the script computes the front the study would report (`hybridlab.pa
 measured objectives and the analytic costs (`hybridlab.cost`, exact), then prints markdown
 tables: per architecture the mean ± std over sets of every measured objective; per measured
 objective the Kendall τ-b between every pair of sets (mean and worst); how often two sets give
-the same front and the Jaccard overlap of their fronts; the compute spent. `key=value` are the
+the same front and the Jaccard overlap of their fronts; the compute spent. The test loss is
+reported beside the measured objectives (a continuous measure; on MQAR the loss on the recall
+positions), though only the study's objectives make the front. `key=value` are the
 study's own overrides (`train.steps=600`), so a candidate protocol is measured without editing
 the file. Runs go through `hybridlab.execution.worker.run_trial` (the function a study's workers
 run) in a process pool of `--workers`, one torch thread each, not through `hybridlab study run`.
@@ -199,6 +201,16 @@ def architectures(plan: Any) -> dict[str, Any]:
     return specs
 
 
+def _values(plan: Any, result: dict[str, Any]) -> dict[str, float] | None:
+    """A run's measured objectives by label, and its test loss as "loss"; None if it failed."""
+    from hybridlab.study.requests import measured_values
+
+    values = measured_values(plan, result)
+    if values is not None and result.get("loss") is not None:
+        values.setdefault("loss", float(result["loss"]))
+    return values
+
+
 def _init_worker() -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
     import torch
@@ -223,7 +235,7 @@ def measure(
 ) -> Report:
     """Train every architecture under every seed of every set; summarise (see the module)."""
     from hybridlab.study.config import load_plan
-    from hybridlab.study.requests import measured_values, trial_request
+    from hybridlab.study.requests import trial_request
 
     plan = load_plan(study, overrides)
     specs = architectures(plan)
@@ -241,15 +253,26 @@ def measure(
         for number, (name, _, seed) in enumerate(jobs)
     ]
     start = time.perf_counter()
+    results = []
     with ProcessPoolExecutor(workers, initializer=_init_worker) as pool:
-        results = list(pool.map(_train, requests))
+        for (name, s, seed), result in zip(jobs, pool.map(_train, requests), strict=True):
+            results.append(result)
+            print(
+                f"[{time.perf_counter() - start:6.0f} s] set {s}, seed {seed}, {name}: "
+                f"accuracy {result.get('accuracy')}, lr {result.get('lr')}, "
+                f"{float(result.get('wall_time_s') or 0):.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
     wall = time.perf_counter() - start
 
-    measured = plan.measured_labels
+    # The test loss (on MQAR: on the recall positions alone) is reported beside the study's
+    # measured objectives even when it is none of them: a continuous measure of the same runs.
+    measured = [*plan.measured_labels, *(["loss"] if "loss" not in plan.labels else [])]
     per_run: dict[tuple[str, int], list[dict[str, float] | None]] = {}
     failures = []
     for (name, s, seed), result in zip(jobs, results, strict=True):
-        values = measured_values(plan, result)
+        values = _values(plan, result)
         if values is None:
             failures.append(f"{name}, seed {seed}: {result.get('failure_reason')}")
         per_run.setdefault((name, s), []).append(values)
@@ -295,7 +318,7 @@ def measure(
                 "architecture": name,
                 "set": s,
                 "seed": seed,
-                "values": measured_values(plan, result),
+                "values": _values(plan, result),
                 "lr": result.get("lr"),
                 "steps": int(result.get("steps_done") or 0) + int(result.get("race_steps") or 0),
                 "wall_s": result.get("wall_time_s"),
@@ -385,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only", type=int, nargs="+", help="train only these architectures (grid order, from 0)"
     )
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     if args.seed_sets < 2 or args.seeds_per_set < 1 or args.workers < 1:
         parser.error("need --seed-sets ≥ 2, --seeds-per-set ≥ 1 and --workers ≥ 1")
     report = measure(
