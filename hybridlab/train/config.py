@@ -64,6 +64,8 @@ class TrainConfig:
             sweep's cost.
         lr_race_fraction: the share of `steps` each candidate trains in the race, in (0, 1];
             1 is a full sweep: every candidate trains every step and the best one is the run.
+            Race steps are neither evaluated nor reported (`eval_every`, `eval_at` and a
+            pruner's rungs act after the race), so a full sweep reports only its end.
         lr_race_judge: what picks the winner (`RaceJudge`): "train_loss", the mean training
             loss over the last fifth of the race, or "validation", the loss on the task's
             validation split (`task.num_valid_examples` ≥ 1) after the race's last step. The
