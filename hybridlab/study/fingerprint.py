@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from hybridlab.config import StudyConfigError
 from hybridlab.study.attrs import StudyAttr
+from hybridlab.train import TrainConfig
 
 if TYPE_CHECKING:
     from hybridlab.study.config import StudyPlan
@@ -84,8 +85,6 @@ def differences(
 
 
 def _train_defaults() -> dict[str, Any]:
-    from hybridlab.train import TrainConfig
-
     defaults: dict[str, Any] = json.loads(
         json.dumps(dataclasses.asdict(TrainConfig()), default=str)
     )
