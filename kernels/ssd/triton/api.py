@@ -13,6 +13,7 @@ way mamba_ssm's Triton SSD is, each written here from the math:
                                 then D skip and the silu(z) gate, fused
     backward  backward_states.py  dH from the outputs, then reverse state passing
               backward_dx.py      dx, dz, dD and the log-decay gradient (fused, recomputing y)
+              backward_pairs.py   the intra-chunk pairs' share of it, over exact ranges
               backward_dbc.py     dCB per group, then dB and dC together
               backward_dt.py      reverse cumsum to dt, A, dt_bias
 Everything between kernels is fp32 (Δ, cs, CB, chunk states; cs is summed in fp64 and kept with
@@ -35,6 +36,7 @@ from ..._triton_utils import check_cuda_or_interpreter, contiguous
 from .backward_dbc import chunk_scan_bwd_dcb, ssd_bwd_dbc
 from .backward_dt import chunk_cumsum_bwd
 from .backward_dx import chunk_scan_bwd_dx
+from .backward_pairs import chunk_scan_bwd_pairs
 from .backward_states import chunk_scan_bwd_dstates, state_passing_bwd
 from .chunk_cumsum import chunk_cumsum_fwd
 from .chunk_scan import bmm_cb_fwd, chunk_scan_fwd
@@ -68,10 +70,11 @@ class _SSDTriton(torch.autograd.Function):
         dx, dz, ddt_u, dcs, dcs_state, dD = chunk_scan_bwd_dx(
             x, dy, z, D, B, C, cb, delta, cs, cs_lo, states, dstates
         )
+        pairs = chunk_scan_bwd_pairs(x, dy, z, cb, delta, cs, cs_lo)
         dcb = chunk_scan_bwd_dcb(x, dy, z, delta, cs, cs_lo, num_groups)
         dB, dC = ssd_bwd_dbc(x, dy, z, B, C, dcb, delta, cs, cs_lo, states, dstates)
         ddt, dA, ddt_bias = chunk_cumsum_bwd(
-            dt, dt_bias, ctx.dt_softplus, A, delta, ddt_u, dcs, dcs_state, dcs_last
+            dt, dt_bias, ctx.dt_softplus, A, delta, ddt_u, dcs, dcs_state, pairs, dcs_last
         )
         return (
             dx,

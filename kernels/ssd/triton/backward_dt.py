@@ -4,9 +4,10 @@ Shape legend:
     b  batch     l  sequence length     h  heads     c  chunks     q  chunk length
 
 cs_t = Σ_{k ≤ t} Δ_k A within a chunk. The log-decay shares of backward_dx.py (dcs, reaching
-a_k for k ≤ t, and dcs_state, reaching a_k for k > t) and the chunk-end term of
-backward_states.py (dcs_last, reaching every a_k of the chunk) sum to
-    da_k   = Σ_{t ≥ k} dcs_t + Σ_{t < k} dcs_state_t + dcs_last
+a_k for k ≤ t; dcs_state, reaching a_k for k > t; pairs, the intra-chunk pairs already summed
+per a_k) and the chunk-end term of backward_states.py (dcs_last, reaching every a_k of the
+chunk) sum to
+    da_k   = Σ_{t ≥ k} dcs_t + Σ_{t < k} dcs_state_t + pairs_k + dcs_last
     dΔ_k   = (x_k · du_k) + da_k A,     dA = Σ_k da_k Δ_k
 and through Δ = softplus(dt + dt_bias):  d dt = dΔ · sigmoid(dt + dt_bias)  (1 above 20, where the
 forward used the identity). dt_bias's gradient is the sum of d dt over batch and time.
@@ -34,6 +35,7 @@ def _chunk_cumsum_bwd_kernel(
     ddt_u_ptr,  # (b, h, c, q) fp32 x · du
     dcs_ptr,  # (b, h, c, q) fp32 shares reaching a_k, k ≤ t
     dcs_state_ptr,  # (b, h, c, q) fp32 shares reaching a_k, k > t
+    pairs_ptr,  # (b, h, c, q) fp32 intra-chunk pairs' share of a_k
     dcs_last_ptr,  # (b, h, c) fp32 chunk-end term
     ddt_out_ptr,  # (b, l, h) fp32, written
     dA_ptr,  # (b, c, h) fp32 partial sums, written
@@ -65,6 +67,7 @@ def _chunk_cumsum_bwd_kernel(
         dcs_state_ptr + chunk_offs - 1, mask=mask_hq & (offs_q >= 1)[None, :], other=0.0
     )
     da = tl.cumsum(dcs, axis=1, reverse=True) + tl.cumsum(before, axis=1) + dcs_last[:, None]
+    da += tl.load(pairs_ptr + chunk_offs, mask=mask_hq, other=0.0)
 
     A = tl.load(A_ptr + offs_h, mask=mask_h, other=0.0).to(tl.float32)
     delta = tl.load(dt_ptr + chunk_offs, mask=mask_hq, other=0.0)
@@ -95,6 +98,7 @@ def chunk_cumsum_bwd(
     ddt_u: torch.Tensor,
     dcs: torch.Tensor,
     dcs_state: torch.Tensor,
+    pairs: torch.Tensor,
     dcs_last: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Gradients of dt, A and dt_bias from the per-position parts.
@@ -104,7 +108,7 @@ def chunk_cumsum_bwd(
         dt_bias: (h,) or None.  dt_softplus: as in the forward.
         A: (h,).
         dt: (b, h, c, q) fp32 Δ.
-        ddt_u: (b, h, c, q) fp32 x · du;  dcs, dcs_state: (b, h, c, q) fp32;
+        ddt_u: (b, h, c, q) fp32 x · du;  dcs, dcs_state, pairs: (b, h, c, q) fp32;
         dcs_last: (b, h, c) fp32.
     Returns:
         ddt (b, l, h) fp32, dA (h,) fp32, ddt_bias (h,) fp32 or None.
@@ -120,7 +124,7 @@ def chunk_cumsum_bwd(
     with device_guard(dt):
         _chunk_cumsum_bwd_kernel[grid](
             dt_raw, dt_bias if dt_bias is not None else A, A,
-            dt, ddt_u, dcs, dcs_state, dcs_last, ddt, dA_parts,
+            dt, ddt_u, dcs, dcs_state, pairs, dcs_last, ddt, dA_parts,
             seqlen, num_heads, num_chunks, chunk_size,
             HAS_BIAS=dt_bias is not None,
             SOFTPLUS=dt_softplus,

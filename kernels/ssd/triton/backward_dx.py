@@ -13,14 +13,13 @@ H_{c−1} the state entering it (backward_states.py):
 The log-decays enter every term as exp(cs_target − cs_source), and their gradient is summed per
 term over exactly the positions a_k = Δ_k A it depends on (kernels/_decay.py; the identity
 ∂loss/∂cs_i = dy_i · y_i − u_i · du_i added and subtracted O(1) terms and lost dA where decay is
-strong). Per row m, with the intra-chunk products split at the diagonal (which carries exp(0)):
+strong). Per row m:
     z_entering_m = dy_m · exp(cs_m) C_m H_{c−1}ᵀ           reaches a_k for k ≤ m
-    z_rows_m     = dy_m · Σ_{j<m} CB_mj exp(cs_m − cs_j) u_j  }  their difference, summed over
-    z_cols_m     = u_m · Σ_{i>m} CB_im exp(cs_i − cs_m) dy_i  }  k ≥ m, reaches j < k ≤ i
     z_state_m    = u_m · exp(cs_last − cs_m) B_m dH_endᵀ      reaches a_k for k > m
-written as dcs = z_entering + z_rows − z_cols and dcs_state = z_state for backward_dt.py. This
-kernel recomputes y_m (the forward's own work) in fp32 rather than saving it, which also yields
-dz = dout ∘ (y_m + D x_m) ∘ silu'(z) without storing the pre-gate output.
+written as dcs = z_entering and dcs_state = z_state for backward_dt.py. The intra-chunk pairs
+(output m reading input j < m), which reach a_k for j < k ≤ m, are summed over those ranges by
+backward_pairs.py. This kernel recomputes y_m (the forward's own work) in fp32 rather than saving
+it, which also yields dz = dout ∘ (y_m + D x_m) ∘ silu'(z) without storing the pre-gate output.
 """
 
 from __future__ import annotations
@@ -30,6 +29,7 @@ import triton
 import triton.language as tl
 
 from ..._triton_utils import autotune, device_guard, dot_precision, new_empty, next_pow2
+from .backward_pairs import intra_weights
 
 
 @autotune(
@@ -59,7 +59,7 @@ def _chunk_scan_bwd_dx_kernel(
     dx_ptr,  # (b, l, h, p), written
     dz_ptr,  # (b, l, h, p), written when HAS_Z
     ddt_ptr,  # (b, h, c, q) fp32 x · du, written
-    dcs_ptr,  # (b, h, c, q) fp32 log-decay shares reaching a_k for k ≤ m (see below), written
+    dcs_ptr,  # (b, h, c, q) fp32 z_entering, reaching a_k for k ≤ m, written
     dcs_state_ptr,  # (b, h, c, q) fp32 u · du through the chunk state (a_k, k > m), written
     dD_ptr,  # (b · c · ⌈q / BLOCK_M⌉, h, BLOCK_P) fp32 partial sums, written when HAS_D
     seqlen,
@@ -164,33 +164,17 @@ def _chunk_scan_bwd_dx_kernel(
                 dy_ptr.dtype.element_ty
             )
         du = tl.dot(w.to(dy_i.dtype), dy_i, du, input_precision=DOT_PRECISION)
-    z_cols = dt_m * tl.sum(x_m * du, axis=1)  # (BM,) Σ_{i > m} of Z_im
 
     # y += Σ_{j < m} CB_mj exp(cs_m − cs_j) Δ_j x_j: the forward's intra-chunk product, again,
     # strictly below the diagonal.
     y = tl.full((BLOCK_M, BLOCK_P), 0.0, dtype=tl.float32)
     j_end = tl.minimum((pid_m + 1) * BLOCK_M, chunk_size)
     for j0 in range(0, j_end, BLOCK_K):
-        offs_j = j0 + tl.arange(0, BLOCK_K)
-        mask_j = offs_j < chunk_size
-        cb = tl.load(
-            cb_base + offs_m[:, None] * chunk_size + offs_j[None, :],
-            mask=mask_m[:, None] & mask_j[None, :],
-            other=0.0,
-        )  # (BM, BK)
-        cs_j = tl.load(cs_ptr + chunk_off + offs_j, mask=mask_j, other=0.0)
-        lo_j = tl.load(cs_lo_ptr + chunk_off + offs_j, mask=mask_j, other=0.0)
-        dt_j = tl.load(dt_ptr + chunk_off + offs_j, mask=mask_j, other=0.0)
-        causal = (offs_m[:, None] > offs_j[None, :]) & mask_j[None, :]
-        seg = (cs_m[:, None] - cs_j[None, :]) + (lo_m[:, None] - lo_j[None, :])
-        w = cb * tl.exp(tl.where(causal, seg, float("-inf")))
-        x_j = tl.load(
-            x_ptr + x_base + offs_j[:, None] * x_row + offs_p[None, :],
-            mask=(mask_j & (t0 + offs_j < seqlen))[:, None] & mask_p[None, :],
-            other=0.0,
-        )  # (BK, BP)
-        y = tl.dot((w * dt_j[None, :]).to(x_j.dtype), x_j, y, input_precision=DOT_PRECISION)
-    z_rows = tl.sum(dy_m * y, axis=1)  # (BM,) Σ_{j < m} of Z_mj
+        wdt, x_j = intra_weights(
+            cb_base, cs_ptr, cs_lo_ptr, dt_ptr, x_ptr, chunk_off, x_base, x_row, t0, seqlen,
+            chunk_size, offs_m, mask_m, cs_m, lo_m, j0 + tl.arange(0, BLOCK_K), offs_p, mask_p,
+        )  # fmt: skip
+        y = tl.dot(wdt.to(x_j.dtype), x_j, y, input_precision=DOT_PRECISION)
 
     # The diagonal (CB_mm, no decay), then the totals.
     cb_mm = tl.load(cb_base + offs_m * (chunk_size + 1), mask=mask_m, other=0.0)  # (BM,)
@@ -208,7 +192,7 @@ def _chunk_scan_bwd_dx_kernel(
 
     tl.store(ddt_ptr + chunk_off + offs_m, tl.sum(x_m * du, axis=1), mask=mask_m)
     z_entering = tl.sum(dy_m * y_state, axis=1)  # (BM,) reaches a_k for k ≤ m
-    tl.store(dcs_ptr + chunk_off + offs_m, z_entering + z_rows - z_cols, mask=mask_m)
+    tl.store(dcs_ptr + chunk_off + offs_m, z_entering, mask=mask_m)
     tl.store(dcs_state_ptr + chunk_off + offs_m, z_state, mask=mask_m)
     dx = dt_m[:, None] * du
     if HAS_D:

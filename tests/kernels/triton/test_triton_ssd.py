@@ -99,10 +99,9 @@ def test_ssd_triton_without_final_state_or_its_gradient(device):
 
 
 # Issue 25 (12), the Triton twin of test_ssd.py's sweep: dA had the wrong sign at Δ ~ U(1, 10),
-# A = −16 (−14.65 where exact is 0 at Δ = 1e4, chunk 2). At 3e-4, not the CPU path's 1e-4: the
-# Triton backward sums each position's intra-chunk pairs as a row sum minus a column sum
-# (backward_dx.py), which leaves the rounding of the pairs after it; measured up to 1.6e-4 per
-# head on random sweeps (the CPU path, summing each pair over its exact range: 3e-6).
+# A = −16 (−14.65 where exact is 0 at Δ = 1e4, chunk 2). The same 1e-4 as the CPU path: the
+# intra-chunk pairs are summed over their exact ranges (backward_dx.py; a row sum minus a column
+# sum left up to 1.6e-4 per head on these sweeps).
 @settings(
     max_examples=8,
     deadline=None,
@@ -129,7 +128,36 @@ def test_ssd_triton_gradients_match_float64_across_decay_strengths(
     actual = run_with_grads(triton, kw)
     for name, value in expected.items():
         axis = {"dA": 0, "ddt": 2}.get(name)  # per head: a fast head's are ~1e7x smaller
-        assert_accurate(actual[name], value, name, rel_rms=3e-4, axis=axis)
+        assert_accurate(actual[name], value, name, rel_rms=1e-4, axis=axis)
+
+
+def _pairs_configs():
+    from hybridlab.kernels.ssd.triton.backward_pairs import _chunk_scan_bwd_pairs_kernel
+
+    for config in _chunk_scan_bwd_pairs_kernel.all_configs:
+        yield pytest.param(config, id=f"m{config.kwargs['BLOCK_M']}-k{config.kwargs['BLOCK_K']}")
+
+
+@pytest.mark.parametrize("config", _pairs_configs())
+def test_ssd_triton_backward_every_block_config_sums_the_pairs_exactly(config, device, monkeypatch):
+    """The interpreter runs one autotune config; the pair sums of backward_pairs.py depend on how
+    BLOCK_M and BLOCK_K tile a chunk (columns before the row block, one or two tiles within it),
+    so every config a GPU may pick is run here, against float64, at strong decay."""
+    from hybridlab.kernels.ssd.triton.backward_pairs import _chunk_scan_bwd_pairs_kernel as kernel
+
+    monkeypatch.setattr(kernel, "configs", [config])
+    monkeypatch.setattr(kernel, "cache", {})
+    kw = decay_sweep_inputs(130, (0.3, 3.0), [-1.0, -16.0])
+    expected = run_with_grads(ssd_cases.reference, kw)
+
+    def triton(**kw):
+        kw = {k: v.to(device) for k, v in kw.items()}
+        return ssd(**kw, chunk_size=128, return_final_state=True, backend="triton")
+
+    actual = run_with_grads(triton, kw)
+    for name, value in expected.items():
+        axis = {"dA": 0, "ddt": 2}.get(name)
+        assert_accurate(actual[name], value, name, rel_rms=1e-4, axis=axis)
 
 
 def test_ssd_triton_chunk_longer_than_the_sequence_is_one_chunk(device):
