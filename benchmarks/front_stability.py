@@ -242,8 +242,12 @@ def measure(
     names = list(specs)
     if only:
         names = [names[i] for i in only]
+    # With `train.seeds: k` a run trains the members seed … seed + k − 1: runs step by k, so
+    # that no two runs, and no two sets, share a member's seed.
+    stride = plan.train.seeds
     seeds = [
-        [first_seed + s * seeds_per_set + r for r in range(seeds_per_set)] for s in range(seed_sets)
+        [first_seed + (s * seeds_per_set + r) * stride for r in range(seeds_per_set)]
+        for s in range(seed_sets)
     ]
     jobs = [
         (name, s, seed) for s, set_seeds in enumerate(seeds) for seed in set_seeds for name in names
@@ -291,7 +295,12 @@ def measure(
     }
     fronts = [front_of(v, costs, plan.labels, plan.directions) for v in sets]
     same, overlap = front_agreement(fronts)
-    steps = sum(int(r.get("steps_done") or 0) + int(r.get("race_steps") or 0) for r in results)
+    # Member steps: a run of k members (train.seeds × its rates) trains k models a step.
+    steps = sum(
+        (int(r.get("steps_done") or 0) + int(r.get("race_steps") or 0))
+        * max(1, len(r.get("members") or ()))
+        for r in results
+    )
     return Report(
         study=str(study),
         overrides=overrides,
@@ -401,7 +410,8 @@ def main(argv: list[str] | None = None) -> int:
         "--first-seed",
         type=int,
         default=1000,
-        help="set s, seed r trains with train.seed = first_seed + s * seeds_per_set + r",
+        help="set s, seed r trains with train.seed = first_seed + (s * seeds_per_set + r) * k "
+        "(k = train.seeds, the members of a run)",
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
