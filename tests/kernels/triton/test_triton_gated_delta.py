@@ -14,7 +14,9 @@ import torch
 from gated_delta_cases import assert_matches_reference, make_inputs, reference
 from helpers import assert_close
 from hybridlab.kernels import gated_delta_rule, gated_delta_step
-from kernel_cases import run_with_grads
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from kernel_cases import assert_accurate, run_with_grads
 
 # (b, l, h, dk, dv), decay, initial state, scale.
 CASES = [
@@ -33,6 +35,31 @@ def test_triton_matches_float64_recurrence(dims, decay, h0, scale, device):
     kw = {**make_inputs(*dims, decay=decay, h0=h0), "scale": scale}
     on_device = {k: v.to(device) if torch.is_tensor(v) else v for k, v in kw.items()}
     assert_matches_reference(run_with_grads(_triton, on_device), run_with_grads(reference, kw))
+
+
+# Issue 25 (13), the Triton twin of test_gated_delta.py's sweep: every gradient to 1e-4 of
+# float64 from g = −0.01 to −300 per token (g = −exp(A_log)·softplus(·) has no lower bound).
+@settings(
+    max_examples=6,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    log_strength=st.floats(-2.0, 2.5),
+    spread=st.floats(0.0, 1.0),
+    h0=st.booleans(),
+)
+def test_triton_gradients_match_float64_however_strong_the_decay(log_strength, spread, h0, device):
+    kw = make_inputs(1, 70, 2, 8, 8, h0=h0)
+    gen = torch.Generator().manual_seed(2)
+    jitter = 1.0 + spread * (torch.rand(kw["g"].shape, generator=gen) - 0.5)  # vary per token
+    kw["g"] = -(10.0**log_strength) * jitter
+    expected = run_with_grads(reference, kw)
+    on_device = {k: v.to(device) if torch.is_tensor(v) else v for k, v in kw.items()}
+    actual = run_with_grads(_triton, on_device)
+    for name, value in expected.items():
+        assert_accurate(actual[name].cpu(), value, name)
 
 
 def test_triton_step_matches_torch_step_and_chains(device):
