@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from hybridlab.tasks.base import Batch, Split, Task, TaskConfig
+from hybridlab.tasks.base import Batch, Split, Task, TaskConfig, check_batch_size
 
 
 @dataclass(kw_only=True)
@@ -129,8 +129,7 @@ class BytesTask(Task):
         return self._data
 
     def train_batches(self, batch_size: int, *, seed: int = 0) -> Iterator[Batch]:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+        check_batch_size(batch_size, self.seq_len)  # before reading the corpus
         train, _ = self.corpus()
         T = self.seq_len
         rng = self.rng(Split.ORDER, seed)

@@ -49,3 +49,23 @@ def test_batches_are_consecutive_shuffled_passes(batch_size, num_batches, seed):
 def test_a_batch_size_that_cannot_be_a_batch_is_refused_first(batch_size, message):
     with pytest.raises(ValueError, match=message):
         next(TASK.train_batches(batch_size))
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "message"),
+    [
+        pytest.param(0, "batch_size must be ≥ 1, got 0", id="zero"),
+        pytest.param(100_000_000, "lower train.batch_size", id="1e8-examples"),
+    ],
+)
+def test_the_bytes_task_refuses_a_batch_that_cannot_be_one_before_reading_its_corpus(
+    batch_size, message, monkeypatch
+):
+    task = make_task("bytes", {"max_bytes": 30_000, "seq_len": 32, "num_eval_examples": 4})
+
+    def unread(*_):
+        raise AssertionError("the corpus was read before the batch size was checked")
+
+    monkeypatch.setattr(task, "corpus", unread)
+    with pytest.raises(ValueError, match=message):
+        next(task.train_batches(batch_size))
