@@ -4,9 +4,9 @@ Shape legend:
     b  batch     l  sequence length     h  heads     c  chunks     q  chunk length
 
 cs_t = Σ_{k ≤ t} Δ_k A within a chunk. The log-decay shares of backward_dx.py (dcs, reaching
-a_k for k ≤ t; dcs_state, reaching a_k for k > t; pairs, the intra-chunk pairs already summed
-per a_k) and the chunk-end term of backward_states.py (dcs_last, reaching every a_k of the
-chunk) sum to
+a_k for k ≤ t, and dcs_state, reaching a_k for k > t), the intra-chunk pairs of
+backward_pairs.py (already summed per a_k) and the chunk-end term of backward_states.py
+(dcs_last, reaching every a_k of the chunk) sum to
     da_k   = Σ_{t ≥ k} dcs_t + Σ_{t < k} dcs_state_t + pairs_k + dcs_last
     dΔ_k   = (x_k · du_k) + da_k A,     dA = Σ_k da_k Δ_k
 and through Δ = softplus(dt + dt_bias):  d dt = dΔ · sigmoid(dt + dt_bias)  (1 above 20, where the
