@@ -94,9 +94,9 @@ def train_proxy(
         >>> train_proxy("attn, mlp", task, config).status
         <Status.OK: 'ok'>
     """
-    config = _as_train_config(train_config)
+    config = as_train_config(train_config)
     config.validate()
-    task = _as_task(task)
+    task = as_task(task)
     judged_on_validation = RaceJudge(config.lr_race_judge) is RaceJudge.VALIDATION
     if config.race_steps and judged_on_validation and not task.has_validation:
         raise ValueError(
@@ -108,7 +108,7 @@ def train_proxy(
             f"report must be None or a callable report(step, metrics), got {type(report).__name__}"
         )
     spec = fit_spec(spec, task)
-    device = _resolve_device(Device(config.device))
+    device = resolve_device(Device(config.device))
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
     result = TrainResult(
@@ -136,14 +136,14 @@ def train_proxy(
         if config.keep_weights and result.ok:
             result.weights = run.weights()
     except OutOfMemoryError as err:
-        _fail(result, f"out of memory at step {result.steps_done}: {first_line(err)}")
+        mark_failed(result, f"out of memory at step {result.steps_done}: {first_line(err)}")
     except RuntimeError as err:
         # CPU allocators raise a plain RuntimeError when memory runs out.
         if "can't allocate memory" not in str(err) and "out of memory" not in str(err).lower():
             raise
-        _fail(result, f"out of memory at step {result.steps_done}: {first_line(err)}")
+        mark_failed(result, f"out of memory at step {result.steps_done}: {first_line(err)}")
     except _NonFiniteLoss as err:
-        _fail(result, str(err))
+        mark_failed(result, str(err))
     finally:
         del run
         gc.collect()
@@ -152,7 +152,7 @@ def train_proxy(
             result.peak_memory_kind = "cuda_max_allocated"
             torch.cuda.empty_cache()
         else:
-            result.peak_memory_bytes = _rss_high_water_bytes()
+            result.peak_memory_bytes = rss_high_water_bytes()
             result.peak_memory_kind = "cpu_rss_high_water"
         result.wall_time_s = time.perf_counter() - start
     return result
@@ -382,7 +382,7 @@ def _masked_cross_entropy(
     return loss_sum / max(n, 1), float(loss_sum.detach()), hits, n
 
 
-def _as_train_config(value: TrainConfig | Mapping[str, Any] | None) -> TrainConfig:
+def as_train_config(value: TrainConfig | Mapping[str, Any] | None) -> TrainConfig:
     """`train_proxy`'s settings: a `TrainConfig` as it is, a mapping read into one."""
     if value is None:
         return TrainConfig()
@@ -396,7 +396,7 @@ def _as_train_config(value: TrainConfig | Mapping[str, Any] | None) -> TrainConf
     )
 
 
-def _as_task(value: Task | str) -> Task:
+def as_task(value: Task | str) -> Task:
     """`train_proxy`'s task: a `Task` as it is, a registered name built with its defaults."""
     if isinstance(value, str):
         return make_task(value)
@@ -408,7 +408,8 @@ def _as_task(value: Task | str) -> Task:
     return value
 
 
-def _resolve_device(device: Device) -> torch.device:
+def resolve_device(device: Device) -> torch.device:
+    """The torch device for `train.device`; CUDA asked for where there is none is refused."""
     if device is Device.CUDA and not torch.cuda.is_available():
         raise ValueError("train.device=cuda but CUDA is not available; use auto or cpu")
     if device is Device.CPU or (device is Device.AUTO and not torch.cuda.is_available()):
@@ -416,13 +417,15 @@ def _resolve_device(device: Device) -> torch.device:
     return torch.device("cuda")
 
 
-def _rss_high_water_bytes() -> int:
+def rss_high_water_bytes() -> int:
+    """This process's peak resident memory so far, in bytes."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux reports KiB, macOS bytes.
     return int(peak) if sys.platform == "darwin" else int(peak) * 1024
 
 
-def _fail(result: TrainResult, reason: str) -> None:
+def mark_failed(result: TrainResult, reason: str) -> None:
+    """Record a run as failed, with its reason (shared by the lone and the member trainer)."""
     result.status = Status.FAILED
     result.failure_reason = reason
     result.stop_reason = None

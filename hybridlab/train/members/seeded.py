@@ -32,7 +32,7 @@ from hybridlab.tasks import Task
 from hybridlab.train.config import TrainConfig
 from hybridlab.train.members.trainer import Member, member_grid, train_members
 from hybridlab.train.result import TrainResult
-from hybridlab.train.trainer import StopTraining, _as_task, _as_train_config
+from hybridlab.train.trainer import StopTraining, as_task, as_train_config
 
 Report = Callable[[int, dict[str, float]], Any]
 # The result values averaged over seeds, with their spread.
@@ -47,9 +47,9 @@ def train_seeded(
 ) -> TrainResult:
     """Train `spec` on `task` under `train.seeds` seeds at every rate of the sweep; return the
     mean over seeds at the rate best on the validation split (see the module docstring)."""
-    config = _as_train_config(train_config)
+    config = as_train_config(train_config)
     config.validate()
-    task = _as_task(task)
+    task = as_task(task)
     rates = list(config.lr_race) or [config.lr]
     if len(rates) > 1 and not task.has_validation:
         raise ValueError(

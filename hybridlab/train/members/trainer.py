@@ -50,11 +50,11 @@ from hybridlab.train.spec_fit import fit_spec
 from hybridlab.train.trainer import (
     OutOfMemoryError,
     StopTraining,
-    _as_task,
-    _as_train_config,
-    _fail,
-    _resolve_device,
-    _rss_high_water_bytes,
+    as_task,
+    as_train_config,
+    mark_failed,
+    resolve_device,
+    rss_high_water_bytes,
 )
 
 # report(member, step, metrics): `member` is the member's position in `members`.
@@ -115,7 +115,7 @@ def train_members(
         >>> [r.lr for r in results]
         [0.003, 0.003]
     """
-    config = _as_train_config(train_config)
+    config = as_train_config(train_config)
     config.validate()
     if config.lr_race:
         raise SettingError(
@@ -125,7 +125,7 @@ def train_members(
             key="train.lr_race",
         )
     group = _as_members(members, config)
-    task = _as_task(task)
+    task = as_task(task)
     if task.readout is not Readout.NEXT_TOKEN:
         raise ValueError(
             f"task {task.name!r} is read from the model's last state; members train next-token "
@@ -137,7 +137,7 @@ def train_members(
             f"{type(report).__name__}"
         )
     spec = fit_spec(spec, task)
-    device = _resolve_device(Device(config.device))
+    device = resolve_device(Device(config.device))
     if config.num_threads is not None:
         torch.set_num_threads(config.num_threads)
     results = [
@@ -169,7 +169,7 @@ def train_members(
             raise
         for result in results:
             if result.ok:
-                _fail(result, f"out of memory at step {result.steps_done}: {first_line(err)}")
+                mark_failed(result, f"out of memory at step {result.steps_done}: {first_line(err)}")
     finally:
         del run
         gc.collect()
@@ -177,7 +177,7 @@ def train_members(
             peak, kind = int(torch.cuda.max_memory_allocated(device)), "cuda_max_allocated"
             torch.cuda.empty_cache()
         else:
-            peak, kind = _rss_high_water_bytes(), "cpu_rss_high_water"
+            peak, kind = rss_high_water_bytes(), "cpu_rss_high_water"
         wall = time.perf_counter() - start
         for result in results:
             result.peak_memory_bytes, result.peak_memory_kind = peak, kind
@@ -280,7 +280,7 @@ class _Group:
                 results[i].steps_done = step
             broken = [i for i in self.active if not math.isfinite(losses[i])]
             for i in broken:
-                _fail(results[i], f"non-finite loss at step {step}: {losses[i]}")
+                mark_failed(results[i], f"non-finite loss at step {step}: {losses[i]}")
             self._drop(broken)
             if not self.active:
                 return
@@ -383,7 +383,8 @@ class _Group:
         scores = self.score(validation=False)
         broken = [i for i, (_, loss) in scores.items() if not math.isfinite(loss)]
         for i in broken:
-            _fail(self.results[i], f"non-finite evaluation loss at step {step}: {scores[i][1]}")
+            reason = f"non-finite evaluation loss at step {step}: {scores[i][1]}"
+            mark_failed(self.results[i], reason)
         self._drop(broken)
         metrics = {}
         for i in self.active:
