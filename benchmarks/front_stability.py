@@ -77,6 +77,7 @@ class Report:
     compute: dict[str, float | int]
     runs: list[dict[str, Any]] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    members: int = 1  # train.seeds: a run of seed s trains the members s … s + members − 1
 
 
 def spread_over_sets(sets: Sequence[SetValues], labels: Sequence[str]) -> dict[str, Any]:
@@ -306,6 +307,7 @@ def measure(
         overrides=overrides,
         architectures=names,
         seeds=seeds,
+        members=stride,
         per_set={
             name: {label: [v.get(name, {}).get(label) for v in sets] for label in measured}
             for name in names
@@ -345,11 +347,15 @@ def _number(value: float | None, digits: int = 3) -> str:
 def markdown(report: Report) -> str:
     """The report as the markdown tables of benchmarks/README.md."""
     measured = list(report.kendall_tau)
+
+    def _members(seed: int) -> str:  # a run's member seeds, "1000+1001" with train.seeds 2
+        return "+".join(str(seed + m) for m in range(report.members))
+
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     lines = [
         f"`{report.study}` {' '.join(report.overrides)}: {len(report.architectures)} "
         f"architectures, {len(report.seeds)} seed sets of {len(report.seeds[0])} seed(s) "
-        f"({', '.join('/'.join(map(str, s)) for s in report.seeds)}); "
+        f"({', '.join('/'.join(map(_members, s)) for s in report.seeds)}); "
         f"{platform.processor() or platform.machine()}, {date.today()}, "
         f"{report.compute['runs']} runs, {report.compute['workers']} at a time, "
         f"{report.compute['wall_s']:.0f} s wall, {report.compute['steps']:,} steps"
