@@ -19,6 +19,11 @@ Training mixture (zoology's MQAR configs train on several pair counts at once, m
 the easy ones and fewer of the hard, and test on the target): with `train_num_kv_pairs`, each
 training example has kv drawn from that list (weights `train_kv_weights`, equal when empty),
 laid out as above at the same length; the validation and test splits keep `num_kv_pairs`.
+
+More queries in training (not zoology's): with `train_queries_per_key: r`, each training example
+queries every key r times, at r·kv distinct slots drawn as above, so that a training step
+carries r times the supervised positions at the same cost; the validation and test splits keep
+one query per key.
 """
 
 from __future__ import annotations
@@ -36,7 +41,9 @@ class MQARConfig(SyntheticConfig):
     """Zoology's MQAR defaults; its paper trains on 100k examples and tests on 3k.
 
     `train_num_kv_pairs`: the pair counts of the training mixture (empty: train on
-    `num_kv_pairs` alone); `train_kv_weights`: the share of each (empty: equal shares).
+    `num_kv_pairs` alone); `train_kv_weights`: the share of each (empty: equal shares);
+    `train_queries_per_key`: how often a training example queries each key (the module
+    docstring).
     """
 
     vocab_size: int = 8192
@@ -48,6 +55,7 @@ class MQARConfig(SyntheticConfig):
     num_eval_examples: int = 3_000
     train_num_kv_pairs: list[int] = field(default_factory=list)
     train_kv_weights: list[float] = field(default_factory=list)
+    train_queries_per_key: int = 1
 
 
 class MQARTask(SyntheticTask):
@@ -97,6 +105,15 @@ class MQARTask(SyntheticTask):
                 )
         if len(set(mixture)) != len(mixture):
             raise ValueError(f"mqar: train_num_kv_pairs lists a count twice: {mixture}")
+        r = c.train_queries_per_key
+        most = max(mixture or [c.num_kv_pairs])
+        if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+            raise ValueError(f"mqar: train_queries_per_key must be an integer ≥ 1, got {r!r}")
+        if r * most > (c.seq_len - 2 * most) // 2:
+            raise ValueError(
+                f"mqar: train_queries_per_key={r} × {most} pairs = {r * most} queries, more than "
+                f"the {(c.seq_len - 2 * most) // 2} query slots of a length-{c.seq_len} example"
+            )
         if c.train_kv_weights and not mixture:
             raise ValueError("mqar: train_kv_weights needs train_num_kv_pairs, which is empty")
         if c.train_kv_weights and (
@@ -118,10 +135,12 @@ class MQARTask(SyntheticTask):
         return dict(zip(c.train_num_kv_pairs, (int(n) for n in counts), strict=True))
 
     def generate(self, num_examples: int, rng: np.random.Generator, *, train: bool) -> Batch:
+        r = self.config.train_queries_per_key if train else 1
         if not train or not self.config.train_num_kv_pairs:
-            return as_batch(*self._examples(num_examples, self.config.num_kv_pairs, rng))
+            return as_batch(*self._examples(num_examples, self.config.num_kv_pairs, rng, r))
         parts = [
-            self._examples(n, kv, rng) for kv, n in self.mixture_counts(num_examples, rng).items()
+            self._examples(n, kv, rng, r)
+            for kv, n in self.mixture_counts(num_examples, rng).items()
         ]
         order = rng.permutation(num_examples)
         ids = np.concatenate([p[0] for p in parts])[order]
@@ -129,9 +148,10 @@ class MQARTask(SyntheticTask):
         return as_batch(ids, targets)
 
     def _examples(
-        self, num_examples: int, kv: int, rng: np.random.Generator
+        self, num_examples: int, kv: int, rng: np.random.Generator, queries_per_key: int = 1
     ) -> tuple[np.ndarray, np.ndarray]:
-        """`num_examples` examples with `kv` key-value pairs each: (ids_NT, targets_NT)."""
+        """`num_examples` examples with `kv` key-value pairs each, every key queried
+        `queries_per_key` times: (ids_NT, targets_NT)."""
         c = self.config
         V, T = c.vocab_size, c.seq_len
         context = 2 * kv
@@ -140,12 +160,18 @@ class MQARTask(SyntheticTask):
         values = V // 2 + sample_without_replacement(rng, num_examples, V - V // 2, kv)
         num_slots = (T - context) // 2
         log_p = np.log(c.power_a) + (c.power_a - 1) * np.log(np.arange(1, num_slots + 1))
-        gaps = sample_without_replacement(rng, num_examples, num_slots, kv, log_weights=log_p)
+        num_queries = kv * queries_per_key
+        gaps = sample_without_replacement(
+            rng, num_examples, num_slots, num_queries, log_weights=log_p
+        )
+        if queries_per_key > 1:  # each key (and its value) once per round of queries
+            keys = np.tile(keys, queries_per_key)
+            values = np.tile(values, queries_per_key)
 
         # One extra position so that inputs and targets are the usual shift by one.
         seq = np.zeros((num_examples, T + 1), dtype=np.int64)
-        seq[:, 0:context:2] = keys
-        seq[:, 1:context:2] = values
+        seq[:, 0:context:2] = keys[:, :kv]
+        seq[:, 1:context:2] = values[:, :kv]
         seq[rows, context + 2 * gaps] = keys
         labels = np.full((num_examples, T + 1), IGNORE_INDEX, dtype=np.int64)
         labels[rows, context + 2 * gaps + 1] = values

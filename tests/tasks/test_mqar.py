@@ -90,6 +90,13 @@ def test_small_power_a_clusters_queries_near_context():
         pytest.param({"vocab_size": 64, "seq_len": 64}, "exceed", id="vocab-not-above-length"),
         pytest.param({"num_kv_pairs": 17, "seq_len": 64}, "4·num_kv_pairs", id="too-many-pairs"),
         pytest.param({"power_a": 0.0}, "power_a", id="power-a-zero"),
+        pytest.param({"train_queries_per_key": 0}, "integer ≥ 1", id="no-queries"),
+        pytest.param({"train_queries_per_key": 1.5}, "integer ≥ 1", id="fractional-queries"),
+        pytest.param(
+            {"seq_len": 64, "num_kv_pairs": 8, "train_queries_per_key": 4},
+            "32 queries, more than the 24 query slots",
+            id="more-queries-than-slots",
+        ),
     ],
 )
 def test_requirements_are_clear_value_errors(kwargs, message):
@@ -106,3 +113,25 @@ def test_defaults_are_zoologys():
 def test_train_and_eval_sets_differ():
     task = MQARTask(MQARConfig(vocab_size=128, num_train_examples=64, num_eval_examples=64))
     assert not torch.equal(task.train_set()[0], task.eval_set()[0])
+
+
+@pytest.mark.parametrize("r", [pytest.param(2, id="twice"), pytest.param(4, id="four-times")])
+def test_training_examples_query_every_key_r_times_and_the_test_split_once(r):
+    """`train_queries_per_key`: r·kv supervised positions per training example, each key r
+    times with its own value as target; the evaluation split keeps zoology's one query per key."""
+    kv = 4
+    task = MQARTask(
+        MQARConfig(
+            vocab_size=128, num_kv_pairs=kv, num_train_examples=64, num_eval_examples=64,
+            train_queries_per_key=r,
+        )
+    )  # fmt: skip
+    ids, targets = (t.numpy() for t in task.train_set())
+    for row in range(len(ids)):
+        pairs = dict(zip(ids[row, 0 : 2 * kv : 2], ids[row, 1 : 2 * kv : 2], strict=True))
+        labelled = np.flatnonzero(targets[row] != -100)
+        assert len(labelled) == r * kv
+        assert all(targets[row, pos] == pairs[ids[row, pos]] for pos in labelled)
+        queried, counts = np.unique(ids[row, labelled], return_counts=True)
+        assert sorted(queried) == sorted(pairs) and (counts == r).all()
+    assert ((task.eval_set()[1] != -100).sum(1) == kv).all()
