@@ -59,6 +59,19 @@ def intra_weights(
     return w * dt_j[None, :], x_j
 
 
+@triton.jit
+def _pairs(
+    cb_base, cs_ptr, cs_lo_ptr, dt_ptr, x_ptr, chunk_off, x_base, x_row, t0, seqlen, chunk_size,
+    offs_m, mask_m, cs_m, lo_m, offs_j, offs_p, mask_p, dy_m, DOT_PRECISION: tl.constexpr,
+):  # fmt: skip
+    """Z_mj = dy_m · CB_mj exp(cs_m − cs_j) Δ_j x_j for the columns offs_j, fp32 (BM, BK)."""
+    wdt, x_j = intra_weights(
+        cb_base, cs_ptr, cs_lo_ptr, dt_ptr, x_ptr, chunk_off, x_base, x_row, t0, seqlen,
+        chunk_size, offs_m, mask_m, cs_m, lo_m, offs_j, offs_p, mask_p,
+    )  # fmt: skip
+    return wdt * tl.dot(dy_m.to(x_j.dtype), tl.trans(x_j), input_precision=DOT_PRECISION)
+
+
 @autotune(
     configs=[
         # None of these spills on sm_90 at fp32 or bf16 (benchmarks/triton_compile_check.py);
@@ -131,11 +144,10 @@ def _chunk_scan_bwd_pairs_kernel(
     before = tl.full((), 0.0, dtype=tl.float32)  # the column sums of the tiles passed
     for j0 in range(0, m0, BLOCK_K):  # columns before the block: every j < every m
         offs_j = j0 + tl.arange(0, BLOCK_K)
-        wdt, x_j = intra_weights(
+        Z = _pairs(
             cb_base, cs_ptr, cs_lo_ptr, dt_ptr, x_ptr, chunk_off, x_base, x_row, t0, seqlen,
-            chunk_size, offs_m, mask_m, cs_m, lo_m, offs_j, offs_p, mask_p,
+            chunk_size, offs_m, mask_m, cs_m, lo_m, offs_j, offs_p, mask_p, dy_m, DOT_PRECISION,
         )  # fmt: skip
-        Z = wdt * tl.dot(dy_m.to(x_j.dtype), tl.trans(x_j), input_precision=DOT_PRECISION)
         r_off += tl.sum(Z, axis=1)
         col = tl.sum(Z, axis=0)  # (BK,) Σ_m Z_mj
         # P_k for k in this tile (k < m0 ≤ every m): the column sums of every j < k.
@@ -144,11 +156,10 @@ def _chunk_scan_bwd_pairs_kernel(
     W = tl.full((BLOCK_M, BLOCK_M), 0.0, dtype=tl.float32)  # W_mk = Σ_{m0 ≤ j < k} Z_mj
     for j0 in range(m0, tl.minimum(m0 + BLOCK_M, chunk_size), BLOCK_K):  # the block's columns
         offs_j = j0 + tl.arange(0, BLOCK_K)
-        wdt, x_j = intra_weights(
+        Z = _pairs(
             cb_base, cs_ptr, cs_lo_ptr, dt_ptr, x_ptr, chunk_off, x_base, x_row, t0, seqlen,
-            chunk_size, offs_m, mask_m, cs_m, lo_m, offs_j, offs_p, mask_p,
+            chunk_size, offs_m, mask_m, cs_m, lo_m, offs_j, offs_p, mask_p, dy_m, DOT_PRECISION,
         )  # fmt: skip
-        Z = wdt * tl.dot(dy_m.to(x_j.dtype), tl.trans(x_j), input_precision=DOT_PRECISION)
         reach = (offs_j[:, None] < offs_m[None, :]).to(tl.float32)  # (BK, BM): [j < k]
         W = tl.dot(Z, reach, W, input_precision="ieee")  # 0/1 weights: exact fp32 sums
     # P_k for k in the block: Σ_{m ≥ k} of the pairs (m, j) with j < k.
