@@ -42,6 +42,10 @@ def test_the_result_is_the_mean_over_seeds_at_the_rate_best_on_validation(task):
     assert seeded.spread["accuracy"]["std"] == pytest.approx(statistics.stdev(accuracies), abs=1e-6)
     assert seeded.spread["accuracy"]["n"] == 2
     assert [(m["seed"], m["lr"]) for m in seeded.members] == list(lone)
+    # Every member's validation score is kept, so that a member can be chosen on it later.
+    for record, run in zip(seeded.members, lone.values(), strict=True):
+        assert record["valid_accuracy"] == pytest.approx(run.valid_accuracy, abs=1e-6)
+        assert record["valid_loss"] == pytest.approx(run.valid_loss, rel=1e-3)
     losses = [lone[seed, chosen].loss for seed in (0, 1)]
     # float32 drift of a vectorised group against lone runs, over 12 steps at a high rate
     assert seeded.loss == pytest.approx(statistics.fmean(losses), rel=1e-3)

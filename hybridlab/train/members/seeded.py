@@ -121,6 +121,7 @@ def _member_record(result: TrainResult, member: Member) -> dict[str, Any]:
         "accuracy": result.accuracy,
         "loss": result.loss,
         "valid_loss": result.valid_loss,
+        "valid_accuracy": result.valid_accuracy,
         "failure_reason": result.failure_reason,
     }
 
