@@ -21,6 +21,8 @@ positions), though only the study's objectives make the front. `key=value` are t
 study's own overrides (`train.steps=600`), so a candidate protocol is measured without editing
 the file. Runs go through `hybridlab.execution.worker.run_trial` (the function a study's workers
 run) in a process pool of `--workers`, one torch thread each, not through `hybridlab study run`.
+With `train.seeds: n` the `--json` report keeps every member's seed, rate, test and validation
+scores (`runs[i].members`), which `benchmarks/seed_statistics.py` resamples.
 """
 
 from __future__ import annotations
@@ -333,6 +335,8 @@ def measure(
                 "lr": result.get("lr"),
                 "steps": int(result.get("steps_done") or 0) + int(result.get("race_steps") or 0),
                 "wall_s": result.get("wall_time_s"),
+                # With train.seeds > 1: every member's seed, rate and outcome.
+                "members": result.get("members") or [],
             }
             for (name, s, seed), result in zip(jobs, results, strict=True)
         ],
