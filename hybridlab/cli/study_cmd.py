@@ -40,7 +40,9 @@ from hybridlab.tracking import (
 )
 
 if TYPE_CHECKING:
-    from hybridlab.pareto import SeedSummary
+    from collections.abc import Mapping
+
+    from hybridlab.pareto import SeedSummary, Spread
     from hybridlab.study import StudyPlan
 
 study_app = typer.Typer(
@@ -349,12 +351,8 @@ def front_table(
     for twins in rows.values():
         point = twins[0]
         spread = noise.spread.get(point.number, {}) if noise is not None else {}
-        cells = [
-            f"{_fmt(spread[label].mean)} ± {spread[label].std:.2g} (n={spread[label].n})"
-            if label in spread
-            else _fmt(point.values[label])
-            for label in labels
-        ]
+        cells = [_seeds_cell(spread[label]) if label in spread else _fmt(point.values[label])
+                 for label in labels]  # fmt: skip
         if noise is not None and seeded:
             other = noise.within_noise_of.get(point.number)
             cells.append("" if other is None else f"trial {other}")
@@ -367,6 +365,23 @@ def _fmt(value: float) -> str:
     if float(value).is_integer() and abs(value) >= 1000:
         return f"{int(value):,}"
     return f"{value:.4g}"
+
+
+def _seeds_cell(spread: Spread) -> str:
+    """A front-table cell of a trial trained under several seeds (a `Spread`): the mean ± std
+    it reports, or the best of its seeds it reports, with their mean ± std."""
+    if spread.best is not None:
+        seeds = f"seeds {_fmt(spread.mean)} ± {spread.std:.2g}"
+        return f"{_fmt(spread.best)} best of {spread.n} ({seeds})"
+    return f"{_fmt(spread.mean)} ± {spread.std:.2g} (n={spread.n})"
+
+
+def _seeds_note(spread: Mapping[str, Any]) -> str:
+    """What the live view adds after a finished trial's value: its seeds' std, or with the best
+    of the seeds reported, their mean ± std."""
+    if spread.get("best") is not None:
+        return f" (best of {spread['n']}; seeds {_fmt(spread['mean'])} ± {_fmt(spread['std'])})"
+    return f" ± {_fmt(spread['std'])}"
 
 
 class LiveView(Tracker):
@@ -411,7 +426,7 @@ class LiveView(Tracker):
         if record.outcome == Outcome.COMPLETE:
             spread = (record.result or {}).get("spread") or {}
             values = ", ".join(
-                f"{k} {_fmt(v)}" + (f" ± {_fmt(spread[k]['std'])}" if k in spread else "")
+                f"{k} {_fmt(v)}" + (_seeds_note(spread[k]) if k in spread else "")
                 for k, v in record.values.items()
             )
             self.last = f"trial {record.number}: {values}"

@@ -5,7 +5,9 @@ runs. Two trials are within noise of each other in an objective when their means
 most twice the standard error of the difference, 2·√(s_a²/n_a + s_b²/n_b) (about a 95%
 interval for a normal difference). A front trial is flagged when another front trial is at
 least as good in every analytic (exact) objective and within noise in every measured one: on
-this evidence it is not better than that trial, only luckier.
+this evidence it is not better than that trial, only luckier. A trial that reports the best of
+its seeds (`train.seeds_statistic: best`; its `Spread.best`) is left out of the test: the
+spread of its seeds is not the noise of their best, and one trial does not measure that.
 
 Example:
     >>> within_noise(spread([0.9, 0.7]), spread([0.8, 0.85]))
@@ -30,9 +32,14 @@ class Spread:
     mean: float
     std: float
     n: int
+    # The trial reports the best of its seeds (the member lowest on validation), not the mean.
+    best: float | None = None
 
     def to_dict(self) -> dict[str, float | int]:
-        return {"mean": self.mean, "std": self.std, "n": self.n}
+        out: dict[str, float | int] = {"mean": self.mean, "std": self.std, "n": self.n}
+        if self.best is not None:
+            out["best"] = self.best
+        return out
 
 
 @dataclass
@@ -62,8 +69,9 @@ def spread(values: Sequence[float]) -> Spread:
 
 
 def within_noise(a: Spread, b: Spread) -> bool:
-    """Whether two means differ by at most twice the standard error of their difference."""
-    if a.n < 2 or b.n < 2:
+    """Whether two means differ by at most twice the standard error of their difference (never
+    for a trial that reports the best of its seeds: see the module docstring)."""
+    if a.n < 2 or b.n < 2 or a.best is not None or b.best is not None:
         return False
     return abs(a.mean - b.mean) <= 2.0 * math.sqrt(a.std**2 / a.n + b.std**2 / b.n)
 

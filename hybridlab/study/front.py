@@ -100,7 +100,12 @@ def seed_summary(
     for point in front:
         own = by_number[point.number].user_attrs.get(TrialAttr.SPREAD) or {}
         from_seeds = {
-            label: Spread(float(s["mean"]), float(s["std"]), int(s["n"]))
+            label: Spread(
+                float(s["mean"]),
+                float(s["std"]),
+                int(s["n"]),
+                None if s.get("best") is None else float(s["best"]),
+            )
             for label in measured
             if (s := own.get(names.get(label, label))) is not None
         }

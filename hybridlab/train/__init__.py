@@ -4,7 +4,13 @@ Imports no Optuna, Ray or MLflow; `report(step, metrics)` is the only coupling t
 tracking.
 """
 
-from hybridlab.train.config import Device, Precision, SettingTypeError, TrainConfig
+from hybridlab.train.config import (
+    Device,
+    Precision,
+    SeedStatistic,
+    SettingTypeError,
+    TrainConfig,
+)
 from hybridlab.train.result import TrainResult
 from hybridlab.train.spec_fit import fit_spec
 from hybridlab.train.trainer import StopTraining, train_proxy
@@ -12,6 +18,7 @@ from hybridlab.train.trainer import StopTraining, train_proxy
 __all__ = [
     "Device",
     "Precision",
+    "SeedStatistic",
     "SettingTypeError",
     "StopTraining",
     "TrainConfig",

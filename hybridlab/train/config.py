@@ -34,6 +34,13 @@ class RaceJudge(enum.StrEnum):
     VALIDATION = "validation"  # loss on the task's validation split at the race's last step
 
 
+class SeedStatistic(enum.StrEnum):
+    """What a trial trained under several seeds (`seeds` > 1) reports."""
+
+    MEAN = "mean"  # the mean over seeds at the rate whose seeds score best on validation
+    BEST = "best"  # the one member (seed and rate) with the lowest validation loss: restarts
+
+
 class Precision(enum.StrEnum):
     AUTO = "auto"  # bf16 autocast on CUDA, fp32 on CPU
     FP32 = "fp32"
@@ -96,6 +103,13 @@ class TrainConfig:
             over seeds at the rate best on the validation split, with its spread
             (`hybridlab.train.members.seeded`); 1 to `MAX_SEEDS`. 1: one run (the race, if
             any, as before).
+        seeds_statistic: what a trial of several seeds reports (`SeedStatistic`): "mean", the
+            mean over its seeds at the rate best on the validation split; or "best", the test
+            values of the one member (seed and rate) with the lowest validation loss, a
+            restart protocol that needs `task.num_valid_examples` ≥ 1. Where an architecture
+            learns in most seeds and stays on the plateau in some, the mean of k seeds narrows
+            as 1/√k and the best misses only when all k miss (benchmarks/README.md: 16 seeds
+            of the quickstart). Either way the result keeps the seeds' spread and every member.
         keep_weights: keep the trained model's weights in the result (`TrainResult.weights`:
             the `HybridLM`'s state_dict, on the CPU); a study writes them beside its trials, for
             `hybridlab study pareto --export DIR --to hf`. Changes nothing that is measured.
@@ -130,6 +144,7 @@ class TrainConfig:
     target_accuracy: float | None = None
     max_wall_time_s: float | None = None
     seeds: int = 1
+    seeds_statistic: SeedStatistic = SeedStatistic.MEAN
     keep_weights: bool = False
 
     @property

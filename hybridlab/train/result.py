@@ -24,11 +24,13 @@ class TrainResult:
         accuracy: fraction of labelled held-out positions predicted right (argmax), at the last
             evaluation; None if the run failed before one.
         loss: mean cross-entropy (nats) over those positions.
-        seeds: the seeds the result is the mean over (`TrainConfig.seeds`).
+        seeds: the seeds the result is the mean (or, with `seeds_statistic: best`, the best)
+            of (`TrainConfig.seeds`).
         spread: with several seeds, per averaged value (accuracy, loss, ...) its {"mean",
-            "std", "n"} over the seeds that trained ok; empty for one run.
+            "std", "n"} over the seeds that trained ok at the chosen rate, and with
+            `seeds_statistic: best` the reported value as "best"; empty for one run.
         members: with several seeds, every member's {seed, lr, status, accuracy, loss,
-            valid_loss, failure_reason}; empty for one run.
+            valid_loss, valid_accuracy, failure_reason}; empty for one run.
         valid_accuracy, valid_loss: the same on the task's validation split after training
             (what may choose among runs, e.g. a learning rate; the test split never does); None
             when the task has none.

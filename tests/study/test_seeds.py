@@ -84,6 +84,8 @@ def test_spread_is_mean_and_sample_standard_deviation():
         pytest.param(Spread(0.90, 0.02, 4), Spread(0.91, 0.02, 4), True, id="close"),
         pytest.param(Spread(0.90, 0.01, 4), Spread(0.50, 0.01, 4), False, id="far"),
         pytest.param(Spread(0.90, 0.0, 1), Spread(0.90, 0.0, 1), False, id="one-run"),
+        # The spread of seeds is not the noise of their best: no judgement either way.
+        pytest.param(Spread(0.90, 0.02, 4, best=0.93), Spread(0.91, 0.02, 4), False, id="best"),
     ],
 )
 def test_within_noise_is_twice_the_standard_error_of_the_difference(a, b, expected):

@@ -1,5 +1,6 @@
-"""A study whose trials train under several seeds (`train.seeds`): Optuna is told the mean,
-every trial keeps its spread, and `study pareto` and MLflow show mean ± std for the front."""
+"""A study whose trials train under several seeds (`train.seeds`): Optuna is told the mean (or,
+with `train.seeds_statistic: best`, the member best on validation), every trial keeps its
+spread, and `study pareto` and MLflow show mean ± std for the front."""
 
 from __future__ import annotations
 
@@ -42,3 +43,28 @@ def test_every_trial_reports_the_mean_over_its_seeds_and_its_spread(tmp_path):
     experiment = client.get_experiment_by_name(plan.name).experiment_id
     for run in client.search_runs([experiment], "tags.outcome = 'complete'"):
         assert {"seeds/accuracy/mean", "seeds/accuracy/std"} <= set(run.data.metrics)
+
+
+@pytest.mark.slow
+def test_a_best_of_seeds_study_tells_optuna_the_member_best_on_validation(tmp_path):
+    path = write_study(tmp_path, trials=2, steps=3)
+    overrides = [*SEEDED, "train.seeds_statistic=best"]
+    plan = load_plan(path, overrides)
+    run_study(plan)
+    study = open_study(plan, create=False)
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert complete
+    for trial in complete:
+        members = trial.user_attrs["members"]
+        chosen = min(members, key=lambda m: m["valid_loss"])
+        assert trial.values[0] == pytest.approx(chosen["accuracy"])
+        spread = trial.user_attrs["spread"]["accuracy"]
+        assert spread["best"] == pytest.approx(chosen["accuracy"]) and spread["n"] == 2
+
+    result = runner.invoke(app, ["study", "pareto", str(path), *overrides, "--json"])
+    assert result.exit_code == 0, result.output
+    front = json.loads(result.stdout)["front"]
+    assert all(p["seeds"]["accuracy"]["best"] == p["values"]["accuracy"] for p in front)
+    assert all(p["within_noise_of"] is None for p in front)
+    table = runner.invoke(app, ["study", "pareto", str(path), *overrides])
+    assert table.exit_code == 0 and "best of 2" in table.output

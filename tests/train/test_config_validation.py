@@ -211,6 +211,7 @@ OUT_OF_RANGE = {
     "num_threads": st.integers(max_value=0),
     "seed": st.one_of(st.integers(max_value=-1), st.integers(min_value=MAX_SEED + 1)),
     "seeds": st.one_of(st.integers(max_value=0), st.integers(min_value=MAX_SEEDS + 1)),
+    "seeds_statistic": st.text(max_size=6).filter(lambda s: s not in ("mean", "best")),
     "lr": st.floats(max_value=0),
     "lr_race": st.lists(st.floats(max_value=0), min_size=1, max_size=3),
     "lr_race_fraction": st.one_of(st.floats(max_value=0), st.floats(min_value=1, exclude_min=True)),

@@ -83,3 +83,60 @@ def test_a_worker_reports_one_progress_line_per_step_for_the_group():
     assert steps == sorted(set(steps)) == [3, 6, 9, 12]
     evaluated = dict(reports)[6]
     assert "eval/accuracy" in evaluated and "train/loss" in evaluated
+
+
+def test_best_reports_the_member_lowest_on_validation_with_the_seeds_spread(task):
+    config = TrainConfig(**TRAIN, seeds=2, lr_race=[3e-3, 3e-2], seeds_statistic="best")
+    seeded = train_seeded(SPEC, task, config)
+    lone = {
+        (seed, lr): train_proxy(SPEC, task, TrainConfig(**TRAIN, seed=seed, lr=lr))
+        for seed in (0, 1)
+        for lr in (3e-3, 3e-2)
+    }
+    seed, lr = min(lone, key=lambda key: lone[key].valid_loss)
+    winner = lone[seed, lr]
+    assert seeded.lr == lr and seeded.seeds == 2
+    # float32 drift of a vectorised group against lone runs, over 12 steps at a high rate
+    assert seeded.accuracy == pytest.approx(winner.accuracy, abs=2e-3)
+    assert seeded.valid_loss == pytest.approx(winner.valid_loss, rel=1e-3)
+    accuracies = [lone[s, lr].accuracy for s in (0, 1)]
+    spread = seeded.spread["accuracy"]
+    assert spread["mean"] == pytest.approx(statistics.fmean(accuracies), abs=2e-3)
+    assert spread["n"] == 2 and spread["best"] == seeded.accuracy
+    assert len(seeded.members) == 4
+
+
+def test_best_of_one_rate_picks_among_its_seeds(task):
+    config = TrainConfig(**TRAIN, seeds=3, lr=3e-3, seeds_statistic="best")
+    seeded = train_seeded(SPEC, task, config)
+    chosen = min(seeded.members, key=lambda m: m["valid_loss"])
+    assert seeded.accuracy == chosen["accuracy"] and seeded.lr == 3e-3
+    assert seeded.valid_loss == chosen["valid_loss"] and seeded.seeds == 3
+    assert seeded.spread["accuracy"]["n"] == 3
+
+
+def test_best_without_a_validation_split_is_refused_naming_the_setting(task):
+    no_valid = make_task("mqar", {**TASK, "num_valid_examples": 0})
+    config = TrainConfig(**TRAIN, seeds=2, seeds_statistic="best")
+    with pytest.raises(ValueError, match=r"seeds_statistic=best.*num_valid_examples"):
+        train_seeded(SPEC, no_valid, config)
+
+
+def test_an_unknown_statistic_is_refused_naming_the_choices():
+    with pytest.raises(ValueError, match=r"train.seeds_statistic must be one of mean, best"):
+        TrainConfig(**TRAIN, seeds=2, seeds_statistic="median").validate()
+
+
+def test_a_best_trial_reports_the_most_accurate_member_as_its_progress():
+    reports = []
+    request = TrialRequest(
+        number=0,
+        spec={"d_model": 16, "stack": "attn(heads=2), mlp"},
+        task={"name": "mqar", **TASK},
+        train={**TRAIN, "seeds": 3, "log_every": 3, "seeds_statistic": "best"},
+    )
+    result = run_trial(request.to_dict(), lambda step, metrics: reports.append((step, metrics)))
+    assert result["spread"]["accuracy"]["best"] == result["accuracy"]
+    # At the last evaluation the progress line is the most accurate member's.
+    last = dict(reports)[12]
+    assert last["eval/accuracy"] == pytest.approx(max(m["accuracy"] for m in result["members"]))

@@ -12,6 +12,11 @@ mean over its seeds at that rate, with the spread (`spread`: mean, sample standa
 count per measured value) and every member's outcome (`members`). A study tells Optuna the mean,
 and compares trials within the noise the spread measures.
 
+With `train.seeds_statistic: best` the trial reports instead the one member, of every seed and
+rate, with the lowest validation loss (restarts, chosen on the validation split): its test
+values and its rate are the result's, and `spread` still describes the seeds at that rate, with
+the chosen value beside their mean as "best".
+
 A seed whose run fails (a non-finite loss) is left out of the mean and counted in `members`;
 the trial fails when every seed at the chosen rate failed. Progress is reported once per logged
 step for the whole group: the mean training loss, and at an evaluation the best rate's mean
@@ -29,7 +34,7 @@ from typing import Any
 from hybridlab.results import Metric
 from hybridlab.spec import ModelSpec
 from hybridlab.tasks import Task
-from hybridlab.train.config import TrainConfig
+from hybridlab.train.config import SeedStatistic, TrainConfig
 from hybridlab.train.members.trainer import Member, member_grid, train_members
 from hybridlab.train.result import TrainResult
 from hybridlab.train.trainer import StopTraining, as_task, as_train_config
@@ -51,6 +56,12 @@ def train_seeded(
     config.validate()
     task = as_task(task)
     rates = list(config.lr_race) or [config.lr]
+    best = SeedStatistic(config.seeds_statistic) is SeedStatistic.BEST
+    if best and not task.has_validation:
+        raise ValueError(
+            f"train.seeds_statistic=best chooses a member on the validation split, and task "
+            f"{task.name!r} has none: set task.num_valid_examples >= 1"
+        )
     if len(rates) > 1 and not task.has_validation:
         raise ValueError(
             f"train.seeds={config.seeds} with {len(rates)} rates in train.lr_race chooses the "
@@ -59,25 +70,34 @@ def train_seeded(
         )
     seeds = [config.seed + i for i in range(config.seeds)]
     members = member_grid(seeds, rates)
-    group = _GroupReport(report, members, rates)
+    group = _GroupReport(report, members, rates, best=best)
     results = train_members(
         spec, task, dataclasses.replace(config, lr_race=[]), members, group.member_report
     )
     group.flush()
-    return _combine(results, members, rates, seeds)
+    return _combine(results, members, rates, seeds, best=best)
 
 
 def _combine(
-    results: list[TrainResult], members: list[Member], rates: list[float], seeds: list[int]
+    results: list[TrainResult],
+    members: list[Member],
+    rates: list[float],
+    seeds: list[int],
+    *,
+    best: bool = False,
 ) -> TrainResult:
-    """The trial's result: the mean over seeds at the rate best on the validation split."""
+    """The trial's result: the mean over seeds at the rate best on the validation split, or
+    with `best` the member lowest on the validation split (see the module docstring)."""
     by_rate = {rate: [r for r, m in zip(results, members, strict=True) if m.lr == rate]
                for rate in rates}  # fmt: skip
     scores = {rate: _mean_valid_loss(runs) for rate, runs in by_rate.items()}
     chosen = min(rates, key=lambda rate: (scores[rate], rates.index(rate)))
+    winner = _best_member(results) if best else None
+    if winner is not None:
+        chosen = members[winner].lr
     runs = by_rate[chosen]
     ok = [r for r in runs if r.ok]
-    base = ok[0] if ok else runs[0]
+    base = results[winner] if winner is not None else ok[0] if ok else runs[0]
     total_steps = sum(r.steps_done for r in results)
     combined = dataclasses.replace(
         base,
@@ -99,9 +119,23 @@ def _combine(
             mean = statistics.fmean(values)
             std = statistics.stdev(values) if len(values) > 1 else 0.0
             spread[name] = {"mean": mean, "std": std, "n": len(values)}
-            setattr(combined, name, mean)
+            if winner is None:
+                setattr(combined, name, mean)
+            elif getattr(combined, name) is not None:
+                spread[name]["best"] = float(getattr(combined, name))
     combined.spread = spread
     return combined
+
+
+def _best_member(results: list[TrainResult]) -> int | None:
+    """The index of the ok member with the lowest validation loss (ties: the first); None when
+    no member trained ok with a finite one."""
+    scored = [
+        (float(r.valid_loss), i)
+        for i, r in enumerate(results)
+        if r.ok and r.valid_loss is not None and math.isfinite(r.valid_loss)
+    ]
+    return min(scored)[1] if scored else None
 
 
 def _mean_valid_loss(runs: list[TrainResult]) -> float:
@@ -128,10 +162,13 @@ def _member_record(result: TrainResult, member: Member) -> dict[str, Any]:
 
 class _GroupReport:
     """Members' reports folded into one per step for the trial: the mean training loss, and
-    after an evaluation the best rate's mean accuracy and loss over its seeds."""
+    after an evaluation the best rate's mean accuracy and loss over its seeds (with `best`, the
+    evaluation of the member most accurate so far: what the trial will report is one member)."""
 
-    def __init__(self, report: Report | None, members: list[Member], rates: list[float]) -> None:
-        self.report, self.members, self.rates = report, members, rates
+    def __init__(
+        self, report: Report | None, members: list[Member], rates: list[float], best: bool = False
+    ) -> None:
+        self.report, self.members, self.rates, self.best = report, members, rates, best
         self.step: int | None = None
         self.pending: dict[int, dict[str, float]] = {}
         self.stopped = False
@@ -176,6 +213,10 @@ class _GroupReport:
                 by_rate.setdefault(self.members[member].lr, []).append(metrics)
         if not by_rate:
             return None
+        if self.best:
+            evaluated = [m for runs in by_rate.values() for m in runs]
+            top = max(evaluated, key=lambda m: m[Metric.EVAL_ACCURACY])
+            return {name: value for name, value in top.items() if name.startswith("eval/")}
         means = {
             rate: {
                 name: statistics.fmean(m[name] for m in runs)
