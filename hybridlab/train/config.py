@@ -100,7 +100,8 @@ class TrainConfig:
             creation, evaluations included), then evaluate a last time; > 0, None = never.
         seeds: train under this many seeds (`seed` … `seed + seeds − 1`) at every rate of
             `lr_race` (or `lr`), all as members of one vectorised model, and report the mean
-            over seeds at the rate best on the validation split, with its spread
+            over seeds at the rate best on the validation split (or the best member:
+            `seeds_statistic`), with its spread
             (`hybridlab.train.members.seeded`); 1 to `MAX_SEEDS`. 1: one run (the race, if
             any, as before).
         seeds_statistic: what a trial of several seeds reports (`SeedStatistic`): "mean", the

@@ -20,7 +20,8 @@ the chosen value beside their mean as "best".
 A seed whose run fails (a non-finite loss) is left out of the mean and counted in `members`;
 the trial fails when every seed at the chosen rate failed. Progress is reported once per logged
 step for the whole group: the mean training loss, and at an evaluation the best rate's mean
-accuracy and loss so far (what a study's live view and pruner read).
+accuracy and loss so far, or with `best` the most accurate member's (what a study's live view and
+pruner read).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ def train_seeded(
     report: Report | None = None,
 ) -> TrainResult:
     """Train `spec` on `task` under `train.seeds` seeds at every rate of the sweep; return the
-    mean over seeds at the rate best on the validation split (see the module docstring)."""
+    mean over seeds at the rate best on the validation split, or with `train.seeds_statistic:
+    best` the member lowest on it (see the module docstring)."""
     config = as_train_config(train_config)
     config.validate()
     task = as_task(task)
