@@ -35,7 +35,8 @@ class MLPConfig(LayerConfig):
             issues.append(
                 (
                     "activation",
-                    f"activation={self.activation!r} is not one of {', '.join(ACTIVATIONS)}",
+                    # Named in full: `mlp(activation=nan)` reads nan as the string 'nan'.
+                    f"mlp.activation={self.activation!r} is not one of {', '.join(ACTIVATIONS)}",
                 )
             )
         return issues
