@@ -19,14 +19,19 @@ runner = CliRunner()
 SEEDED = ["train.seeds=2", "task.num_valid_examples=16", "train.lr_race=[3e-3, 1e-2]"]
 
 
+def run_and_collect(path, overrides):
+    """Run the study at `path` with `overrides`; (its plan, its complete trials, at least one)."""
+    plan = load_plan(path, overrides)
+    run_study(plan)
+    complete = open_study(plan, create=False).get_trials(states=(TrialState.COMPLETE,))
+    assert complete
+    return plan, complete
+
+
 @pytest.mark.slow
 def test_every_trial_reports_the_mean_over_its_seeds_and_its_spread(tmp_path):
     path = write_study(tmp_path, trials=3, steps=3, extra="tracking: mlflow\n")
-    plan = load_plan(path, SEEDED)
-    run_study(plan)
-    study = open_study(plan, create=False)
-    complete = study.get_trials(states=(TrialState.COMPLETE,))
-    assert complete
+    plan, complete = run_and_collect(path, SEEDED)
     for trial in complete:
         spread = trial.user_attrs["spread"]["accuracy"]
         assert trial.values[0] == pytest.approx(spread["mean"]) and spread["n"] == 2
@@ -49,11 +54,7 @@ def test_every_trial_reports_the_mean_over_its_seeds_and_its_spread(tmp_path):
 def test_a_best_of_seeds_study_tells_optuna_the_member_best_on_validation(tmp_path):
     path = write_study(tmp_path, trials=2, steps=3)
     overrides = [*SEEDED, "train.seeds_statistic=best"]
-    plan = load_plan(path, overrides)
-    run_study(plan)
-    study = open_study(plan, create=False)
-    complete = study.get_trials(states=(TrialState.COMPLETE,))
-    assert complete
+    _, complete = run_and_collect(path, overrides)
     for trial in complete:
         members = trial.user_attrs["members"]
         chosen = min(members, key=lambda m: m["valid_loss"])
